@@ -1,0 +1,126 @@
+"""`git data …`: argparse and dispatch only. Command modules are imported when run, so that
+`git-data filter-process` loads only what it uses."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+import tempfile
+import traceback
+from collections.abc import Sequence
+
+from . import __version__, output
+from .errors import EXIT_BUG, EXIT_INTERRUPTED, GitDataError, UsageError
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # type: ignore[override]
+        raise UsageError(message, f"see `{self.prog} -h`")
+
+
+def build_parser() -> Parser:
+    p = Parser(prog="git data", description="Version large data files inside ordinary Git.")
+    p.add_argument("--version", action="version", version=f"git-data {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+
+    def cmd(name: str, help: str) -> Parser:
+        return sub.add_parser(name, help=help, description=help)  # type: ignore[return-value]
+
+    def scope(sp: Parser) -> None:
+        g = sp.add_mutually_exclusive_group()
+        g.add_argument("--local", dest="scope", action="store_const", const="local",
+                       help="this repository's config")  # fmt: skip
+        g.add_argument("--system", dest="scope", action="store_const", const="system",
+                       help="the system config")  # fmt: skip
+
+    sp = cmd("install", "register the data filter in git config and install the hooks here")
+    scope(sp)
+    sp.add_argument("--skip-smudge", action="store_true",
+                    help="leave pointers on checkout; `git data pull` fills them")  # fmt: skip
+    sp = cmd("uninstall", "remove the data filter from git config and the hooks from here")
+    scope(sp)
+    sp = cmd("track", "track files matching PATTERN with gitdata (.gitattributes)")
+    sp.add_argument("patterns", nargs="*", metavar="PATTERN")
+    sp = cmd("untrack", "stop tracking PATTERN")
+    sp.add_argument("patterns", nargs="*", metavar="PATTERN")
+    sp = cmd("ls-files", "list the data files in HEAD")
+    sp.add_argument("--all", dest="all_history", action="store_true", help="all history")
+    sp.add_argument("--long", action="store_true", help="full oid and size")
+    sp.add_argument("--json", dest="as_json", action="store_true")
+    sp = cmd("status", "what the next push uploads; which files are still pointers")
+    sp.add_argument("--json", dest="as_json", action="store_true")
+    sp = cmd("push", "upload what REF… need and the store lacks")
+    sp.add_argument("remote", nargs="?")
+    sp.add_argument("refs", nargs="*", metavar="REF")
+    sp.add_argument("--all", dest="all_refs", action="store_true", help="every ref")
+    sp.add_argument("--dry-run", action="store_true")
+    for name, help in (("fetch", "download into the cache what HEAD needs"),
+                       ("pull", "fetch, then write the bytes over pointer files")):  # fmt: skip
+        sp = cmd(name, help)
+        sp.add_argument("remote", nargs="?")
+        if name == "fetch":
+            sp.add_argument("--all", dest="all_refs", action="store_true",
+                            help="every ref's whole history")  # fmt: skip
+        sp.add_argument("--include", action="append", metavar="GLOB")
+        sp.add_argument("--exclude", action="append", metavar="GLOB")
+    sp = cmd("checkout", "replace pointer files by their bytes from the cache")
+    sp.add_argument("pathspecs", nargs="*", metavar="PATH")
+    sp = cmd("pointer", "print the pointer FILE would get")
+    sp.add_argument("file", metavar="FILE")
+    sp = cmd("env", "print the resolved configuration")
+    sp.add_argument("--json", dest="as_json", action="store_true")
+    sp = cmd("clean", "plumbing: clean filter (stdin to stdout)")
+    sp.add_argument("path", nargs="?")
+    sp = cmd("smudge", "plumbing: smudge filter (stdin to stdout)")
+    sp.add_argument("--skip", action="store_true")
+    sp.add_argument("path", nargs="?")
+    sp = cmd("filter-process", "plumbing: the long-running filter git starts")
+    sp.add_argument("--skip-smudge", action="store_true")
+    sp = cmd("hook", "plumbing: run by the hook shims")
+    sp.add_argument("name")
+    sp.add_argument("args", nargs=argparse.REMAINDER)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # `git-data clean -- %f`: argparse would take `--` as the end of options, which it is.
+    try:
+        args = build_parser().parse_args(argv)
+        if not args.command:
+            build_parser().print_help(sys.stderr)
+            return 2
+        kwargs = {k: v for k, v in vars(args).items() if k != "command"}
+        module = importlib.import_module(f".commands.{args.command.replace('-', '_')}", __package__)
+        func = getattr(module, args.command.replace("-", "_"))
+        return int(func(**kwargs) or 0)
+    except GitDataError as e:
+        output.error(e.message, e.hint)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print(file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # the reader went away (`git data ls-files | head`): not an error worth a message
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+        return 1
+    except Exception as e:  # noqa: BLE001 - the one place a bug is turned into a message
+        log = os.path.join(tempfile.gettempdir(), f"git-data-crash-{os.getpid()}.log")
+        try:
+            with open(log, "w") as f:
+                f.write(f"git-data {__version__} {' '.join(argv)}\n")
+                traceback.print_exc(file=f)
+        except OSError:
+            log = "(could not write a crash log)"
+        output.error(f"internal error: {type(e).__name__}: {e}",
+                     f"this is a bug in gitdata; please report it with {log}")  # fmt: skip
+        return EXIT_BUG
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

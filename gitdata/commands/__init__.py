@@ -1,0 +1,1 @@
+"""One module per `git data` command: `def <name>(...) -> int`. Commands never import each other."""

@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from .. import hooks, output
+from ..errors import GitDataError
+from ..git import config as git_config
+from ..git.paths import repo_paths
+
+
+def filter_config(skip_smudge: bool) -> dict[str, str]:
+    skip = " --skip" if skip_smudge else ""
+    return {
+        "filter.data.process": f"git-data filter-process{' --skip-smudge' if skip_smudge else ''}",
+        "filter.data.clean": "git-data clean -- %f",
+        "filter.data.smudge": f"git-data smudge{skip} -- %f",
+        "filter.data.required": "true",
+    }
+
+
+def install(scope: str | None = None, skip_smudge: bool = False) -> int:
+    """Register the `data` filter in git config and the hooks in the current repository."""
+    scope = scope or "global"
+    try:
+        paths = repo_paths()
+    except GitDataError:
+        if scope == "local":
+            raise
+        paths = None
+    for key, value in filter_config(skip_smudge).items():
+        git_config.set_value(key, value, scope)
+    output.note(f"filter 'data' installed in the {scope} git config")
+    if paths is not None and not paths.bare:
+        changed = hooks.install(paths.hooks_dir)
+        if changed:
+            output.note(f"hooks installed in {paths.hooks_dir}: {', '.join(changed)}")
+    return 0

@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+from .. import output, sync
+from ..context import Context
+from ..git.paths import require_worktree
+from ..globs import PathFilter
+
+
+def pull(remote: str | None = None, include: list[str] | None = None,
+         exclude: list[str] | None = None) -> int:  # fmt: skip
+    """`git data fetch`, then `git data checkout`; works even with GIT_DATA_SKIP_SMUDGE set."""
+    ctx = Context()
+    require_worktree(ctx.paths)
+    paths = PathFilter(include or [], exclude or [])
+    sc = sync.scanner(ctx)
+    fetched = sync.fetch(ctx, sync.head_hits(sc, paths), remote)
+    files = [f for f in sync.pointer_files(ctx, sc) if paths.match(f.path)]
+    result = sync.materialize(ctx, files, download=False)
+    output.note(f"{len(fetched.done)} object(s) downloaded, {len(result.written)} file(s) written")
+    if result.unavailable:
+        output.error(f"{len(result.unavailable)} file(s) stay pointers",
+                     "see the errors above; run `git data pull` again when the store is back")  # fmt: skip
+        return 1
+    return 1 if fetched.failed else 0

@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+import os
+
+from .. import output, resolve, sync
+from ..context import Context
+from ..errors import GitDataError
+
+
+def push(remote: str | None = None, refs: list[str] | None = None, all_refs: bool = False,
+         dry_run: bool = False) -> int:  # fmt: skip
+    """Upload every object the history of REF… (default HEAD; --all: every ref) needs and the
+    store lacks. Unlike the pre-push hook, this checks the whole history: use it to repair."""
+    ctx = Context()
+    remote = remote or resolve.download_remote(ctx)
+    if remote is None:
+        raise GitDataError("no Git remote to push to", "name one: git data push REMOTE")
+    sc = sync.scanner(ctx)
+    hits = sync.hits_for_refs(ctx, sc, refs or [], all_refs)
+    store, res = sync.open_for_remote(ctx, remote)
+    plan = sync.plan_push(ctx, store, hits)
+    if dry_run:
+        for oid, size in sorted(plan.to_upload.items(), key=lambda kv: plan.hits[kv[0]].path):
+            print(f"upload {plan.hits[oid].pointer.ref} {size} {os.fsdecode(plan.hits[oid].path)}")
+        for oid, hit in sorted(plan.missing.items(), key=lambda kv: kv[1].path):
+            print(f"missing {hit.pointer.ref} {os.fsdecode(hit.path)}")
+        return 1 if plan.missing else 0
+    sync.execute_push(ctx, store, plan)
+    output.note(
+        f"{len(plan.to_upload)} object(s) uploaded to {store.describe()} ({res.how}), "
+        f"{len(plan.present)} already there"
+    )
+    return 0

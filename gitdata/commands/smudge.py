@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+import shutil
+import sys
+
+from .. import filters
+from ..context import Context
+from ..git.filter_protocol import Request
+
+
+def smudge(path: str | None = None, skip: bool = False) -> int:
+    """Single-shot smudge filter: a pointer on stdin, the file's bytes on stdout."""
+    ctx = Context()
+    handler = filters.FilterHandler(ctx, skip_smudge=skip)
+    out = handler.smudge(Request("smudge", path or ""), sys.stdin.buffer)
+    if isinstance(out, (bytes, bytearray)):
+        sys.stdout.buffer.write(out)
+    else:
+        with out:  # type: ignore[union-attr]
+            shutil.copyfileobj(out, sys.stdout.buffer, 1 << 20)  # type: ignore[arg-type]
+    sys.stdout.buffer.flush()
+    return 0

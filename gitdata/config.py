@@ -1,0 +1,230 @@
+"""Settings: `.gitdata.toml` + `git config data.*` + environment, merged into one frozen value.
+
+The merge is pure (text and dicts in, Settings out) so that every rule of SPEC.md's
+"Configuration" section is testable without a repository. Nothing read from `.gitdata.toml`
+(committed, so written by anyone with push access) can set credentials, the cache location or a
+command: the file knows only `default` and `remote.<name>.{url,endpoint_url,region}`.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from .errors import ConfigError
+
+CONFIG_FILE = ".gitdata.toml"
+DEFAULT_BIG_FILE_THRESHOLD = 64 << 20
+DEFAULT_TRANSFERS = 8
+
+_FILE_REMOTE_KEYS = {"url": "url", "endpoint_url": "endpoint_url", "region": "region"}
+# git config variable (as git lowercases it) -> RemoteConfig field
+_GIT_REMOTE_KEYS = {
+    "url": "url",
+    "endpointurl": "endpoint_url",
+    "region": "region",
+    "profile": "profile",
+}
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+@dataclass(frozen=True)
+class RemoteConfig:
+    """A data remote: where a Git remote's bytes live."""
+
+    name: str
+    url: str
+    endpoint_url: str | None = None
+    region: str | None = None
+    profile: str | None = None  # git config only: credentials never come from the repository
+    sources: tuple[str, ...] = ()  # where its keys came from, for `git data env`
+
+
+@dataclass(frozen=True)
+class Settings:
+    remotes: Mapping[str, RemoteConfig] = field(default_factory=dict)
+    default_remote: str | None = None
+    git_remotes: Mapping[str, str] = field(default_factory=dict)  # Git remote name -> URL
+    big_file_threshold: int = DEFAULT_BIG_FILE_THRESHOLD
+    transfers: int = DEFAULT_TRANSFERS
+    skip_smudge: bool = False
+    config_file: str = CONFIG_FILE  # where the shared file was read from, for messages
+
+
+def parse_config_file(text: str, name: str = CONFIG_FILE) -> dict[str, object]:
+    """Parse and validate `.gitdata.toml`; every mistake names the file and the key."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{name}: not valid TOML: {e}", f"fix the syntax of {name}") from e
+    for key, value in doc.items():
+        if key == "default":
+            _expect_str(value, name, "default")
+        elif key == "remote":
+            if not isinstance(value, dict):
+                raise _wrong_type(name, "remote", "a table of [remote.<name>] tables")
+            for rname, table in value.items():
+                _check_name(rname, name, f"remote.{rname}")
+                if not isinstance(table, dict):
+                    raise _wrong_type(name, f"remote.{rname}", "a table")
+                for k, v in table.items():
+                    path = f"remote.{rname}.{k}"
+                    if k not in _FILE_REMOTE_KEYS:
+                        hint = (
+                            f"credentials never go in {name}: use "
+                            f"`git config data.remote.{rname}.profile NAME` or AWS_PROFILE"
+                            if k in ("profile", "aws_access_key_id", "aws_secret_access_key")
+                            else f"known keys: {', '.join(sorted(_FILE_REMOTE_KEYS))}"
+                        )
+                        raise ConfigError(f"{name}: unknown key '{path}'", hint)
+                    _expect_str(v, name, path)
+                if "url" not in table:
+                    raise ConfigError(
+                        f"{name}: [remote.{rname}] has no 'url'",
+                        f"add url = \"s3://bucket/prefix\" (or a directory) under [remote.{rname}]",
+                    )
+                check_url(table["url"], f"{name}: remote.{rname}.url")
+        else:
+            raise ConfigError(
+                f"{name}: unknown key '{key}'", "known keys: default, [remote.<name>]"
+            )
+    return doc
+
+
+def merge(
+    *,
+    file_doc: Mapping[str, object] | None,
+    git_config: Mapping[str, list[str]],
+    environ: Mapping[str, str],
+    file_name: str = CONFIG_FILE,
+) -> Settings:
+    """Combine the shared file, per-user git config and the environment (SPEC "Configuration")."""
+
+    def get(key: str) -> str | None:
+        values = git_config.get(key)
+        return values[-1] if values else None
+
+    fields: dict[str, dict[str, str]] = {}
+    sources: dict[str, list[str]] = {}
+    file_remotes = (file_doc or {}).get("remote") or {}
+    assert isinstance(file_remotes, dict)
+    for rname, table in file_remotes.items():
+        fields[rname] = dict(table)
+        sources.setdefault(rname, []).append(file_name)
+    for key, values in git_config.items():
+        if not key.startswith("data.remote."):
+            continue
+        sub, _, var = key[len("data.remote.") :].rpartition(".")
+        if not sub or var not in _GIT_REMOTE_KEYS:
+            continue
+        fields.setdefault(sub, {})[_GIT_REMOTE_KEYS[var]] = values[-1]
+        if "git config" not in sources.setdefault(sub, []):
+            sources[sub].append("git config")
+
+    remotes: dict[str, RemoteConfig] = {}
+    for rname, f in fields.items():
+        if "url" not in f:
+            # git config sets only, say, a profile for a remote the file does not define
+            raise ConfigError(
+                f"data remote '{rname}' has no url",
+                f"set one: git data remote add {rname} s3://bucket/prefix",
+            )
+        if "git config" in sources[rname] and get(f"data.remote.{rname}.url"):
+            check_url(f["url"], f"git config data.remote.{rname}.url")
+        remotes[rname] = RemoteConfig(
+            name=rname,
+            url=f["url"],
+            endpoint_url=f.get("endpoint_url") or None,
+            region=f.get("region") or None,
+            profile=f.get("profile") or None,
+            sources=tuple(sources[rname]),
+        )
+
+    default = get("data.default")
+    if default is None and file_doc is not None:
+        d = file_doc.get("default")
+        default = d if isinstance(d, str) else None
+
+    git_remotes = {}
+    for key, values in git_config.items():
+        if key.startswith("remote.") and key.endswith(".url"):
+            git_remotes[key[len("remote.") : -len(".url")]] = values[-1]
+
+    return Settings(
+        remotes=remotes,
+        default_remote=default or None,
+        git_remotes=git_remotes,
+        big_file_threshold=parse_size(
+            get("data.bigfilethreshold"), DEFAULT_BIG_FILE_THRESHOLD, "data.bigFileThreshold"
+        ),
+        transfers=_parse_int(get("data.transfers"), DEFAULT_TRANSFERS, "data.transfers"),
+        skip_smudge=environ.get("GIT_DATA_SKIP_SMUDGE", "") not in ("", "0", "false"),
+        config_file=file_name,
+    )
+
+
+def check_url(url: str, where: str) -> None:
+    """Raise unless `url` names a store kind we have (SPEC "Stores")."""
+    if url.startswith("s3://"):
+        if not url[len("s3://") :].split("/", 1)[0]:
+            raise ConfigError(f"{where}: '{url}' names no bucket", "write s3://bucket[/prefix]")
+        return
+    if url.startswith("file://"):
+        if not url[len("file://") :].startswith("/"):
+            raise ConfigError(f"{where}: '{url}' is not absolute", "write file:///abs/path")
+        return
+    if url.startswith("/"):
+        return
+    scheme = url.split("://", 1)[0] if "://" in url else None
+    raise ConfigError(
+        f"{where}: unknown store URL '{url}'"
+        + (f" (scheme '{scheme}://' is not supported)" if scheme else ""),
+        "use s3://bucket[/prefix], /abs/path or file:///abs/path",
+    )
+
+
+_SIZE_RE = re.compile(r"\s*(\d+)\s*([kmg]?)\s*", re.I)
+
+
+def parse_size(text: str | None, default: int, key: str) -> int:
+    """git's integer syntax: a number with an optional k, m or g suffix (1024-based)."""
+    if text is None or text == "":
+        return default
+    m = _SIZE_RE.fullmatch(text)
+    if not m:
+        raise ConfigError(
+            f"git config {key}: '{text}' is not a size", f"use a number like 64m: git config {key} 64m"
+        )
+    return int(m.group(1)) << {"": 0, "k": 10, "m": 20, "g": 30}[m.group(2).lower()]
+
+
+def _parse_int(text: str | None, default: int, key: str) -> int:
+    if text is None or text == "":
+        return default
+    if not text.strip().isdigit() or int(text) < 1:
+        raise ConfigError(f"git config {key}: '{text}' is not a positive number",
+                          f"use a number like 8: git config {key} 8")  # fmt: skip
+    return int(text)
+
+
+def _expect_str(value: object, name: str, path: str) -> None:
+    if not isinstance(value, str):
+        raise _wrong_type(name, path, "a string")
+
+
+def _wrong_type(name: str, path: str, expected: str) -> ConfigError:
+    return ConfigError(f"{name}: '{path}' must be {expected}", f"fix '{path}' in {name}")
+
+
+def _check_name(rname: str, name: str, path: str) -> None:
+    if not _NAME_RE.fullmatch(rname):
+        raise ConfigError(
+            f"{name}: '{path}' is not a valid remote name",
+            "use letters, digits, '.', '_' and '-'",
+        )

@@ -1,0 +1,59 @@
+"""Reading and writing git config, and reading small files at HEAD."""
+
+from __future__ import annotations
+
+from .run import run_git
+
+GitConfig = dict[str, list[str]]
+
+
+def read_config(cwd: str | None = None) -> GitConfig:
+    """Every config value git sees here (all scopes, includes, `git -c`), keys as git prints them.
+
+    git lowercases section and variable names but not subsections, so keys look like
+    `data.remote.Origin.endpointurl`.
+    """
+    out = run_git(["config", "-z", "--list"], cwd=cwd, ok_codes=(0, 1)).stdout
+    cfg: GitConfig = {}
+    for rec in out.split(b"\0"):
+        if not rec:
+            continue
+        key, _, value = rec.partition(b"\n")
+        cfg.setdefault(key.decode("utf-8", "surrogateescape"), []).append(
+            value.decode("utf-8", "surrogateescape")
+        )
+    return cfg
+
+
+def last(cfg: GitConfig, key: str) -> str | None:
+    values = cfg.get(key)
+    return values[-1] if values else None
+
+
+def set_value(key: str, value: str, scope: str | None = None, cwd: str | None = None) -> None:
+    run_git(["config", *_scope(scope), key, value], cwd=cwd)
+
+
+def unset_value(key: str, scope: str | None = None, cwd: str | None = None) -> None:
+    # status 5: the key was not set, which is what we wanted
+    run_git(["config", *_scope(scope), "--unset-all", key], cwd=cwd, ok_codes=(0, 5))
+
+
+def remove_section(section: str, scope: str | None = None, cwd: str | None = None) -> None:
+    run_git(["config", *_scope(scope), "--remove-section", section], cwd=cwd, ok_codes=(0, 128))
+
+
+def _scope(scope: str | None) -> list[str]:
+    return [f"--{scope}"] if scope else []
+
+
+def read_head_file(path: str, cwd: str | None = None) -> bytes | None:
+    """The blob at HEAD:<path>, or None (no HEAD yet, or no such file)."""
+    proc = run_git(["cat-file", "blob", f"HEAD:{path}"], cwd=cwd, check=False)
+    return proc.stdout if proc.returncode == 0 else None
+
+
+def current_branch(cwd: str | None = None) -> str | None:
+    proc = run_git(["symbolic-ref", "-q", "--short", "HEAD"], cwd=cwd, check=False)
+    name = proc.stdout.decode("utf-8", "surrogateescape").strip()
+    return name or None

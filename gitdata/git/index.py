@@ -1,0 +1,34 @@
+"""The index and the worktree as git sees them: `ls-files`, re-staging through the filter."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from .run import run_git, split_z
+
+
+@dataclass(frozen=True)
+class IndexEntry:
+    mode: int
+    blob: str
+    path: bytes  # relative to the top of the worktree
+
+
+def ls_files(top: str, pathspecs: Sequence[str] = ()) -> Iterator[IndexEntry]:
+    """Stage-0 entries of the index (conflicted paths are not ours to touch)."""
+    out = run_git(["ls-files", "-s", "-z", "--", *pathspecs], cwd=top).stdout
+    for rec in split_z(out):
+        meta, _, path = rec.partition(b"\t")
+        mode, blob, stage = meta.split(b" ")
+        if stage == b"0":
+            yield IndexEntry(int(mode, 8), blob.decode(), path)
+
+
+def restage(top: str, paths: Sequence[bytes]) -> None:
+    """Add `paths` again through the clean filter, so that the index records their new stat data
+    (with the same pointer). `update-index --refresh` is not enough: the size changed, and git
+    calls a file whose size changed modified without running the filter (read-cache.c)."""
+    if paths:
+        run_git(["update-index", "-z", "--stdin"], cwd=top, input=b"\0".join(paths) + b"\0",
+                filters=True)  # fmt: skip

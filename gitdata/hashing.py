@@ -1,0 +1,54 @@
+"""XXH3-128, computed while bytes are copied: every byte is read once."""
+
+from __future__ import annotations
+
+import os
+from typing import BinaryIO, Callable
+
+import xxhash
+
+CHUNK = 1 << 20
+
+
+def hasher() -> xxhash.xxh3_128:
+    return xxhash.xxh3_128()
+
+
+def hash_bytes(data: bytes) -> str:
+    return xxhash.xxh3_128_hexdigest(data)
+
+
+def copy_and_hash(
+    src: BinaryIO,
+    dst: BinaryIO | None,
+    progress: Callable[[int], None] | None = None,
+    h: xxhash.xxh3_128 | None = None,
+) -> tuple[str, int]:
+    """Copy `src` to `dst` (or just read it when `dst` is None); return (oid, size).
+
+    `h` continues a hash already fed with bytes that came before `src`; `size` counts only
+    the bytes read from `src`.
+    """
+    if h is None:
+        h = xxhash.xxh3_128()
+    buf = bytearray(CHUNK)
+    view = memoryview(buf)
+    size = 0
+    readinto = src.readinto  # type: ignore[attr-defined]
+    while True:
+        n = readinto(buf)
+        if not n:
+            break
+        chunk = view[:n]
+        h.update(chunk)
+        if dst is not None:
+            dst.write(chunk)
+        size += n
+        if progress is not None:
+            progress(n)
+    return h.hexdigest(), size
+
+
+def hash_file(path: str | os.PathLike[str]) -> tuple[str, int]:
+    with open(path, "rb", buffering=0) as f:
+        return copy_and_hash(f, None)

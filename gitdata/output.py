@@ -1,0 +1,97 @@
+"""The only module that prints for people: errors, notes, summaries and progress (stderr).
+
+Progress is drawn only when stderr is a terminal; otherwise a transfer prints one summary line.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from typing import TextIO
+
+
+def error(message: str, hint: str = "", stream: TextIO | None = None) -> None:
+    out = stream or sys.stderr
+    print(f"git-data: error: {message}", file=out)
+    if hint:
+        print(f"hint: {hint}", file=out)
+    out.flush()
+
+
+def details(lines: list[str]) -> None:
+    """Indented lines that belong to the error just printed."""
+    for line in lines:
+        print(line, file=sys.stderr)
+    sys.stderr.flush()
+
+
+def warn(message: str) -> None:
+    print(f"git-data: warning: {message}", file=sys.stderr, flush=True)
+
+
+def note(message: str) -> None:
+    """A line for people, on stderr (stdout is for data and `--json`)."""
+    print(f"git-data: {message}", file=sys.stderr, flush=True)
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    raise AssertionError
+
+
+class Progress:
+    """Objects done/total, bytes and rate; thread-safe; a no-op renderer off a terminal."""
+
+    def __init__(self, label: str, objects: int, nbytes: int,
+                 stream: TextIO | None = None, tty: bool | None = None) -> None:  # fmt: skip
+        self.label = label
+        self.total_objects = objects
+        self.total_bytes = nbytes
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty() if tty is None else tty
+        self.objects = 0
+        self.bytes = 0
+        self.start = time.monotonic()
+        self._last = 0.0
+        self._lock = threading.Lock()
+
+    def advance(self, nbytes: int) -> None:
+        with self._lock:
+            self.bytes += nbytes
+            self._draw()
+
+    def object_done(self) -> None:
+        with self._lock:
+            self.objects += 1
+            self._draw(force=self.objects == self.total_objects)
+
+    def _draw(self, force: bool = False) -> None:
+        if not self.tty:
+            return
+        now = time.monotonic()
+        if not force and now - self._last < 0.1:
+            return
+        self._last = now
+        self.stream.write(f"\r{self._line(now)}\x1b[K")
+        self.stream.flush()
+
+    def _line(self, now: float) -> str:
+        rate = self.bytes / max(now - self.start, 1e-6)
+        return (
+            f"{self.label}: {self.objects}/{self.total_objects} objects, "
+            f"{human_bytes(self.bytes)}/{human_bytes(self.total_bytes)}, "
+            f"{human_bytes(rate)}/s"
+        )
+
+    def close(self, failed: int = 0) -> None:
+        if not self.total_objects:
+            return
+        line = self._line(time.monotonic())
+        if failed:
+            line += f", {failed} failed"
+        self.stream.write(("\r" + line + "\x1b[K\n") if self.tty else f"git-data: {line}\n")
+        self.stream.flush()

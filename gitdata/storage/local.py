@@ -1,0 +1,116 @@
+"""A store in a directory: a local disk, an NFS mount, or a bare repository's `data/objects`.
+
+Uploads hard-link the cache's read-only object when both are on one file system (git does the
+same for local clones), else copy in the kernel (copy_file_range/sendfile) into `<root>/tmp` and
+rename. A link gets a fresh mtime, because store gc measures an object's age by it.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from urllib.parse import unquote
+
+from ..errors import GitDataError, ObjectMissing, StoreError
+from ..fsutil import copy_file
+from ..layout import iter_object_paths, object_path
+from . import Progress, StoredObject, StoreSpec
+
+_NO_LINK = (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EACCES)
+
+
+class LocalStore:
+    def __init__(self, spec: StoreSpec) -> None:
+        self.spec = spec
+        url = spec.url
+        self.root = unquote(url[len("file://") :]) if url.startswith("file://") else url
+        self.tmp_dir = os.path.join(self.root, "tmp")
+
+    def describe(self) -> str:
+        return self.root
+
+    def path(self, oid: str) -> str:
+        return object_path(self.root, oid)
+
+    def exists_many(self, oids: Iterable[str]) -> set[str]:
+        return {oid for oid in oids if os.path.isfile(self.path(oid))}
+
+    def upload(self, oid: str, src: str, size: int, progress: Progress | None = None) -> None:
+        final = self.path(oid)
+        try:
+            os.makedirs(os.path.dirname(final), exist_ok=True)
+            try:
+                os.link(src, final)
+                os.utime(final)
+            except FileExistsError:
+                pass
+            except OSError as e:
+                if e.errno not in _NO_LINK:
+                    raise
+                self._copy_in(src, final)
+        except OSError as e:
+            raise self._error(e, "write to") from e
+        if progress:
+            progress(size)
+
+    def _copy_in(self, src: str, final: str) -> None:
+        os.makedirs(self.tmp_dir, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.tmp_dir, prefix="incoming-")
+        os.close(fd)
+        try:
+            copy_file(src, tmp)
+            os.chmod(tmp, 0o444)
+            os.rename(tmp, final)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+    def download(self, oid: str, dest: str, progress: Progress | None = None) -> None:
+        src = self.path(oid)
+        try:
+            try:
+                os.link(src, dest)
+            except OSError as e:
+                if e.errno == errno.ENOENT:
+                    raise
+                if e.errno not in _NO_LINK:
+                    raise
+                copy_file(src, dest)
+        except FileNotFoundError as e:
+            if not os.path.isdir(self.root):
+                raise StoreError(
+                    f"store {self.root} does not exist",
+                    "check the data remote's url (`git data env`)",
+                ) from e
+            raise ObjectMissing(f"store {self.root} does not have xxh128:{oid}") from e
+        except OSError as e:
+            raise self._error(e, "read from") from e
+        if progress:
+            progress(os.path.getsize(dest))
+
+    def iter_objects(self) -> Iterator[StoredObject]:
+        for oid, path in iter_object_paths(self.root):
+            try:
+                st = os.stat(path)
+            except FileNotFoundError:
+                continue
+            yield StoredObject(oid, st.st_size, st.st_mtime)
+
+    def delete_many(self, oids: Iterable[str]) -> dict[str, str]:
+        failed = {}
+        for oid in oids:
+            try:
+                os.unlink(self.path(oid))
+            except FileNotFoundError:
+                pass
+            except OSError as e:
+                failed[oid] = e.strerror or str(e)
+        return failed
+
+    def _error(self, e: OSError, verb: str) -> GitDataError:
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):
+            return StoreError(f"store {self.root} is full", "free space there and retry")
+        return StoreError(f"cannot {verb} store {self.root}: {e.strerror or e}",
+                          "check that the directory exists and is writable")  # fmt: skip

@@ -1,0 +1,309 @@
+"""Where git/ and storage/ meet: upload what pushed commits need, fetch what a checkout needs,
+and write cached bytes over pointer files in the worktree."""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from . import output, resolve, transfer
+from .context import Context
+from .errors import GitDataError
+from .git.index import ls_files, restage
+from .git.run import run_git
+from .git.scan import Hit, Scanner, open_repository
+from .globs import PathFilter
+from .pointer import SIZE_CUTOFF, Pointer, parse
+from .storage import Store, open_store
+
+#: Missing files listed in an error before "... and N more".
+LIST_LIMIT = 20
+
+
+def scanner(ctx: Context) -> Scanner:
+    return Scanner(open_repository(ctx.paths))
+
+
+def open_for_remote(ctx: Context, remote: str) -> tuple[Store, resolve.Resolution]:
+    res = resolve.for_git_remote(ctx, remote)
+    return open_store(res.spec), res
+
+
+@dataclass
+class PushPlan:
+    hits: dict[str, Hit]
+    to_upload: dict[str, int] = field(default_factory=dict)  # oid -> size
+    present: set[str] = field(default_factory=set)  # already in the store
+    missing: dict[str, Hit] = field(default_factory=dict)  # in neither cache nor store
+
+
+def plan_push(ctx: Context, store: Store, hits: dict[str, Hit]) -> PushPlan:
+    """Ask the store, in one batch, which candidates it lacks; sort those by what we have."""
+    plan = PushPlan(hits)
+    plan.present = store.exists_many(hits)
+    for oid, hit in hits.items():
+        if oid in plan.present:
+            continue
+        size = ctx.cache.size(oid)
+        if size is None:
+            plan.missing[oid] = hit
+        else:
+            plan.to_upload[oid] = size
+    return plan
+
+
+def execute_push(ctx: Context, store: Store, plan: PushPlan) -> None:
+    """Upload the plan's objects; raise, listing files and commits, if anything is missing."""
+    failed: dict[str, BaseException] = {}
+    if plan.to_upload:
+        progress = output.Progress(f"Uploading to {store.describe()}", len(plan.to_upload),
+                                   sum(plan.to_upload.values()))  # fmt: skip
+        result = transfer.upload(store, ctx.cache, plan.to_upload, ctx.settings.transfers, progress)
+        progress.close(len(result.failed))
+        failed = result.failed
+    problems = [
+        f"  {_path(plan.hits[o])} (xxh128:{o}, commit {_short(plan.hits[o])}): "
+        "not in the local cache nor in the store"
+        for o in sorted(plan.missing, key=lambda o: plan.hits[o].path)
+    ] + [
+        f"  {_path(plan.hits[o])} (xxh128:{o}): upload failed: {_message(e)}"
+        for o, e in sorted(failed.items(), key=lambda kv: plan.hits[kv[0]].path)
+    ]
+    if problems:
+        shown = problems[:LIST_LIMIT]
+        if len(problems) > LIST_LIMIT:
+            shown.append(f"  ... and {len(problems) - LIST_LIMIT} more")
+        output.error(f"{len(problems)} data file(s) cannot be pushed to {store.describe()}:")
+        output.details(shown)
+        raise GitDataError(
+            "push stopped: the Git remote was not updated",
+            "`git data fetch --all` from a clone that has the bytes, or restore the files and "
+            "commit them again" if plan.missing else "check the store and push again",
+        )
+
+
+def _path(hit: Hit) -> str:
+    return os.fsdecode(hit.path)
+
+
+def _short(hit: Hit) -> str:
+    return hit.commit[:9] if hit.commit else "?"
+
+
+def _message(e: BaseException) -> str:
+    return e.message if isinstance(e, GitDataError) else str(e)
+
+
+def _is_zero(sha: str) -> bool:
+    return set(sha) <= {"0"}
+
+
+def pre_push(ctx: Context, remote: str, url: str, lines: Iterable[str]) -> None:
+    """The pre-push hook: upload the bytes the pushed commits bring and the store lacks.
+
+    Commits the remote already has are excluded so that a push costs what it adds, not the
+    whole history. The remote's own value for each pushed ref (from git's stdin, fresh from the
+    remote) is trusted. When a ref is new there (a new branch, a tag, a force-push over commits we
+    do not have), remote-tracking refs stand in; they can be stale (a deleted branch whose bytes
+    were collected), so for those refs every pointer of the pushed snapshot is checked as well.
+    """
+    sc = scanner(ctx)
+    include: list[str] = []
+    exclude: list[str] = []
+    snapshot_tips: list[str] = []
+    for line in lines:
+        parts = line.split()
+        if len(parts) != 4:
+            continue
+        _local_ref, local_sha, _remote_ref, remote_sha = parts
+        if _is_zero(local_sha):
+            continue  # a deletion sends no bytes
+        include.append(local_sha)
+        if not _is_zero(remote_sha) and sc.has_commit(remote_sha):
+            exclude.append(remote_sha)
+        else:
+            snapshot_tips.append(local_sha)
+    if not include:
+        return
+    if snapshot_tips:
+        exclude += _remote_tips(ctx, sc, remote, url)
+    hits = sc.introduced(include, exclude)
+    seen: set = set()
+    for tip in snapshot_tips:
+        commit = sc.repo.get(tip)
+        for h in sc.tree_pointers(commit.tree, seen=seen):
+            hits.setdefault(h.pointer.oid, Hit(h.pointer, h.path, tip))
+    if not hits:
+        return
+    store, _ = open_for_remote(ctx, remote)
+    execute_push(ctx, store, plan_push(ctx, store, hits))
+
+
+def _remote_tips(ctx: Context, sc: Scanner, remote: str, url: str) -> list[str]:
+    """What the remote is believed to have: its remote-tracking refs, or, for a push to a bare
+    URL, those of any remote with that URL, else what `git ls-remote` says."""
+    names = [remote] if remote in ctx.settings.git_remotes else [
+        name for name, u in ctx.settings.git_remotes.items() if u == url
+    ]
+    if names:
+        prefixes = tuple(f"refs/remotes/{n}/" for n in names)
+        return list(sc.refs(prefixes).values())
+    proc = run_git(["ls-remote", "--heads", "--tags", url], check=False)
+    tips = []
+    for line in proc.stdout.decode("ascii", "replace").splitlines():
+        sha = line.split("\t", 1)[0]
+        if sc.has_commit(sha):
+            tips.append(sha)
+    return tips
+
+
+def hits_for_refs(ctx: Context, sc: Scanner, refs: Sequence[str], all_refs: bool) -> dict[str, Hit]:
+    """Every pointer in the history of `refs` (or of every ref), keyed by oid."""
+    if all_refs:
+        tips = list(sc.refs().values())
+        head = sc.commit_sha("HEAD")
+        if head:
+            tips.append(head)
+    else:
+        tips = []
+        for r in refs or ["HEAD"]:
+            sha = sc.commit_sha(r)
+            if sha is None:
+                raise GitDataError(f"unknown revision '{r}'", "name a branch, tag or commit")
+            tips.append(sha)
+    hits: dict[str, Hit] = {}
+    for h in sc.reachable(tips):
+        hits.setdefault(h.pointer.oid, h)
+    return hits
+
+
+def head_hits(sc: Scanner, paths: PathFilter | None = None) -> list[Hit]:
+    head = sc.commit_sha("HEAD")
+    if head is None:
+        return []
+    hits = list(sc.tree_pointers(sc.repo.get(head).tree))
+    return [h for h in hits if paths is None or paths.match(h.path)]
+
+
+def fetch(ctx: Context, hits: Sequence[Hit], remote: str | None = None) -> transfer.TransferResult:
+    """Download into the cache the objects of `hits` that it lacks; report each failure."""
+    need = {h.pointer.oid: h.pointer.size for h in hits if not ctx.cache.has(h.pointer.oid)}
+    if not need:
+        return transfer.TransferResult()
+    res = resolve.for_download(ctx, remote)
+    store = open_store(res.spec)
+    progress = output.Progress(f"Downloading from {store.describe()}", len(need),
+                               sum(need.values()))  # fmt: skip
+    result = transfer.download(store, ctx.cache, need, ctx.settings.transfers, progress)
+    progress.close(len(result.failed))
+    if result.failed:
+        paths: dict[str, list[str]] = {}
+        for h in hits:
+            paths.setdefault(h.pointer.oid, []).append(os.fsdecode(h.path))
+        for oid, e in sorted(result.failed.items()):
+            output.error(f"{', '.join(sorted(paths[oid]))}: cannot get xxh128:{oid} from "
+                         f"{store.describe()}: {_message(e)}")  # fmt: skip
+    return result
+
+
+@dataclass(frozen=True)
+class PointerFile:
+    """A worktree file that still holds the pointer its index entry has."""
+
+    path: bytes
+    pointer: Pointer
+    mode: int
+
+
+def pointer_files(ctx: Context, sc: Scanner, pathspecs: Sequence[str] = (),
+                  only: Iterable[bytes] | None = None) -> list[PointerFile]:  # fmt: skip
+    """Files in the worktree that are exactly the pointer staged for them."""
+    top = ctx.paths.toplevel
+    assert top is not None
+    wanted = set(only) if only is not None else None
+    if wanted is not None and not wanted:
+        return []
+    found = []
+    for entry in ls_files(top, pathspecs):
+        if wanted is not None and entry.path not in wanted:
+            continue
+        if entry.mode not in (0o100644, 0o100755):
+            continue
+        full = os.path.join(os.fsencode(top), entry.path)
+        try:
+            st = os.lstat(full)
+        except OSError:
+            continue
+        if not stat.S_ISREG(st.st_mode) or st.st_size > SIZE_CUTOFF:
+            continue
+        with open(full, "rb") as f:
+            data = f.read(SIZE_CUTOFF + 1)
+        p = parse(data)
+        if p is None:
+            continue
+        if sc.pointer_of_hex(entry.blob) != p:
+            continue  # the worktree pointer is not what is staged: a user's edit, leave it
+        found.append(PointerFile(entry.path, p, entry.mode))
+    return found
+
+
+@dataclass
+class Materialized:
+    written: list[bytes] = field(default_factory=list)
+    unavailable: list[PointerFile] = field(default_factory=list)
+
+
+def materialize(ctx: Context, files: Sequence[PointerFile], download: bool = True,
+                remote: str | None = None) -> Materialized:  # fmt: skip
+    """Replace pointer files by their bytes from the cache (downloading what is missing), then
+    re-stage them so that `git status` is clean."""
+    result = Materialized()
+    if not files:
+        return result
+    if download:
+        fetch(ctx, [Hit(f.pointer, f.path) for f in files], remote)
+    top = os.fsencode(ctx.paths.toplevel or "")
+    for f in files:
+        if not ctx.cache.has(f.pointer.oid):
+            result.unavailable.append(f)
+            continue
+        target = os.path.join(top, f.path)
+        write_worktree_file(ctx, f.pointer, target, f.mode)
+        result.written.append(f.path)
+    restage(os.fsdecode(top), result.written)
+    return result
+
+
+def write_worktree_file(ctx: Context, p: Pointer, target: bytes, mode: int) -> None:
+    """Copy the cached object over `target` atomically, with the index's executable bit, and
+    remember its stat data so that re-staging it does not hash it again."""
+    from .fsutil import copy_file
+
+    d, name = os.path.split(target)
+    tmp = os.path.join(d, b"." + name + b".gitdata-tmp")
+    umask = _umask()
+    try:
+        copy_file(ctx.cache.path(p.oid), tmp)
+        os.chmod(tmp, (0o777 if mode == 0o100755 else 0o666) & ~umask)
+        os.rename(tmp, target)
+    except OSError as e:
+        from .cache import disk_error
+
+        raise disk_error(e, os.fsdecode(target)) from e
+    finally:
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+    ctx.stat_cache.record(os.stat(target), p.oid)
+
+
+_UMASK: int | None = None
+
+
+def _umask() -> int:
+    global _UMASK
+    if _UMASK is None:
+        _UMASK = os.umask(0o022)
+        os.umask(_UMASK)
+    return _UMASK

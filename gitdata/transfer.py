@@ -1,0 +1,94 @@
+"""Bulk transfers between the cache and a store: dedup, check first, largest first, in parallel,
+with retries for transient failures; failures come back as data (TransferResult), not as the
+first exception."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from typing import Callable
+
+from .cache import Cache
+from .errors import GitDataError, StoreError
+from .output import Progress
+from .storage import Store
+
+RETRIES = 8
+BACKOFF_MAX = 10.0
+
+
+@dataclass
+class TransferResult:
+    done: list[str] = field(default_factory=list)
+    failed: dict[str, BaseException] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+def with_retries(fn: Callable[[], None], retries: int = RETRIES, sleep=time.sleep) -> None:
+    """Run fn; on a transient StoreError try again with capped exponential backoff."""
+    delay = 0.25
+    for attempt in range(retries + 1):
+        try:
+            fn()
+            return
+        except StoreError as e:
+            if not e.transient or attempt == retries:
+                raise
+            sleep(delay)
+            delay = min(delay * 2, BACKOFF_MAX)
+
+
+def upload(store: Store, cache: Cache, sizes: Mapping[str, int], workers: int,
+           progress: Progress | None = None) -> TransferResult:  # fmt: skip
+    """Upload the objects `sizes` names (oid -> size) from the cache."""
+
+    def one(oid: str) -> None:
+        src = cache.path(oid)
+        with_retries(lambda: store.upload(oid, src, sizes[oid], progress and progress.advance))
+
+    return _run(one, sizes, workers, progress)
+
+
+def download(store: Store, cache: Cache, sizes: Mapping[str, int], workers: int,
+             progress: Progress | None = None) -> TransferResult:  # fmt: skip
+    """Download the objects `sizes` names into the cache, each re-hashed before it enters."""
+
+    def one(oid: str) -> None:
+        download_one(store, cache, oid, sizes.get(oid), progress)
+
+    return _run(one, sizes, workers, progress)
+
+
+def download_one(store: Store, cache: Cache, oid: str, size: int | None,
+                 progress: Progress | None = None) -> None:  # fmt: skip
+    def attempt() -> None:
+        with cache.temp_path() as tmp:
+            store.download(oid, tmp, progress and progress.advance)
+            cache.adopt(tmp, oid, size)
+
+    with_retries(attempt)
+
+
+def _run(fn: Callable[[str], None], sizes: Mapping[str, int], workers: int,
+         progress: Progress | None) -> TransferResult:  # fmt: skip
+    result = TransferResult()
+    order = sorted(sizes, key=lambda o: -sizes[o])  # largest first: the long pole starts early
+    if not order:
+        return result
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(order)))) as pool:
+        futures = {pool.submit(fn, oid): oid for oid in order}
+        for fut in as_completed(futures):
+            oid = futures[fut]
+            try:
+                fut.result()
+                result.done.append(oid)
+            except (GitDataError, OSError) as e:
+                result.failed[oid] = e
+            if progress:
+                progress.object_done()
+    return result

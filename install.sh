@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Install gitdata so that `git data` works, register the filter, then run the quick start.
+#
+#   ./install.sh                  install for this user, `git data install`, run ./quickstart.sh
+#   ./install.sh --no-quickstart  the same without the quick start
+#   ./install.sh --test [ARGS]    install into ./.venv with the test extras and run the tests
+#
+# Environment: PYTHON (default python3), GITDATA_HOME (default ~/.local/share/gitdata, where the
+# virtualenv lives), BIN_DIR (where the `git-data` link goes; default: ~/.local/bin when it is on
+# PATH, else /usr/local/bin when writable, else ~/.local/bin).
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+PYTHON=${PYTHON:-python3}
+
+say() { printf '==> %s\n' "$*" >&2; }
+
+need() {
+  command -v "$1" >/dev/null 2>&1 || { echo "install.sh: $1 is required: $2" >&2; exit 1; }
+}
+
+need git "install git 2.31 or newer"
+need "$PYTHON" "install Python 3.9 or newer"
+
+make_venv() {  # $1: directory
+  if [ ! -x "$1/bin/python" ]; then
+    say "creating a virtualenv in $1"
+    "$PYTHON" -m venv "$1" || {
+      echo "install.sh: '$PYTHON -m venv' failed; on Debian/Ubuntu: apt-get install python3-venv" >&2
+      exit 1
+    }
+  fi
+  "$1/bin/python" -m pip install -q --upgrade pip
+}
+
+if [ "${1:-}" = "--test" ]; then
+  shift
+  venv="$here/.venv"
+  make_venv "$venv"
+  say "installing gitdata (editable) with the test extras into $venv"
+  "$venv/bin/python" -m pip install -q -e "$here[test]"
+  cd "$here"
+  say "running the tests"
+  exec "$venv/bin/python" -m pytest -q "$@"
+fi
+
+quickstart=1
+if [ "${1:-}" = "--no-quickstart" ]; then quickstart=0; shift; fi
+if [ $# -gt 0 ]; then echo "install.sh: unknown argument: $1 (see the top of install.sh)" >&2; exit 2; fi
+
+home=${GITDATA_HOME:-$HOME/.local/share/gitdata}
+venv="$home/venv"
+make_venv "$venv"
+say "installing gitdata into $venv"
+"$venv/bin/python" -m pip install -q "$here"
+
+on_path() { case ":$PATH:" in *":$1:"*) return 0 ;; *) return 1 ;; esac; }
+if [ -z "${BIN_DIR:-}" ]; then
+  if on_path "$HOME/.local/bin"; then BIN_DIR=$HOME/.local/bin
+  elif [ -w /usr/local/bin ] && on_path /usr/local/bin; then BIN_DIR=/usr/local/bin
+  else BIN_DIR=$HOME/.local/bin
+  fi
+fi
+mkdir -p "$BIN_DIR"
+ln -sf "$venv/bin/git-data" "$BIN_DIR/git-data"
+say "linked $BIN_DIR/git-data"
+if ! on_path "$BIN_DIR"; then
+  say "add $BIN_DIR to your PATH (e.g. in ~/.profile): export PATH=\"$BIN_DIR:\$PATH\""
+  export PATH="$BIN_DIR:$PATH"
+fi
+
+say "git data install"
+git data install
+
+if [ "$quickstart" = 1 ]; then
+  "$here/quickstart.sh"
+fi
