@@ -70,7 +70,7 @@ if ! on_path "$BIN_DIR"; then
 fi
 
 say "git data install"
-git data install
+(cd / && git data install)  # not from inside this checkout: no hooks in it
 
 if [ "$quickstart" = 1 ]; then
   "$here/quickstart.sh"

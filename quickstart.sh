@@ -10,7 +10,14 @@ export GIT_AUTHOR_NAME=${GIT_AUTHOR_NAME:-gitdata quick start}
 export GIT_AUTHOR_EMAIL=${GIT_AUTHOR_EMAIL:-quickstart@example.com}
 export GIT_COMMITTER_NAME=$GIT_AUTHOR_NAME GIT_COMMITTER_EMAIL=$GIT_AUTHOR_EMAIL
 
-run() { printf '$ %s\n' "$*"; "$@"; }
+run() {  # print the command as you would type it, then run it
+  local line='$' a
+  for a in "$@"; do
+    case $a in *[!A-Za-z0-9_./:=@+-]*) line+=" '$a'" ;; *) line+=" $a" ;; esac
+  done
+  printf '%s\n' "$line"
+  "$@"
+}
 
 cd "$work"
 python3 - <<'PY'
@@ -26,7 +33,7 @@ run git data track '*.bin'
 run cp ../big.bin .
 run git add .
 run git commit -q -m data
-run git init -q --bare ../project.git
+run git init -q --bare -b main ../project.git
 run git remote add origin ../project.git
 run git push -u origin main
 run git clone ../project.git ../other

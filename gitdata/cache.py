@@ -8,6 +8,7 @@ object under a final name. An oid is checked to be 32 hex digits before it becom
 from __future__ import annotations
 
 import errno
+import io
 import os
 import tempfile
 import uuid
@@ -17,6 +18,7 @@ from typing import BinaryIO, Callable
 
 from . import hashing
 from .errors import GitDataError, IntegrityError
+from .hashing import Reader
 from .layout import iter_object_paths, object_path
 
 READ_ONLY = 0o444
@@ -39,7 +41,7 @@ class Cache:
         except FileNotFoundError:
             return None
 
-    def open(self, oid: str) -> BinaryIO:
+    def open(self, oid: str) -> io.BufferedReader:
         return open(self.path(oid), "rb")
 
     @contextmanager
@@ -69,8 +71,9 @@ class Cache:
             except FileNotFoundError:
                 pass
 
-    def store_stream(self, src: BinaryIO, head: bytes = b"",
-                     progress: Callable[[int], None] | None = None) -> tuple[str, int]:  # fmt: skip
+    def store_stream(
+        self, src: Reader, head: bytes = b"", progress: Callable[[int], None] | None = None
+    ) -> tuple[str, int]:
         """Copy `head` then `src` into the cache, hashing on the way; return (oid, size)."""
         with self.temp_file() as (tmp, f):
             try:

@@ -30,15 +30,24 @@ def build_parser() -> Parser:
 
     def scope(sp: Parser) -> None:
         g = sp.add_mutually_exclusive_group()
-        g.add_argument("--local", dest="scope", action="store_const", const="local",
-                       help="this repository's config")  # fmt: skip
-        g.add_argument("--system", dest="scope", action="store_const", const="system",
-                       help="the system config")  # fmt: skip
+        g.add_argument(
+            "--local",
+            dest="scope",
+            action="store_const",
+            const="local",
+            help="this repository's config",
+        )
+        g.add_argument(
+            "--system", dest="scope", action="store_const", const="system", help="the system config"
+        )
 
     sp = cmd("install", "register the data filter in git config and install the hooks here")
     scope(sp)
-    sp.add_argument("--skip-smudge", action="store_true",
-                    help="leave pointers on checkout; `git data pull` fills them")  # fmt: skip
+    sp.add_argument(
+        "--skip-smudge",
+        action="store_true",
+        help="leave pointers on checkout; `git data pull` fills them",
+    )
     sp = cmd("uninstall", "remove the data filter from git config and the hooks from here")
     scope(sp)
     sp = cmd("track", "track files matching PATTERN with gitdata (.gitattributes)")
@@ -56,13 +65,16 @@ def build_parser() -> Parser:
     sp.add_argument("refs", nargs="*", metavar="REF")
     sp.add_argument("--all", dest="all_refs", action="store_true", help="every ref")
     sp.add_argument("--dry-run", action="store_true")
-    for name, help in (("fetch", "download into the cache what HEAD needs"),
-                       ("pull", "fetch, then write the bytes over pointer files")):  # fmt: skip
+    for name, help in (
+        ("fetch", "download into the cache what HEAD needs"),
+        ("pull", "fetch, then write the bytes over pointer files"),
+    ):
         sp = cmd(name, help)
         sp.add_argument("remote", nargs="?")
         if name == "fetch":
-            sp.add_argument("--all", dest="all_refs", action="store_true",
-                            help="every ref's whole history")  # fmt: skip
+            sp.add_argument(
+                "--all", dest="all_refs", action="store_true", help="every ref's whole history"
+            )
         sp.add_argument("--include", action="append", metavar="GLOB")
         sp.add_argument("--exclude", action="append", metavar="GLOB")
     sp = cmd("checkout", "replace pointer files by their bytes from the cache")
@@ -117,8 +129,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 traceback.print_exc(file=f)
         except OSError:
             log = "(could not write a crash log)"
-        output.error(f"internal error: {type(e).__name__}: {e}",
-                     f"this is a bug in gitdata; please report it with {log}")  # fmt: skip
+        output.error(
+            f"internal error: {type(e).__name__}: {e}",
+            f"this is a bug in gitdata; please report it with {log}",
+        )
         return EXIT_BUG
 
 

@@ -87,7 +87,7 @@ def parse_config_file(text: str, name: str = CONFIG_FILE) -> dict[str, object]:
                 if "url" not in table:
                     raise ConfigError(
                         f"{name}: [remote.{rname}] has no 'url'",
-                        f"add url = \"s3://bucket/prefix\" (or a directory) under [remote.{rname}]",
+                        f'add url = "s3://bucket/prefix" (or a directory) under [remote.{rname}]',
                     )
                 check_url(table["url"], f"{name}: remote.{rname}.url")
         else:
@@ -199,7 +199,8 @@ def parse_size(text: str | None, default: int, key: str) -> int:
     m = _SIZE_RE.fullmatch(text)
     if not m:
         raise ConfigError(
-            f"git config {key}: '{text}' is not a size", f"use a number like 64m: git config {key} 64m"
+            f"git config {key}: '{text}' is not a size",
+            f"use a number like 64m: git config {key} 64m",
         )
     return int(m.group(1)) << {"": 0, "k": 10, "m": 20, "g": 30}[m.group(2).lower()]
 
@@ -208,8 +209,10 @@ def _parse_int(text: str | None, default: int, key: str) -> int:
     if text is None or text == "":
         return default
     if not text.strip().isdigit() or int(text) < 1:
-        raise ConfigError(f"git config {key}: '{text}' is not a positive number",
-                          f"use a number like 8: git config {key} 8")  # fmt: skip
+        raise ConfigError(
+            f"git config {key}: '{text}' is not a positive number",
+            f"use a number like 8: git config {key} 8",
+        )
     return int(text)
 
 

@@ -13,12 +13,15 @@ import stat
 import tempfile
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 from typing import BinaryIO
 
 from . import pointer as ptr
 from .context import Context
 from .errors import GitDataError, IntegrityError, ObjectMissing
 from .git.filter_protocol import DELAYED, Output, Request
+from .git.pktline import ContentReader
+from .hashing import Reader
 from .pointer import SIZE_CUTOFF, Pointer
 from .statcache import MIN_SIZE
 
@@ -30,13 +33,13 @@ PENDING_FILE = "pending-checkout"
 NEVER_FILTERED = (".gitattributes", ".gitdata.toml")
 
 
-def read_head(src: BinaryIO, n: int) -> bytes:
+def read_head(src: Reader, n: int) -> bytes:
     """Up to `n` bytes from src (fewer only at the end of the stream)."""
     buf = bytearray(n)
     view = memoryview(buf)
     got = 0
     while got < n:
-        k = src.readinto(view[got:])  # type: ignore[attr-defined]
+        k = src.readinto(view[got:])
         if not k:
             break
         got += k
@@ -49,7 +52,7 @@ def passes_through(content: bytes) -> bool:
     return len(content) <= SIZE_CUTOFF and (not content or ptr.parse(content) is not None)
 
 
-def clean(ctx: Context, src: BinaryIO, pathname: str | None = None) -> bytes:
+def clean(ctx: Context, src: Reader, pathname: str | None = None) -> bytes:
     """The blob git should store for the content read from `src`.
 
     Empty content and content that already is a pointer pass through unchanged; anything else
@@ -60,20 +63,21 @@ def clean(ctx: Context, src: BinaryIO, pathname: str | None = None) -> bytes:
     if passes_through(head):
         return head
     st = _stat(pathname)
-    if st is not None and len(head) == HEAD_CHECK:
-        known = _clean_known(ctx, src, head, st, pathname)  # type: ignore[arg-type]
+    if pathname and st is not None and len(head) == HEAD_CHECK:
+        known = _clean_known(ctx, src, head, st, pathname)
         if known is not None:
             return known.encode()
     oid, size = ctx.cache.store_stream(src, head)
-    if st is not None and st.st_size == size:
+    if pathname and st is not None and st.st_size == size:
         after = _stat(pathname)
         if after is not None and _same_stat(st, after) and _file_head(pathname, len(head)) == head:
             ctx.stat_cache.record(after, oid)
     return Pointer(oid, size).encode()
 
 
-def _clean_known(ctx: Context, src: BinaryIO, head: bytes, st: os.stat_result,
-                 pathname: str) -> Pointer | None:  # fmt: skip
+def _clean_known(
+    ctx: Context, src: Reader, head: bytes, st: os.stat_result, pathname: str
+) -> Pointer | None:
     """A stat-cache hit: drain git's stream instead of hashing it, when the stream starts
     like the cached object and has its size. None: not known, nothing consumed beyond `head`."""
     oid = ctx.stat_cache.lookup(st)
@@ -86,16 +90,18 @@ def _clean_known(ctx: Context, src: BinaryIO, head: bytes, st: os.stat_result,
     after = _stat(pathname)
     if size != st.st_size or after is None or not _same_stat(st, after):
         # The bytes were not the file we know, and they are gone: ask git to try again.
-        raise GitDataError(f"{pathname} changed while it was being read",
-                           f"run the git command again for {pathname}")  # fmt: skip
+        raise GitDataError(
+            f"{pathname} changed while it was being read",
+            f"run the git command again for {pathname}",
+        )
     return Pointer(oid, size)
 
 
-def _drain(src: BinaryIO) -> int:
+def _drain(src: Reader) -> int:
     buf = bytearray(1 << 20)
     total = 0
     while True:
-        n = src.readinto(buf)  # type: ignore[attr-defined]
+        n = src.readinto(buf)
         if not n:
             return total
         total += n
@@ -113,7 +119,12 @@ def _stat(pathname: str | None) -> os.stat_result | None:
 
 def _same_stat(a: os.stat_result, b: os.stat_result) -> bool:
     return (a.st_dev, a.st_ino, a.st_size, a.st_mtime_ns, a.st_ctime_ns) == (
-        b.st_dev, b.st_ino, b.st_size, b.st_mtime_ns, b.st_ctime_ns)  # fmt: skip
+        b.st_dev,
+        b.st_ino,
+        b.st_size,
+        b.st_mtime_ns,
+        b.st_ctime_ns,
+    )
 
 
 def _file_head(pathname: str, n: int) -> bytes | None:
@@ -124,7 +135,7 @@ def _file_head(pathname: str, n: int) -> bytes | None:
         return None
 
 
-def read_pointer_input(src: BinaryIO) -> tuple[Pointer | None, bytes, BinaryIO | None]:
+def read_pointer_input(src: Reader) -> tuple[Pointer | None, bytes, BinaryIO | None]:
     """Read what git gives smudge: (pointer, its bytes, None) or, for ordinary content,
     (None, head, rest) where `rest` must be copied after `head` (spooled when large)."""
     head = read_head(src, SIZE_CUTOFF + 1)
@@ -134,7 +145,7 @@ def read_pointer_input(src: BinaryIO) -> tuple[Pointer | None, bytes, BinaryIO |
     spool.write(head)
     buf = bytearray(1 << 20)
     while True:
-        n = src.readinto(buf)  # type: ignore[attr-defined]
+        n = src.readinto(buf)
         if not n:
             break
         spool.write(memoryview(buf)[:n])
@@ -178,12 +189,12 @@ class FilterHandler:
         self._done: queue.Queue[str] = queue.Queue()
         self._pointers: dict[str, Pointer] = {}
 
-    def clean(self, req: Request, content: BinaryIO) -> Output:
+    def clean(self, req: Request, content: ContentReader) -> Output:
         if os.path.basename(req.pathname) in NEVER_FILTERED:
             return content.read()
         return clean(self.ctx, content, req.pathname)
 
-    def smudge(self, req: Request, content: BinaryIO) -> Output:
+    def smudge(self, req: Request, content: Reader) -> Output:
         path = req.pathname
         if path in self._finished:  # git asks again for a file we delayed
             error = self._finished.pop(path)
@@ -205,10 +216,13 @@ class FilterHandler:
             self._pointers[path] = p
             fut = fetcher.submit(p)
             self._delayed[path] = fut
-            fut.add_done_callback(lambda _f, path=path: self._done.put(path))
+            fut.add_done_callback(partial(self._mark_done, path))
             return DELAYED
         fetcher.fetch(p, path)
         return open_cached(self.ctx, p, path)
+
+    def _mark_done(self, path: str, _fut: Future[None]) -> None:
+        self._done.put(path)
 
     def available(self) -> list[str]:
         """Block until at least one delayed file is ready; [] when none is left."""

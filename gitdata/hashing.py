@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import os
-from typing import BinaryIO, Callable
+from typing import BinaryIO, Callable, Protocol
 
 import xxhash
 
 CHUNK = 1 << 20
+
+
+class Reader(Protocol):
+    """What streaming code needs from a source: a file, a pipe, or git's pkt-line content."""
+
+    def readinto(self, buf: bytearray | memoryview, /) -> int | None: ...
 
 
 def hasher() -> xxhash.xxh3_128:
@@ -19,7 +25,7 @@ def hash_bytes(data: bytes) -> str:
 
 
 def copy_and_hash(
-    src: BinaryIO,
+    src: Reader,
     dst: BinaryIO | None,
     progress: Callable[[int], None] | None = None,
     h: xxhash.xxh3_128 | None = None,
@@ -34,7 +40,7 @@ def copy_and_hash(
     buf = bytearray(CHUNK)
     view = memoryview(buf)
     size = 0
-    readinto = src.readinto  # type: ignore[attr-defined]
+    readinto = src.readinto
     while True:
         n = readinto(buf)
         if not n:

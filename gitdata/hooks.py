@@ -59,8 +59,10 @@ def install(hooks_dir: str, names: tuple[str, ...] = HOOKS, quiet: bool = False)
                 legacy = path + LEGACY
                 if os.path.lexists(legacy):
                     if not quiet:
-                        warn(f"hook {path} is not gitdata's and {legacy} exists: left both alone; "
-                             f"call `git-data hook {name} \"$@\"` from your hook yourself")
+                        warn(
+                            f"hook {path} is not gitdata's and {legacy} exists: left both alone; "
+                            f'call `git-data hook {name} "$@"` from your hook yourself'
+                        )
                     continue
                 os.rename(path, legacy)
         tmp = path + ".gitdata-tmp"

@@ -46,8 +46,14 @@ def human_bytes(n: float) -> str:
 class Progress:
     """Objects done/total, bytes and rate; thread-safe; a no-op renderer off a terminal."""
 
-    def __init__(self, label: str, objects: int, nbytes: int,
-                 stream: TextIO | None = None, tty: bool | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        label: str,
+        objects: int,
+        nbytes: int,
+        stream: TextIO | None = None,
+        tty: bool | None = None,
+    ) -> None:
         self.label = label
         self.total_objects = objects
         self.total_bytes = nbytes

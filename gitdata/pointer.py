@@ -15,9 +15,7 @@ SIZE_CUTOFF = 1024
 
 ALGO = "xxh128"
 _HEADER = b"version gitdata/1\n"
-_RE = re.compile(
-    rb"version gitdata/1\noid (xxh128):([0-9a-f]{32})\nsize (0|[1-9][0-9]{0,19})\n"
-)
+_RE = re.compile(rb"version gitdata/1\noid (xxh128):([0-9a-f]{32})\nsize (0|[1-9][0-9]{0,19})\n")
 _OID_RE = re.compile(r"[0-9a-f]{32}")
 
 

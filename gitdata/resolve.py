@@ -26,8 +26,9 @@ class Resolution:
 
 
 def _spec(rc: RemoteConfig) -> StoreSpec:
-    return StoreSpec(url=rc.url, endpoint_url=rc.endpoint_url, region=rc.region,
-                     profile=rc.profile, name=rc.name)  # fmt: skip
+    return StoreSpec(
+        url=rc.url, endpoint_url=rc.endpoint_url, region=rc.region, profile=rc.profile, name=rc.name
+    )
 
 
 def for_git_remote(ctx: Context, remote: str) -> Resolution:
@@ -41,8 +42,9 @@ def for_git_remote(ctx: Context, remote: str) -> Resolution:
                 f"the default data remote '{s.default_remote}' is not defined",
                 f"define it: git data remote add {s.default_remote} s3://bucket/prefix",
             )
-        return Resolution(_spec(s.remotes[s.default_remote]),
-                          f"default data remote '{s.default_remote}'")  # fmt: skip
+        return Resolution(
+            _spec(s.remotes[s.default_remote]), f"default data remote '{s.default_remote}'"
+        )
     url = s.git_remotes.get(remote, remote)
     gitdir = local_git_dir(url, ctx.paths.toplevel or ctx.paths.git_dir)
     if gitdir is not None:
@@ -77,8 +79,9 @@ def for_download(ctx: Context, remote: str | None = None) -> Resolution:
         return for_git_remote(ctx, remote)
     s = ctx.settings
     if s.default_remote and s.default_remote in s.remotes:
-        return Resolution(_spec(s.remotes[s.default_remote]),
-                          f"default data remote '{s.default_remote}'")  # fmt: skip
+        return Resolution(
+            _spec(s.remotes[s.default_remote]), f"default data remote '{s.default_remote}'"
+        )
     raise ConfigError(
         "this repository has no Git remote and no default data remote to download from",
         "add one: git data remote add NAME s3://bucket/prefix --default",
@@ -107,9 +110,13 @@ def local_git_dir(url: str, base: str) -> str | None:
             gitdir = _read_gitfile(candidate)
             if gitdir:
                 return _common_dir(gitdir)
-        if os.path.isdir(candidate) and os.path.isfile(os.path.join(candidate, "HEAD")) and (
-            os.path.isdir(os.path.join(candidate, "objects"))
-            or os.path.isfile(os.path.join(candidate, "commondir"))
+        if (
+            os.path.isdir(candidate)
+            and os.path.isfile(os.path.join(candidate, "HEAD"))
+            and (
+                os.path.isdir(os.path.join(candidate, "objects"))
+                or os.path.isfile(os.path.join(candidate, "commondir"))
+            )
         ):
             return _common_dir(candidate)
     return None

@@ -58,8 +58,9 @@ def execute_push(ctx: Context, store: Store, plan: PushPlan) -> None:
     """Upload the plan's objects; raise, listing files and commits, if anything is missing."""
     failed: dict[str, BaseException] = {}
     if plan.to_upload:
-        progress = output.Progress(f"Uploading to {store.describe()}", len(plan.to_upload),
-                                   sum(plan.to_upload.values()))  # fmt: skip
+        progress = output.Progress(
+            f"Uploading to {store.describe()}", len(plan.to_upload), sum(plan.to_upload.values())
+        )
         result = transfer.upload(store, ctx.cache, plan.to_upload, ctx.settings.transfers, progress)
         progress.close(len(result.failed))
         failed = result.failed
@@ -80,7 +81,9 @@ def execute_push(ctx: Context, store: Store, plan: PushPlan) -> None:
         raise GitDataError(
             "push stopped: the Git remote was not updated",
             "`git data fetch --all` from a clone that has the bytes, or restore the files and "
-            "commit them again" if plan.missing else "check the store and push again",
+            "commit them again"
+            if plan.missing
+            else "check the store and push again",
         )
 
 
@@ -132,8 +135,7 @@ def pre_push(ctx: Context, remote: str, url: str, lines: Iterable[str]) -> None:
     hits = sc.introduced(include, exclude)
     seen: set = set()
     for tip in snapshot_tips:
-        commit = sc.repo.get(tip)
-        for h in sc.tree_pointers(commit.tree, seen=seen):
+        for h in sc.tree_pointers(sc.tree(tip), seen=seen):
             hits.setdefault(h.pointer.oid, Hit(h.pointer, h.path, tip))
     if not hits:
         return
@@ -144,9 +146,11 @@ def pre_push(ctx: Context, remote: str, url: str, lines: Iterable[str]) -> None:
 def _remote_tips(ctx: Context, sc: Scanner, remote: str, url: str) -> list[str]:
     """What the remote is believed to have: its remote-tracking refs, or, for a push to a bare
     URL, those of any remote with that URL, else what `git ls-remote` says."""
-    names = [remote] if remote in ctx.settings.git_remotes else [
-        name for name, u in ctx.settings.git_remotes.items() if u == url
-    ]
+    names = (
+        [remote]
+        if remote in ctx.settings.git_remotes
+        else [name for name, u in ctx.settings.git_remotes.items() if u == url]
+    )
     if names:
         prefixes = tuple(f"refs/remotes/{n}/" for n in names)
         return list(sc.refs(prefixes).values())
@@ -183,7 +187,7 @@ def head_hits(sc: Scanner, paths: PathFilter | None = None) -> list[Hit]:
     head = sc.commit_sha("HEAD")
     if head is None:
         return []
-    hits = list(sc.tree_pointers(sc.repo.get(head).tree))
+    hits = list(sc.tree_pointers(sc.tree(head)))
     return [h for h in hits if paths is None or paths.match(h.path)]
 
 
@@ -194,8 +198,9 @@ def fetch(ctx: Context, hits: Sequence[Hit], remote: str | None = None) -> trans
         return transfer.TransferResult()
     res = resolve.for_download(ctx, remote)
     store = open_store(res.spec)
-    progress = output.Progress(f"Downloading from {store.describe()}", len(need),
-                               sum(need.values()))  # fmt: skip
+    progress = output.Progress(
+        f"Downloading from {store.describe()}", len(need), sum(need.values())
+    )
     result = transfer.download(store, ctx.cache, need, ctx.settings.transfers, progress)
     progress.close(len(result.failed))
     if result.failed:
@@ -203,8 +208,10 @@ def fetch(ctx: Context, hits: Sequence[Hit], remote: str | None = None) -> trans
         for h in hits:
             paths.setdefault(h.pointer.oid, []).append(os.fsdecode(h.path))
         for oid, e in sorted(result.failed.items()):
-            output.error(f"{', '.join(sorted(paths[oid]))}: cannot get xxh128:{oid} from "
-                         f"{store.describe()}: {_message(e)}")  # fmt: skip
+            output.error(
+                f"{', '.join(sorted(paths[oid]))}: cannot get xxh128:{oid} from "
+                f"{store.describe()}: {_message(e)}"
+            )
     return result
 
 
@@ -217,8 +224,9 @@ class PointerFile:
     mode: int
 
 
-def pointer_files(ctx: Context, sc: Scanner, pathspecs: Sequence[str] = (),
-                  only: Iterable[bytes] | None = None) -> list[PointerFile]:  # fmt: skip
+def pointer_files(
+    ctx: Context, sc: Scanner, pathspecs: Sequence[str] = (), only: Iterable[bytes] | None = None
+) -> list[PointerFile]:
     """Files in the worktree that are exactly the pointer staged for them."""
     top = ctx.paths.toplevel
     assert top is not None
@@ -255,8 +263,9 @@ class Materialized:
     unavailable: list[PointerFile] = field(default_factory=list)
 
 
-def materialize(ctx: Context, files: Sequence[PointerFile], download: bool = True,
-                remote: str | None = None) -> Materialized:  # fmt: skip
+def materialize(
+    ctx: Context, files: Sequence[PointerFile], download: bool = True, remote: str | None = None
+) -> Materialized:
     """Replace pointer files by their bytes from the cache (downloading what is missing), then
     re-stage them so that `git status` is clean."""
     result = Materialized()

@@ -29,7 +29,9 @@ class TransferResult:
         return not self.failed
 
 
-def with_retries(fn: Callable[[], None], retries: int = RETRIES, sleep=time.sleep) -> None:
+def with_retries(
+    fn: Callable[[], None], retries: int = RETRIES, sleep: Callable[[float], None] = time.sleep
+) -> None:
     """Run fn; on a transient StoreError try again with capped exponential backoff."""
     delay = 0.25
     for attempt in range(retries + 1):
@@ -43,19 +45,30 @@ def with_retries(fn: Callable[[], None], retries: int = RETRIES, sleep=time.slee
             delay = min(delay * 2, BACKOFF_MAX)
 
 
-def upload(store: Store, cache: Cache, sizes: Mapping[str, int], workers: int,
-           progress: Progress | None = None) -> TransferResult:  # fmt: skip
+def upload(
+    store: Store,
+    cache: Cache,
+    sizes: Mapping[str, int],
+    workers: int,
+    progress: Progress | None = None,
+) -> TransferResult:
     """Upload the objects `sizes` names (oid -> size) from the cache."""
 
     def one(oid: str) -> None:
         src = cache.path(oid)
-        with_retries(lambda: store.upload(oid, src, sizes[oid], progress and progress.advance))
+        advance = progress.advance if progress else None
+        with_retries(lambda: store.upload(oid, src, sizes[oid], advance))
 
     return _run(one, sizes, workers, progress)
 
 
-def download(store: Store, cache: Cache, sizes: Mapping[str, int], workers: int,
-             progress: Progress | None = None) -> TransferResult:  # fmt: skip
+def download(
+    store: Store,
+    cache: Cache,
+    sizes: Mapping[str, int],
+    workers: int,
+    progress: Progress | None = None,
+) -> TransferResult:
     """Download the objects `sizes` names into the cache, each re-hashed before it enters."""
 
     def one(oid: str) -> None:
@@ -64,18 +77,20 @@ def download(store: Store, cache: Cache, sizes: Mapping[str, int], workers: int,
     return _run(one, sizes, workers, progress)
 
 
-def download_one(store: Store, cache: Cache, oid: str, size: int | None,
-                 progress: Progress | None = None) -> None:  # fmt: skip
+def download_one(
+    store: Store, cache: Cache, oid: str, size: int | None, progress: Progress | None = None
+) -> None:
     def attempt() -> None:
         with cache.temp_path() as tmp:
-            store.download(oid, tmp, progress and progress.advance)
+            store.download(oid, tmp, progress.advance if progress else None)
             cache.adopt(tmp, oid, size)
 
     with_retries(attempt)
 
 
-def _run(fn: Callable[[str], None], sizes: Mapping[str, int], workers: int,
-         progress: Progress | None) -> TransferResult:  # fmt: skip
+def _run(
+    fn: Callable[[str], None], sizes: Mapping[str, int], workers: int, progress: Progress | None
+) -> TransferResult:
     result = TransferResult()
     order = sorted(sizes, key=lambda o: -sizes[o])  # largest first: the long pole starts early
     if not order:

@@ -31,28 +31,37 @@ class Env:
         self.home = root / "home"
         self.home.mkdir()
 
-    def run(self, args: list[str], cwd: Path | str | None = None, check: bool = True,
-            input: bytes | None = None, env: dict[str, str] | None = None,
-            **kw) -> subprocess.CompletedProcess[bytes]:  # fmt: skip
+    def run(
+        self,
+        args: list[str],
+        cwd: Path | str | None = None,
+        check: bool = True,
+        input: bytes | None = None,
+        env: dict[str, str] | None = None,
+        **kw,
+    ) -> subprocess.CompletedProcess[bytes]:
         full_env = dict(os.environ)
         if env:
             full_env.update(env)
-        proc = subprocess.run(args, cwd=cwd or self.root, input=input, capture_output=True,
-                              env=full_env, **kw)  # fmt: skip
+        proc = subprocess.run(
+            args, cwd=cwd or self.root, input=input, capture_output=True, env=full_env, **kw
+        )
         if check and proc.returncode != 0:
-            raise AssertionError(
-                f"{args} failed with {proc.returncode}\nstdout: {proc.stdout.decode(errors='replace')}"
-                f"\nstderr: {proc.stderr.decode(errors='replace')}"
-            )
+            out, err = (s.decode(errors="replace") for s in (proc.stdout, proc.stderr))
+            raise AssertionError(f"{args} failed ({proc.returncode})\nstdout: {out}\nstderr: {err}")
         return proc
 
-    def git(self, *args: str, cwd: Path | str | None = None, **kw) -> subprocess.CompletedProcess[bytes]:
+    def git(
+        self, *args: str, cwd: Path | str | None = None, **kw
+    ) -> subprocess.CompletedProcess[bytes]:
         return self.run(["git", *args], cwd=cwd, **kw)
 
     def out(self, *args: str, cwd: Path | str | None = None, **kw) -> str:
         return self.git(*args, cwd=cwd, **kw).stdout.decode()
 
-    def data(self, *args: str, cwd: Path | str | None = None, **kw) -> subprocess.CompletedProcess[bytes]:
+    def data(
+        self, *args: str, cwd: Path | str | None = None, **kw
+    ) -> subprocess.CompletedProcess[bytes]:
         return self.run(["git-data", *args], cwd=cwd, **kw)
 
     def new_repo(self, name: str = "project", track: str | None = "*.bin") -> Path:
@@ -82,8 +91,15 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Env:
     monkeypatch.setenv("XDG_CONFIG_HOME", str(e.home / ".config"))
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
     monkeypatch.setenv("PATH", _git_data_dir() + os.pathsep + os.environ["PATH"])
-    for var in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_DATA_SKIP_SMUDGE",
-                "AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):  # fmt: skip
+    for var in (
+        "GIT_DIR",
+        "GIT_WORK_TREE",
+        "GIT_INDEX_FILE",
+        "GIT_DATA_SKIP_SMUDGE",
+        "AWS_PROFILE",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+    ):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("GIT_AUTHOR_NAME", "Test")
     monkeypatch.setenv("GIT_AUTHOR_EMAIL", "test@example.com")

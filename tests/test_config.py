@@ -24,15 +24,23 @@ def test_file_is_read():
     s = settings()
     r = s.remotes["origin"]
     assert (r.url, r.endpoint_url, r.region, r.profile) == (
-        "s3://ml-datasets/project-x", "http://127.0.0.1:9000", "us-east-1", None)  # fmt: skip
+        "s3://ml-datasets/project-x",
+        "http://127.0.0.1:9000",
+        "us-east-1",
+        None,
+    )
     assert s.default_remote == "origin"
 
 
 def test_git_config_overrides_key_by_key():
-    s = settings(git={"data.remote.origin.url": ["s3://mine/x"],
-                      "data.remote.origin.profile": ["dev"],
-                      "data.default": ["other"],
-                      "data.remote.other.url": ["/srv/store"]})  # fmt: skip
+    s = settings(
+        git={
+            "data.remote.origin.url": ["s3://mine/x"],
+            "data.remote.origin.profile": ["dev"],
+            "data.default": ["other"],
+            "data.remote.other.url": ["/srv/store"],
+        }
+    )
     r = s.remotes["origin"]
     assert (r.url, r.endpoint_url, r.profile) == ("s3://mine/x", "http://127.0.0.1:9000", "dev")
     assert r.sources == (".gitdata.toml", "git config")
@@ -43,18 +51,18 @@ def test_git_config_overrides_key_by_key():
 @pytest.mark.parametrize(
     "text, words",
     [
-        ('bogus = 1', ["unknown key 'bogus'"]),
+        ("bogus = 1", ["unknown key 'bogus'"]),
         ('[remote.origin]\nurl = "s3://b"\nsecret = "x"', ["unknown key 'remote.origin.secret'"]),
         ('[remote.origin]\nurl = "s3://b"\nprofile = "x"', ["remote.origin.profile", "git config"]),
-        ('[remote.origin]\nurl = 5', ["'remote.origin.url' must be a string"]),
+        ("[remote.origin]\nurl = 5", ["'remote.origin.url' must be a string"]),
         ('default = ["a"]', ["'default' must be a string"]),
         ('[remote.origin]\nurl = "gs://bucket"', ["remote.origin.url", "gs://"]),
         ('[remote.origin]\nurl = "relative/dir"', ["remote.origin.url", "unknown store URL"]),
         ('[remote.origin]\nregion = "x"', ["has no 'url'"]),
-        ('remote = 3', ["'remote' must be"]),
-        ('[remote]\norigin = 3', ["'remote.origin' must be a table"]),
+        ("remote = 3", ["'remote' must be"]),
+        ("[remote]\norigin = 3", ["'remote.origin' must be a table"]),
         ('[remote."../x"]\nurl = "s3://b"', ["not a valid remote name"]),
-        ('this is = = not toml', ["not valid TOML"]),
+        ("this is = = not toml", ["not valid TOML"]),
     ],
 )
 def test_file_errors_name_the_file_and_key(text, words):

@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 
 import xxhash
-
 from conftest import Env, random_file, write
+
 from gitdata.layout import iter_object_paths
 
 
@@ -29,7 +29,9 @@ def test_blob_in_git_is_spec_pointer_with_xxhash_oid(env):
     write(repo / "a.bin", data)
     env.commit_all(repo)
     oid = xxhash.xxh3_128(data).hexdigest()
-    assert blob(env, repo, "a.bin") == f"version gitdata/1\noid xxh128:{oid}\nsize 100000\n".encode()
+    assert (
+        blob(env, repo, "a.bin") == f"version gitdata/1\noid xxh128:{oid}\nsize 100000\n".encode()
+    )
     obj = cache_root(repo) / oid[:2] / oid[2:4] / oid
     assert obj.read_bytes() == data
     assert not os.stat(obj).st_mode & 0o222, "cached objects are read-only"
@@ -114,8 +116,13 @@ def test_interrupted_clean_leaves_no_object_and_retry_works(env):
 def test_killed_clean_leaves_no_object(env):
     repo = env.new_repo()
     env.commit_all(repo, "attributes")
-    proc = subprocess.Popen(["git-data", "clean", "x.bin"], cwd=repo, stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    proc = subprocess.Popen(
+        ["git-data", "clean", "x.bin"],
+        cwd=repo,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     assert proc.stdin is not None
     proc.stdin.write(os.urandom(8 << 20))
     proc.stdin.flush()
@@ -149,7 +156,8 @@ def test_add_of_1gib_stays_under_100mib_rss(env):
     wrapper.write_text(
         "import resource, subprocess, sys\n"
         "rc = subprocess.call(['git-data', 'filter-process'])\n"
-        f"open({str(report)!r}, 'w').write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))\n"
+        "peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
+        f"open({str(report)!r}, 'w').write(str(peak))\n"
         "sys.exit(rc)\n"
     )
     import sys

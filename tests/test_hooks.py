@@ -64,9 +64,15 @@ def test_filter_installs_missing_hooks_in_a_clone(env):
 
 def test_shim_without_git_data_on_path(env, tmp_path):
     repo = env.new_repo()
-    proc = env.run(["sh", str(repo / ".git" / "hooks" / "pre-push"), "origin", "x"],
-                   check=False, env={"PATH": "/usr/bin:/bin"})  # fmt: skip
+    proc = env.run(
+        ["sh", str(repo / ".git" / "hooks" / "pre-push"), "origin", "x"],
+        check=False,
+        env={"PATH": "/usr/bin:/bin"},
+    )
     assert proc.returncode == 2 and b"git-data is not on your PATH" in proc.stderr
-    proc = env.run(["sh", str(repo / ".git" / "hooks" / "post-checkout")], check=False,
-                   env={"PATH": "/usr/bin:/bin"})  # fmt: skip
+    proc = env.run(
+        ["sh", str(repo / ".git" / "hooks" / "post-checkout")],
+        check=False,
+        env={"PATH": "/usr/bin:/bin"},
+    )
     assert proc.returncode == 0

@@ -9,7 +9,9 @@ from pathlib import Path
 from conftest import Env, random_file, same_file, write
 
 
-def push_clone(env: Env, repo: Path, name: str = "clone", clone_env: dict | None = None) -> tuple[Path, Path]:
+def push_clone(
+    env: Env, repo: Path, name: str = "clone", clone_env: dict | None = None
+) -> tuple[Path, Path]:
     bare = env.root / "project.git"
     if not bare.exists():
         env.bare()
@@ -133,7 +135,7 @@ def test_user_pre_push_hook_still_runs_first(env):
     repo = env.new_repo()
     hook = repo / ".git" / "hooks" / "pre-push"
     log = env.root / "hook.log"
-    hook.write_text(f"#!/bin/sh\necho \"$1 $2\" >> {log}\ncat >> {log}\nexit ${{FAIL:-0}}\n")
+    hook.write_text(f'#!/bin/sh\necho "$1 $2" >> {log}\ncat >> {log}\nexit ${{FAIL:-0}}\n')
     hook.chmod(0o755)
     env.data("install", cwd=repo)
     assert (repo / ".git" / "hooks" / "pre-push.legacy").exists()
@@ -142,8 +144,13 @@ def test_user_pre_push_hook_still_runs_first(env):
     bare = env.bare()
     env.git("remote", "add", "origin", str(bare), cwd=repo)
     proc = env.git("push", "origin", "main", cwd=repo, check=False, env={"FAIL": "1"})
-    assert proc.returncode != 0 and env.git("rev-parse", "-q", "--verify", "refs/heads/main",
-                                            cwd=bare, check=False).returncode != 0  # fmt: skip
+    assert (
+        proc.returncode != 0
+        and env.git(
+            "rev-parse", "-q", "--verify", "refs/heads/main", cwd=bare, check=False
+        ).returncode
+        != 0
+    )
     env.git("push", "-q", "origin", "main", cwd=repo)
     text = log.read_text()
     assert text.count(f"origin {bare}") == 2 and "refs/heads/main" in text

@@ -15,8 +15,8 @@ def env(as_json: bool = False) -> int:
     stores = {}
     for name in sorted(s.git_remotes):
         try:
-            r = resolve.for_git_remote(ctx, name)
-            stores[name] = {"store": r.spec.url, "how": r.how}
+            res = resolve.for_git_remote(ctx, name)
+            stores[name] = {"store": res.spec.url, "how": res.how}
         except GitDataError as e:
             stores[name] = {"error": e.message}
     doc = {
@@ -26,10 +26,15 @@ def env(as_json: bool = False) -> int:
         "default": s.default_remote,
         "download_remote": resolve.download_remote(ctx),
         "remotes": {
-            n: {"url": r.url, "endpoint_url": r.endpoint_url, "region": r.region,
-                "profile": r.profile, "from": list(r.sources)}
+            n: {
+                "url": r.url,
+                "endpoint_url": r.endpoint_url,
+                "region": r.region,
+                "profile": r.profile,
+                "from": list(r.sources),
+            }
             for n, r in sorted(s.remotes.items())
-        },  # fmt: skip
+        },
         "git_remotes": stores,
         "big_file_threshold": s.big_file_threshold,
         "transfers": s.transfers,
@@ -45,11 +50,20 @@ def env(as_json: bool = False) -> int:
     print(f"config file: {doc['config_file'] or '(none)'}")
     print(f"default data remote: {s.default_remote or '(none)'}")
     for n, r in s.remotes.items():
-        extra = "".join(f" {k}={v}" for k, v in (("endpoint_url", r.endpoint_url),
-                        ("region", r.region), ("profile", r.profile)) if v)  # fmt: skip
+        extra = "".join(
+            f" {k}={v}"
+            for k, v in (
+                ("endpoint_url", r.endpoint_url),
+                ("region", r.region),
+                ("profile", r.profile),
+            )
+            if v
+        )
         print(f"data remote {n}: {r.url}{extra} (from {', '.join(r.sources)})")
     for n, info in stores.items():
-        where = info.get("store") and f"{info['store']} ({info['how']})" or f"error: {info['error']}"
+        where = (
+            info.get("store") and f"{info['store']} ({info['how']})" or f"error: {info['error']}"
+        )
         print(f"git remote {n} -> {where}")
     print(f"downloads use: {doc['download_remote'] or '(no remote)'}")
     print(f"big file threshold: {s.big_file_threshold} bytes; transfers: {s.transfers}")

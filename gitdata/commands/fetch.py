@@ -5,8 +5,12 @@ from ..context import Context
 from ..globs import PathFilter
 
 
-def fetch(remote: str | None = None, all_refs: bool = False, include: list[str] | None = None,
-          exclude: list[str] | None = None) -> int:  # fmt: skip
+def fetch(
+    remote: str | None = None,
+    all_refs: bool = False,
+    include: list[str] | None = None,
+    exclude: list[str] | None = None,
+) -> int:
     """Download into the cache what HEAD needs (--all: every ref's whole history)."""
     ctx = Context()
     sc = sync.scanner(ctx)

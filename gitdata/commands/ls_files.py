@@ -19,8 +19,10 @@ def ls_files(all_history: bool = False, long: bool = False, as_json: bool = Fals
         hits = sync.head_hits(sc)
     rows = sorted({(os.fsdecode(h.path), h.pointer) for h in hits}, key=lambda r: r[0])
     if as_json:
-        doc = [{"path": path, "oid": p.ref, "size": p.size, "cached": ctx.cache.has(p.oid)}
-               for path, p in rows]  # fmt: skip
+        doc = [
+            {"path": path, "oid": p.ref, "size": p.size, "cached": ctx.cache.has(p.oid)}
+            for path, p in rows
+        ]
         print(json.dumps(doc, indent=2))
         return 0
     for path, p in rows:

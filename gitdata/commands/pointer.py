@@ -23,5 +23,3 @@ def pointer(file: str) -> int:
         raise GitDataError(f"cannot read {file}: {e.strerror}", "check the path") from e
     sys.stdout.buffer.write(blob)
     return 0
-
-

@@ -6,8 +6,9 @@ from ..git.paths import require_worktree
 from ..globs import PathFilter
 
 
-def pull(remote: str | None = None, include: list[str] | None = None,
-         exclude: list[str] | None = None) -> int:  # fmt: skip
+def pull(
+    remote: str | None = None, include: list[str] | None = None, exclude: list[str] | None = None
+) -> int:
     """`git data fetch`, then `git data checkout`; works even with GIT_DATA_SKIP_SMUDGE set."""
     ctx = Context()
     require_worktree(ctx.paths)
@@ -18,7 +19,9 @@ def pull(remote: str | None = None, include: list[str] | None = None,
     result = sync.materialize(ctx, files, download=False)
     output.note(f"{len(fetched.done)} object(s) downloaded, {len(result.written)} file(s) written")
     if result.unavailable:
-        output.error(f"{len(result.unavailable)} file(s) stay pointers",
-                     "see the errors above; run `git data pull` again when the store is back")  # fmt: skip
+        output.error(
+            f"{len(result.unavailable)} file(s) stay pointers",
+            "see the errors above; run `git data pull` again when the store is back",
+        )
         return 1
     return 1 if fetched.failed else 0

@@ -7,8 +7,12 @@ from ..context import Context
 from ..errors import GitDataError
 
 
-def push(remote: str | None = None, refs: list[str] | None = None, all_refs: bool = False,
-         dry_run: bool = False) -> int:  # fmt: skip
+def push(
+    remote: str | None = None,
+    refs: list[str] | None = None,
+    all_refs: bool = False,
+    dry_run: bool = False,
+) -> int:
     """Upload every object the history of REF… (default HEAD; --all: every ref) needs and the
     store lacks. Unlike the pre-push hook, this checks the whole history: use it to repair."""
     ctx = Context()
@@ -22,7 +26,7 @@ def push(remote: str | None = None, refs: list[str] | None = None, all_refs: boo
     if dry_run:
         for oid, size in sorted(plan.to_upload.items(), key=lambda kv: plan.hits[kv[0]].path):
             print(f"upload {plan.hits[oid].pointer.ref} {size} {os.fsdecode(plan.hits[oid].path)}")
-        for oid, hit in sorted(plan.missing.items(), key=lambda kv: kv[1].path):
+        for hit in sorted(plan.missing.values(), key=lambda h: h.path):
             print(f"missing {hit.pointer.ref} {os.fsdecode(hit.path)}")
         return 1 if plan.missing else 0
     sync.execute_push(ctx, store, plan)

@@ -12,7 +12,8 @@ def smudge(path: str | None = None, skip: bool = False) -> int:
     """Single-shot smudge filter: a pointer on stdin, the file's bytes on stdout."""
     ctx = Context()
     handler = filters.FilterHandler(ctx, skip_smudge=skip)
-    out = handler.smudge(Request("smudge", path or ""), sys.stdin.buffer)
+    stdin = open(0, "rb", closefd=False)
+    out = handler.smudge(Request("smudge", path or ""), stdin)
     if isinstance(out, (bytes, bytearray)):
         sys.stdout.buffer.write(out)
     else:

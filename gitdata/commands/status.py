@@ -23,12 +23,26 @@ def status(as_json: bool = False) -> int:
     if as_json:
         doc = {
             "remote": remote,
-            "to_push": [{"path": os.fsdecode(h.path), "oid": h.pointer.ref, "size": h.pointer.size,
-                         "commit": h.commit, "cached": ctx.cache.has(oid)}
-                        for oid, h in sorted(pending.items(), key=lambda kv: kv[1].path)],
-            "pointers": [{"path": os.fsdecode(f.path), "oid": f.pointer.ref, "size": f.pointer.size,
-                          "cached": ctx.cache.has(f.pointer.oid)} for f in pointers],
-        }  # fmt: skip
+            "to_push": [
+                {
+                    "path": os.fsdecode(h.path),
+                    "oid": h.pointer.ref,
+                    "size": h.pointer.size,
+                    "commit": h.commit,
+                    "cached": ctx.cache.has(oid),
+                }
+                for oid, h in sorted(pending.items(), key=lambda kv: kv[1].path)
+            ],
+            "pointers": [
+                {
+                    "path": os.fsdecode(f.path),
+                    "oid": f.pointer.ref,
+                    "size": f.pointer.size,
+                    "cached": ctx.cache.has(f.pointer.oid),
+                }
+                for f in pointers
+            ],
+        }
         print(json.dumps(doc, indent=2))
         return 0
     target = f"'{remote}'" if remote else "(no remote)"

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass, field
-from typing import BinaryIO, Protocol, Union
+from typing import BinaryIO, Protocol, TextIO, Union
 
 from ..errors import GitDataError
 from .pktline import ContentReader, PktReader, PktWriter, ProtocolError
@@ -47,12 +47,13 @@ class Handler(Protocol):
 
 
 class FilterServer:
-    def __init__(self, stdin: BinaryIO, stdout: BinaryIO, handler: Handler,
-                 stderr: object = None) -> None:  # fmt: skip
+    def __init__(
+        self, stdin: BinaryIO, stdout: BinaryIO, handler: Handler, stderr: TextIO | None = None
+    ) -> None:
         self.reader = PktReader(stdin)
         self.writer = PktWriter(stdout)
         self.handler = handler
-        self.stderr = stderr if stderr is not None else sys.stderr
+        self.stderr: TextIO = stderr if stderr is not None else sys.stderr
         self.capabilities: set[bytes] = set()
 
     def handshake(self) -> None:
@@ -61,8 +62,11 @@ class FilterServer:
             raise ProtocolError(f"unexpected handshake {hello!r}")
         self.writer.write_list([b"git-filter-server", b"version=2"])
         self.writer.flush()
-        offered = {c[len(b"capability=") :] for c in self.reader.read_text_list()
-                   if c.startswith(b"capability=")}  # fmt: skip
+        offered = {
+            c[len(b"capability=") :]
+            for c in self.reader.read_text_list()
+            if c.startswith(b"capability=")
+        }
         self.capabilities = {c for c in CAPABILITIES if c in offered}
         self.writer.write_list([b"capability=" + c for c in CAPABILITIES if c in offered])
         self.writer.flush()
@@ -143,7 +147,7 @@ class FilterServer:
                 msg += f"\nhint: {e.hint}"
         else:
             msg = f"git-data: error: {req.pathname}: {type(e).__name__}: {e} (a bug in gitdata)"
-        print(msg, file=self.stderr, flush=True)  # type: ignore[call-overload]
+        print(msg, file=self.stderr, flush=True)
 
 
 def _parse_request(headers: list[bytes]) -> Request:

@@ -30,5 +30,9 @@ def restage(top: str, paths: Sequence[bytes]) -> None:
     (with the same pointer). `update-index --refresh` is not enough: the size changed, and git
     calls a file whose size changed modified without running the filter (read-cache.c)."""
     if paths:
-        run_git(["update-index", "-z", "--stdin"], cwd=top, input=b"\0".join(paths) + b"\0",
-                filters=True)  # fmt: skip
+        run_git(
+            ["update-index", "-z", "--stdin"],
+            cwd=top,
+            input=b"\0".join(paths) + b"\0",
+            filters=True,
+        )

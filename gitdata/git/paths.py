@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 from ..errors import GitDataError
 from .run import run_git
@@ -33,7 +33,7 @@ class RepoPaths:
         return os.path.join(self.git_dir, "data")
 
 
-@lru_cache(maxsize=None)
+@cache
 def repo_paths(cwd: str | None = None) -> RepoPaths:
     proc = run_git(
         [

@@ -50,7 +50,7 @@ class PktReader:
 
     def read_text_list(self) -> list[bytes]:
         """Text packets up to the next flush, each without its trailing LF."""
-        items = []
+        items: list[bytes] = []
         while True:
             pkt = self.read_pkt()
             if pkt is None:
@@ -97,7 +97,7 @@ class ContentReader:
 
     def read(self, n: int = -1) -> bytes:
         if n is None or n < 0:
-            chunks = []
+            chunks: list[bytes] = []
             buf = bytearray(MAX_DATA * 16)
             while True:
                 k = self.readinto(buf)

@@ -15,11 +15,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from ..errors import GitError
 
 NO_FILTER = (
-    "-c", "filter.data.process=",
-    "-c", "filter.data.clean=",
-    "-c", "filter.data.smudge=",
-    "-c", "filter.data.required=false",
-)  # fmt: skip
+    "-c",
+    "filter.data.process=",
+    "-c",
+    "filter.data.clean=",
+    "-c",
+    "filter.data.smudge=",
+    "-c",
+    "filter.data.required=false",
+)
 
 
 def git_command(args: Sequence[str], *, filters: bool = False) -> list[str]:

@@ -58,25 +58,27 @@ class Scanner:
     def pointer_of_hex(self, blob_hex: str) -> Pointer | None:
         return self.pointer_of(pygit2.Oid(hex=blob_hex))
 
-    def tree_pointers(self, tree: pygit2.Tree, prefix: bytes = b"",
-                      seen: set[pygit2.Oid] | None = None) -> Iterator[Hit]:  # fmt: skip
+    def tree_pointers(
+        self, tree: pygit2.Tree, prefix: bytes = b"", seen: set[pygit2.Oid] | None = None
+    ) -> Iterator[Hit]:
         """Pointers in `tree`, with paths; subtrees whose id is in `seen` are skipped (and
         every visited subtree is added), so several walks sharing `seen` visit a tree once."""
-        stack = [(tree, prefix)]
+        stack: list[tuple[pygit2.Tree, bytes]] = [(tree, prefix)]
         while stack:
             t, pre = stack.pop()
             for entry in t:
                 mode = entry.filemode
+                name: bytes = entry.raw_name or b""
                 if mode == _TREE_MODE:
                     if seen is not None:
                         if entry.id in seen:
                             continue
                         seen.add(entry.id)
-                    stack.append((self.repo[entry.id], pre + entry.raw_name + b"/"))
+                    stack.append((self.tree(entry.id), pre + name + b"/"))
                 elif mode in _BLOB_MODES:
                     p = self.pointer_of(entry.id)
                     if p is not None:
-                        yield Hit(p, pre + entry.raw_name)
+                        yield Hit(p, pre + name)
 
     def introduced(self, include: Iterable[str], exclude: Iterable[str]) -> dict[str, Hit]:
         """Pointers that the commits reachable from `include` but not from `exclude` add or
@@ -142,6 +144,12 @@ class Scanner:
                 p = self.pointer_of(entry.id)
                 if p is not None:
                     yield Hit(p, entry.path.encode("utf-8", "surrogateescape"))
+
+    def tree(self, oid: pygit2.Oid | str) -> pygit2.Tree:
+        """The tree with this id, or the tree of the commit with this id."""
+        obj = self.repo[oid]
+        tree = obj.peel(pygit2.Tree)
+        return tree
 
     def commit_sha(self, rev: str) -> str | None:
         try:

@@ -112,5 +112,7 @@ class LocalStore:
     def _error(self, e: OSError, verb: str) -> GitDataError:
         if e.errno in (errno.ENOSPC, errno.EDQUOT):
             return StoreError(f"store {self.root} is full", "free space there and retry")
-        return StoreError(f"cannot {verb} store {self.root}: {e.strerror or e}",
-                          "check that the directory exists and is writable")  # fmt: skip
+        return StoreError(
+            f"cannot {verb} store {self.root}: {e.strerror or e}",
+            "check that the directory exists and is writable",
+        )

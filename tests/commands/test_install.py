@@ -7,15 +7,18 @@ def test_install_and_uninstall_global(env):
     assert "filter.data.required true" in cfg
     assert "filter.data.clean git-data clean -- %f" in cfg
     env.data("uninstall")
-    assert env.git("config", "--global", "--get-regexp", "^filter\\.data\\.",
-                   check=False).stdout == b""  # fmt: skip
+    assert (
+        env.git("config", "--global", "--get-regexp", "^filter\\.data\\.", check=False).stdout
+        == b""
+    )
 
 
 def test_install_local_and_skip_smudge(env):
     repo = env.new_repo(track=None)
     env.data("install", "--local", "--skip-smudge", cwd=repo)
     assert env.out("config", "--local", "filter.data.process", cwd=repo).strip() == (
-        "git-data filter-process --skip-smudge")  # fmt: skip
+        "git-data filter-process --skip-smudge"
+    )
     assert (repo / ".git" / "hooks" / "pre-push").exists()
     env.data("uninstall", "--local", cwd=repo)
     assert not (repo / ".git" / "hooks" / "pre-push").exists()
@@ -31,7 +34,23 @@ def test_usage_errors_are_one_line_with_hint_and_status_2(env):
 
 
 def test_every_command_has_help(env):
-    for cmd in ("install", "uninstall", "track", "untrack", "ls-files", "status", "push", "fetch",
-                "pull", "checkout", "pointer", "env", "clean", "smudge", "filter-process", "hook"):
+    for cmd in (
+        "install",
+        "uninstall",
+        "track",
+        "untrack",
+        "ls-files",
+        "status",
+        "push",
+        "fetch",
+        "pull",
+        "checkout",
+        "pointer",
+        "env",
+        "clean",
+        "smudge",
+        "filter-process",
+        "hook",
+    ):
         proc = env.data(cmd, "-h")
         assert proc.stdout.startswith(b"usage: git data " + cmd.encode())

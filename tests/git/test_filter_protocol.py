@@ -12,8 +12,9 @@ from gitdata.git.filter_protocol import DELAYED, FilterServer
 from gitdata.git.pktline import PktReader, PktWriter, ProtocolError
 
 
-def conversation(*requests: tuple[list[bytes], bytes | None],
-                 caps=(b"clean", b"smudge", b"delay")) -> bytes:  # fmt: skip
+def conversation(
+    *requests: tuple[list[bytes], bytes | None], caps=(b"clean", b"smudge", b"delay")
+) -> bytes:
     out = io.BytesIO()
     w = PktWriter(out)
     w.write_list([b"git-filter-client", b"version=2"])
@@ -79,24 +80,36 @@ def serve(raw: bytes, handler=None) -> tuple[list[list[bytes]], str]:
 
 def test_handshake_answers_only_offered_capabilities():
     lists, _ = serve(conversation(caps=(b"clean", b"smudge")))
-    assert lists == [[b"git-filter-server\n", b"version=2\n"],
-                     [b"capability=clean\n", b"capability=smudge\n"]]  # fmt: skip
+    assert lists == [
+        [b"git-filter-server\n", b"version=2\n"],
+        [b"capability=clean\n", b"capability=smudge\n"],
+    ]
 
 
 def test_clean_and_smudge():
-    lists, _ = serve(conversation(
-        ([b"command=clean", b"pathname=a.bin"], b"hello"),
-        ([b"command=smudge", b"pathname=b.bin"], b"WORLD"),
-    ))  # fmt: skip
-    assert lists[2:] == [[b"status=success\n"], [b"HELLO"], [],
-                         [b"status=success\n"], [b"world"], []]  # fmt: skip
+    lists, _ = serve(
+        conversation(
+            ([b"command=clean", b"pathname=a.bin"], b"hello"),
+            ([b"command=smudge", b"pathname=b.bin"], b"WORLD"),
+        )
+    )
+    assert lists[2:] == [
+        [b"status=success\n"],
+        [b"HELLO"],
+        [],
+        [b"status=success\n"],
+        [b"world"],
+        [],
+    ]
 
 
 def test_error_on_one_file_keeps_the_process_alive():
-    lists, err = serve(conversation(
-        ([b"command=clean", b"pathname=bad.bin"], b"x" * 200_000),
-        ([b"command=clean", b"pathname=good.bin"], b"ok"),
-    ))  # fmt: skip
+    lists, err = serve(
+        conversation(
+            ([b"command=clean", b"pathname=bad.bin"], b"x" * 200_000),
+            ([b"command=clean", b"pathname=good.bin"], b"ok"),
+        )
+    )
     assert lists[2] == [b"status=error\n"]
     assert lists[3:] == [[b"status=success\n"], [b"OK"], []]
     assert "git-data: error: bad.bin: cannot clean" in err
@@ -107,8 +120,12 @@ def test_a_bug_in_a_handler_is_a_per_file_error():
         def smudge(self, req, content):
             raise ZeroDivisionError("oops")
 
-    lists, err = serve(conversation(([b"command=smudge", b"pathname=x"], b"p"),
-                                    ([b"command=clean", b"pathname=y"], b"q")), Buggy())  # fmt: skip
+    lists, err = serve(
+        conversation(
+            ([b"command=smudge", b"pathname=x"], b"p"), ([b"command=clean", b"pathname=y"], b"q")
+        ),
+        Buggy(),
+    )
     assert lists[2] == [b"status=error\n"]
     assert lists[3:] == [[b"status=success\n"], [b"Q"], []]
     assert "ZeroDivisionError" in err and "Traceback" not in err
@@ -130,12 +147,14 @@ def test_stream_failure_half_way_reports_error_after_content():
 
 
 def test_delay_then_list_available_then_deliver():
-    lists, _ = serve(conversation(
-        ([b"command=smudge", b"pathname=slow.bin", b"can-delay=1"], b"ptr"),
-        ([b"command=list_available_blobs"], None),
-        ([b"command=smudge", b"pathname=slow.bin"], b""),
-        ([b"command=list_available_blobs"], None),
-    ))  # fmt: skip
+    lists, _ = serve(
+        conversation(
+            ([b"command=smudge", b"pathname=slow.bin", b"can-delay=1"], b"ptr"),
+            ([b"command=list_available_blobs"], None),
+            ([b"command=smudge", b"pathname=slow.bin"], b""),
+            ([b"command=list_available_blobs"], None),
+        )
+    )
     assert lists[2] == [b"status=delayed\n"]
     assert lists[3:5] == [[b"pathname=slow.bin\n"], [b"status=success\n"]]
     assert lists[5:8] == [[b"status=success\n"], [b"late:slow.bin"], []]
@@ -168,7 +187,9 @@ def test_real_handler_round_trip(tmp_path):
     lists, err = serve(conversation(([b"command=clean", b"pathname="], data)), FilterHandler(Ctx()))
     ptr = lists[3][0]
     assert ptr.startswith(b"version gitdata/1\noid xxh128:")
-    lists, err = serve(conversation(([b"command=smudge", b"pathname=a"], ptr)), FilterHandler(Ctx()))
+    lists, err = serve(
+        conversation(([b"command=smudge", b"pathname=a"], ptr)), FilterHandler(Ctx())
+    )
     assert b"".join(lists[3]) == data, err
 
 
