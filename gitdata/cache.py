@@ -10,8 +10,6 @@ from __future__ import annotations
 import errno
 import io
 import os
-import tempfile
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import BinaryIO, Callable
@@ -47,8 +45,8 @@ class Cache:
     @contextmanager
     def temp_file(self) -> Iterator[tuple[str, BinaryIO]]:
         """A new temporary file beside the objects; removed unless the caller renamed it."""
-        os.makedirs(self.tmp_dir, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.tmp_dir, prefix="incoming-")
+        tmp = self._new_temp_name()
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:
             with open(fd, "wb", buffering=0) as f:
                 yield tmp, f  # type: ignore[misc]
@@ -61,8 +59,7 @@ class Cache:
     @contextmanager
     def temp_path(self) -> Iterator[str]:
         """A fresh path in the temporary directory (not created); removed unless renamed."""
-        os.makedirs(self.tmp_dir, exist_ok=True)
-        tmp = os.path.join(self.tmp_dir, f"incoming-{uuid.uuid4().hex}")
+        tmp = self._new_temp_name()
         try:
             yield tmp
         finally:
@@ -70,6 +67,10 @@ class Cache:
                 os.unlink(tmp)
             except FileNotFoundError:
                 pass
+
+    def _new_temp_name(self) -> str:
+        os.makedirs(self.tmp_dir, exist_ok=True)
+        return os.path.join(self.tmp_dir, f"incoming-{os.getpid()}-{os.urandom(8).hex()}")
 
     def store_stream(
         self, src: Reader, head: bytes = b"", progress: Callable[[int], None] | None = None

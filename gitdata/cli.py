@@ -7,8 +7,6 @@ import argparse
 import importlib
 import os
 import sys
-import tempfile
-import traceback
 from collections.abc import Sequence
 
 from . import __version__, output
@@ -122,6 +120,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             pass
         return 1
     except Exception as e:  # noqa: BLE001 - the one place a bug is turned into a message
+        import tempfile
+        import traceback
+
         log = os.path.join(tempfile.gettempdir(), f"git-data-crash-{os.getpid()}.log")
         try:
             with open(log, "w") as f:

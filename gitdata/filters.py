@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import queue
 import stat
-import tempfile
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
@@ -141,6 +140,8 @@ def read_pointer_input(src: Reader) -> tuple[Pointer | None, bytes, BinaryIO | N
     head = read_head(src, SIZE_CUTOFF + 1)
     if len(head) <= SIZE_CUTOFF:
         return ptr.parse(head), head, None
+    import tempfile  # only for ordinary content checked in before it was tracked
+
     spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_MAX)
     spool.write(head)
     buf = bytearray(1 << 20)

@@ -8,11 +8,15 @@ from ..filters import FilterHandler
 from ..git.filter_protocol import FilterServer
 from ..git.pktline import ProtocolError
 
+PIPE_SIZE = 1 << 20
+
 
 def filter_process(skip_smudge: bool = False) -> int:
     """The long-running filter git starts once per command (filter.data.process)."""
     ctx = Context()
     ensure_hooks(ctx)
+    for fd in (0, 1):
+        _grow_pipe(fd)
     stdin = open(0, "rb", buffering=1 << 20, closefd=False)
     stdout = open(1, "wb", buffering=1 << 20, closefd=False)
     sys.stdout = sys.stderr  # stdout belongs to the protocol: a stray print must not corrupt it
@@ -25,6 +29,17 @@ def filter_process(skip_smudge: bool = False) -> int:
     except BrokenPipeError:
         return 0
     return 0
+
+
+def _grow_pipe(fd: int) -> None:
+    """Let git write (and read) 1 MiB ahead instead of the default 64 KiB: fewer context
+    switches between git and us on every big file. Linux only; a failure changes nothing."""
+    try:
+        import fcntl
+
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
+    except (ImportError, AttributeError, OSError):
+        pass
 
 
 def ensure_hooks(ctx: Context) -> None:
