@@ -121,13 +121,16 @@ def pre_push(ctx: Context, remote: str, url: str, lines: Iterable[str]) -> None:
         if len(parts) != 4:
             continue
         _local_ref, local_sha, _remote_ref, remote_sha = parts
-        if _is_zero(local_sha):
-            continue  # a deletion sends no bytes
-        include.append(local_sha)
-        if not _is_zero(remote_sha) and sc.has_commit(remote_sha):
-            exclude.append(remote_sha)
+        # a deletion sends no bytes; tags are peeled; a tag of a tree or blob has no history
+        local = None if _is_zero(local_sha) else sc.commit_sha(local_sha)
+        if local is None:
+            continue
+        include.append(local)
+        theirs = None if _is_zero(remote_sha) else sc.commit_sha(remote_sha)
+        if theirs is not None:
+            exclude.append(theirs)
         else:
-            snapshot_tips.append(local_sha)
+            snapshot_tips.append(local)
     if not include:
         return
     if snapshot_tips:
@@ -157,16 +160,19 @@ def _remote_tips(ctx: Context, sc: Scanner, remote: str, url: str) -> list[str]:
     proc = run_git(["ls-remote", "--heads", "--tags", url], check=False)
     tips = []
     for line in proc.stdout.decode("ascii", "replace").splitlines():
-        sha = line.split("\t", 1)[0]
-        if sc.has_commit(sha):
+        sha = sc.commit_sha(line.split("\t", 1)[0])
+        if sha is not None:
             tips.append(sha)
     return tips
 
 
-def hits_for_refs(ctx: Context, sc: Scanner, refs: Sequence[str], all_refs: bool) -> dict[str, Hit]:
-    """Every pointer in the history of `refs` (or of every ref), keyed by oid."""
-    if all_refs:
-        tips = list(sc.refs().values())
+def hits_for_refs(
+    sc: Scanner, refs: Sequence[str], all_prefixes: tuple[str, ...] | None = None
+) -> dict[str, Hit]:
+    """Every pointer in the history of `refs` (default HEAD), or of every ref under
+    `all_prefixes` and HEAD; keyed by oid."""
+    if all_prefixes is not None:
+        tips = list(sc.refs(all_prefixes).values())
         head = sc.commit_sha("HEAD")
         if head:
             tips.append(head)

@@ -191,3 +191,16 @@ def test_git_data_push_and_fetch(env):
     env.data("checkout", cwd=clone, check=False)
     assert (clone / "b/c.bin").read_bytes() == b"gamma"
     assert (clone / "a.bin").read_bytes().startswith(b"version gitdata/1")
+
+
+def test_push_of_annotated_tag_and_deletion(env):
+    repo = env.new_repo()
+    write(repo / "a.bin", b"tagged bytes")
+    env.commit_all(repo)
+    bare = env.bare()
+    env.git("remote", "add", "origin", str(bare), cwd=repo)
+    env.git("tag", "-a", "v1", "-m", "release", cwd=repo)
+    env.git("tag", "-a", "tree-tag", "-m", "odd", "HEAD^{tree}", cwd=repo)
+    env.git("push", "-q", "origin", "v1", "tree-tag", cwd=repo)
+    assert len([p for p in (bare / "data" / "objects").rglob("*") if p.is_file()]) == 1
+    env.git("push", "-q", "origin", ":v1", cwd=repo)  # a deletion sends nothing, fails nothing

@@ -16,7 +16,8 @@ def fetch(
     sc = sync.scanner(ctx)
     paths = PathFilter(include or [], exclude or [])
     if all_refs:
-        hits = [h for h in sync.hits_for_refs(ctx, sc, [], True).values() if paths.match(h.path)]
+        every = sync.hits_for_refs(sc, [], ("refs/",)).values()
+        hits = [h for h in every if paths.match(h.path)]
     else:
         hits = sync.head_hits(sc, paths)
     result = sync.fetch(ctx, hits, remote)

@@ -20,7 +20,8 @@ def push(
     if remote is None:
         raise GitDataError("no Git remote to push to", "name one: git data push REMOTE")
     sc = sync.scanner(ctx)
-    hits = sync.hits_for_refs(ctx, sc, refs or [], all_refs)
+    # --all is every branch and tag, as for `git push --all --tags`
+    hits = sync.hits_for_refs(sc, refs or [], ("refs/heads/", "refs/tags/") if all_refs else None)
     store, res = sync.open_for_remote(ctx, remote)
     plan = sync.plan_push(ctx, store, hits)
     if dry_run:

@@ -157,13 +157,6 @@ class Scanner:
         except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError):
             return None
 
-    def has_commit(self, sha: str) -> bool:
-        try:
-            obj = self.repo.get(pygit2.Oid(hex=sha))
-        except (ValueError, pygit2.GitError):
-            return False
-        return obj is not None
-
     def refs(self, prefixes: tuple[str, ...] = ("refs/",)) -> dict[str, str]:
         """{ref name: commit sha} for refs under `prefixes` that peel to a commit."""
         out = {}
