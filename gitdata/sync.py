@@ -240,7 +240,7 @@ def pointer_files(
     if wanted is not None and not wanted:
         return []
     found = []
-    for entry in ls_files(top, pathspecs):
+    for entry in ls_files(pathspecs):
         if wanted is not None and entry.path not in wanted:
             continue
         if entry.mode not in (0o100644, 0o100755):

@@ -204,3 +204,16 @@ def test_push_of_annotated_tag_and_deletion(env):
     env.git("push", "-q", "origin", "v1", "tree-tag", cwd=repo)
     assert len([p for p in (bare / "data" / "objects").rglob("*") if p.is_file()]) == 1
     env.git("push", "-q", "origin", ":v1", cwd=repo)  # a deletion sends nothing, fails nothing
+
+
+def test_checkout_pathspec_is_relative_to_the_current_directory(env):
+    repo = env.new_repo()
+    write(repo / "d/a.bin", b"in d")
+    write(repo / "b.bin", b"at top")
+    env.commit_all(repo)
+    _, clone = push_clone(env, repo, clone_env={"GIT_DATA_SKIP_SMUDGE": "1"})
+    env.data("fetch", cwd=clone)
+    env.data("checkout", "a.bin", cwd=clone / "d")
+    assert (clone / "d/a.bin").read_bytes() == b"in d"
+    assert (clone / "b.bin").read_bytes().startswith(b"version gitdata/1")
+    assert env.out("status", "--porcelain", cwd=clone) == ""

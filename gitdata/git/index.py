@@ -15,9 +15,10 @@ class IndexEntry:
     path: bytes  # relative to the top of the worktree
 
 
-def ls_files(top: str, pathspecs: Sequence[str] = ()) -> Iterator[IndexEntry]:
-    """Stage-0 entries of the index (conflicted paths are not ours to touch)."""
-    out = run_git(["ls-files", "-s", "-z", "--", *pathspecs], cwd=top).stdout
+def ls_files(pathspecs: Sequence[str] = ()) -> Iterator[IndexEntry]:
+    """Stage-0 entries of the index (conflicted paths are not ours to touch). Pathspecs are
+    relative to the current directory, as the user typed them; paths come back top-relative."""
+    out = run_git(["ls-files", "-s", "-z", "--full-name", "--", *pathspecs]).stdout
     for rec in split_z(out):
         meta, _, path = rec.partition(b"\t")
         mode, blob, stage = meta.split(b" ")
