@@ -12,7 +12,7 @@ import io
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import BinaryIO, Callable
+from typing import Callable
 
 from . import hashing
 from .errors import GitDataError, IntegrityError
@@ -26,6 +26,7 @@ class Cache:
     def __init__(self, root: str) -> None:
         self.root = root
         self.tmp_dir = os.path.join(root, "tmp")
+        self._tmp_ready = False
 
     def path(self, oid: str) -> str:
         return object_path(self.root, oid)
@@ -43,50 +44,42 @@ class Cache:
         return open(self.path(oid), "rb")
 
     @contextmanager
-    def temp_file(self) -> Iterator[tuple[str, BinaryIO]]:
-        """A new temporary file beside the objects; removed unless the caller renamed it."""
-        tmp = self._new_temp_name()
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        try:
-            with open(fd, "wb", buffering=0) as f:
-                yield tmp, f  # type: ignore[misc]
-        finally:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-
-    @contextmanager
     def temp_path(self) -> Iterator[str]:
         """A fresh path in the temporary directory (not created); removed unless renamed."""
         tmp = self._new_temp_name()
         try:
             yield tmp
         finally:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
+            _remove(tmp)
 
     def _new_temp_name(self) -> str:
-        os.makedirs(self.tmp_dir, exist_ok=True)
+        if not self._tmp_ready:
+            os.makedirs(self.tmp_dir, exist_ok=True)
+            self._tmp_ready = True
         return os.path.join(self.tmp_dir, f"incoming-{os.getpid()}-{os.urandom(8).hex()}")
 
     def store_stream(
         self, src: Reader, head: bytes = b"", progress: Callable[[int], None] | None = None
     ) -> tuple[str, int]:
-        """Copy `head` then `src` into the cache, hashing on the way; return (oid, size)."""
-        with self.temp_file() as (tmp, f):
-            try:
+        """Copy `head` then `src` into the cache, hashing on the way; return (oid, size).
+
+        This is `git add`'s hot path, a few syscalls per file: the temporary is born read-only
+        (our descriptor may still write it) and is renamed over any identical object."""
+        tmp = self._new_temp_name()
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, READ_ONLY)
+            with open(fd, "wb", buffering=0) as f:
                 h = hashing.hasher()
                 h.update(head)
                 f.write(head)
                 oid, size = hashing.copy_and_hash(src, f, progress, h)
-                size += len(head)
-            except OSError as e:
+            self._move_into_place(tmp, oid)
+        except BaseException as e:
+            _remove(tmp)
+            if isinstance(e, OSError):
                 raise disk_error(e, self.root) from e
-            self._commit(tmp, oid)
-        return oid, size
+            raise
+        return oid, size + len(head)
 
     def adopt(self, tmp: str, oid: str, size: int | None = None) -> None:
         """Move the complete file `tmp` into place as `oid` after re-hashing it.
@@ -100,11 +93,11 @@ class Cache:
                 f"bytes received for xxh128:{oid} hash to xxh128:{got} ({got_size} bytes)",
                 "the store holds a corrupt copy; it was not used",
             )
-        self._commit(tmp, oid)
-
-    def _commit(self, tmp: str, oid: str) -> None:
-        final = self.path(oid)
         os.chmod(tmp, READ_ONLY)
+        self._move_into_place(tmp, oid)
+
+    def _move_into_place(self, tmp: str, oid: str) -> None:
+        final = self.path(oid)
         try:
             os.rename(tmp, final)
         except FileNotFoundError:
@@ -121,6 +114,13 @@ class Cache:
             os.unlink(self.path(oid))
         except FileNotFoundError:
             pass
+
+
+def _remove(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
 def disk_error(e: OSError, where: str) -> GitDataError:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from typing import BinaryIO, Callable, Protocol
 
 import xxhash
@@ -18,6 +19,18 @@ class Reader(Protocol):
 
 def hasher() -> xxhash.xxh3_128:
     return xxhash.xxh3_128()
+
+
+_local = threading.local()
+
+
+def _buffer() -> memoryview:
+    """This thread's copy buffer: a fresh 1 MiB bytearray is an mmap and 256 page faults,
+    which costs more than hashing a small file."""
+    view = getattr(_local, "view", None)
+    if view is None:
+        view = _local.view = memoryview(bytearray(CHUNK))
+    return view
 
 
 def hash_bytes(data: bytes) -> str:
@@ -37,12 +50,11 @@ def copy_and_hash(
     """
     if h is None:
         h = xxhash.xxh3_128()
-    buf = bytearray(CHUNK)
-    view = memoryview(buf)
+    view = _buffer()
     size = 0
     readinto = src.readinto
     while True:
-        n = readinto(buf)
+        n = readinto(view)
         if not n:
             break
         chunk = view[:n]
