@@ -81,6 +81,13 @@ class Cache:
             raise
         return oid, size + len(head)
 
+    def store_bytes(self, data: bytes) -> str:
+        """Store small content held in memory; nothing is written when it is already there."""
+        oid = hashing.hash_bytes(data)
+        if not self.has(oid):
+            self.store_stream(_EMPTY, data)
+        return oid
+
     def adopt(self, tmp: str, oid: str, size: int | None = None) -> None:
         """Move the complete file `tmp` into place as `oid` after re-hashing it.
 
@@ -114,6 +121,14 @@ class Cache:
             os.unlink(self.path(oid))
         except FileNotFoundError:
             pass
+
+
+class _Empty:
+    def readinto(self, buf: bytearray | memoryview) -> int:
+        return 0
+
+
+_EMPTY = _Empty()
 
 
 def _remove(path: str) -> None:

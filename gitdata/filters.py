@@ -61,6 +61,8 @@ def clean(ctx: Context, src: Reader, pathname: str | None = None) -> bytes:
     head = read_head(src, HEAD_CHECK)  # shorter only at the end of the stream
     if passes_through(head):
         return head
+    if len(head) < HEAD_CHECK:  # the whole file is in hand: write it only if it is new
+        return Pointer(ctx.cache.store_bytes(head), len(head)).encode()
     st = _stat(pathname)
     if pathname and st is not None and len(head) == HEAD_CHECK:
         known = _clean_known(ctx, src, head, st, pathname)

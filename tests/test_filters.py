@@ -9,6 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
 import xxhash
 from conftest import Env, random_file, write
 
@@ -170,3 +171,49 @@ def test_add_of_1gib_stays_under_100mib_rss(env):
     assert peak_kib < 100 * 1024
     staged = env.git("cat-file", "blob", ":huge.bin", cwd=repo).stdout
     assert staged.endswith(b"size %d\n" % (1 << 30))
+
+
+class _Ctx:
+    def __init__(self, root: Path) -> None:
+        from gitdata.cache import Cache
+        from gitdata.statcache import StatCache
+
+        self.cache = Cache(str(root / "objects"))
+        self.stat_cache = StatCache(str(root / "stat"))
+
+
+def test_unchanged_big_file_is_not_hashed_again(tmp_path, monkeypatch):
+    """The stat cache: clean of a file whose stat data is unchanged drains instead of hashing."""
+    from gitdata import filters, hashing
+
+    ctx = _Ctx(tmp_path)
+    f = random_file(tmp_path / "big.bin", 8 << 20)
+    with open(f, "rb") as src:
+        first = filters.clean(ctx, src, str(f))
+
+    def no_hashing(*a, **k):
+        raise AssertionError("hashed again")
+
+    monkeypatch.setattr(hashing, "copy_and_hash", no_hashing)
+    with open(f, "rb") as src:
+        assert filters.clean(ctx, src, str(f)) == first
+    # a change to the file (new ctime) is hashed again
+    with open(f, "r+b") as g:
+        g.seek(5 << 20)
+        g.write(b"changed")
+    with open(f, "rb") as src, pytest.raises(AssertionError, match="hashed again"):
+        filters.clean(ctx, src, str(f))
+
+
+def test_stat_cache_is_not_trusted_for_other_content(tmp_path):
+    """Content given for a path that is not that file's (hash-object --path) is hashed."""
+    from gitdata import filters
+
+    ctx = _Ctx(tmp_path)
+    f = random_file(tmp_path / "big.bin", 8 << 20, seed=1)
+    other = random_file(tmp_path / "other.bin", 8 << 20, seed=2)
+    with open(f, "rb") as src:
+        mine = filters.clean(ctx, src, str(f))
+    with open(other, "rb") as src:
+        theirs = filters.clean(ctx, src, str(f))
+    assert mine != theirs
