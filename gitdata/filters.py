@@ -15,6 +15,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 from typing import BinaryIO
 
+from . import hashing
 from . import pointer as ptr
 from .context import Context
 from .errors import GitDataError, IntegrityError, ObjectMissing
@@ -64,38 +65,66 @@ def clean(ctx: Context, src: Reader, pathname: str | None = None) -> bytes:
     if len(head) < HEAD_CHECK:  # the whole file is in hand: write it only if it is new
         return Pointer(ctx.cache.store_bytes(head), len(head)).encode()
     st = _stat(pathname)
-    if pathname and st is not None and len(head) == HEAD_CHECK:
-        known = _clean_known(ctx, src, head, st, pathname)
-        if known is not None:
-            return known.encode()
-    oid, size = ctx.cache.store_stream(src, head)
-    if pathname and st is not None and st.st_size == size:
-        after = _stat(pathname)
-        if after is not None and _same_stat(st, after) and _file_head(pathname, len(head)) == head:
-            ctx.stat_cache.record(after, oid)
-    return Pointer(oid, size).encode()
+    if not pathname or st is None:
+        oid, size = ctx.cache.store_stream(src, head)
+        return Pointer(oid, size).encode()
+    return _clean_file(ctx, src, head, pathname, st).encode()
 
 
-def _clean_known(
-    ctx: Context, src: Reader, head: bytes, st: os.stat_result, pathname: str
-) -> Pointer | None:
-    """A stat-cache hit: drain git's stream instead of hashing it, when the stream starts
-    like the cached object and has its size. None: not known, nothing consumed beyond `head`."""
-    oid = ctx.stat_cache.lookup(st)
-    if oid is None or ctx.cache.size(oid) != st.st_size:
-        return None
-    with ctx.cache.open(oid) as f:
-        if read_head(f, len(head)) != head:
-            return None
-    size = len(head) + _drain(src)
-    after = _stat(pathname)
-    if size != st.st_size or after is None or not _same_stat(st, after):
-        # The bytes were not the file we know, and they are gone: ask git to try again.
-        raise GitDataError(
-            f"{pathname} changed while it was being read",
-            f"run the git command again for {pathname}",
-        )
+def _clean_file(
+    ctx: Context, src: Reader, head: bytes, pathname: str, st: os.stat_result
+) -> Pointer:
+    """Clean a big worktree file, using what the stat cache knows of it.
+
+    - Same stat data as recorded: drain git's stream, no hash, no write.
+    - Same inode and size, other timestamps (a `touch`): hash while draining, no write; if the
+      content changed in place after all, its bytes went by unsaved, so store them from the
+      file, which must hash to what git sent.
+    - Otherwise: hash and store, then record the stat data.
+    A stream that does not start like the recorded object is never taken for it.
+    """
+    exact, guess = ctx.stat_cache.lookup(st)
+    if exact is not None and _starts_like(ctx, exact, head, st.st_size):
+        size = len(head) + _drain(src)
+        if size != st.st_size or not _unchanged(st, pathname):
+            raise _changed(pathname)  # not the file we know, and its bytes are gone
+        return Pointer(exact, size)
+    if guess is not None and _starts_like(ctx, guess, head, st.st_size):
+        h = hashing.hasher()
+        h.update(head)
+        sent, rest = hashing.copy_and_hash(src, None, h=h)
+        oid, size = sent, len(head) + rest
+        if oid != guess:
+            with open(pathname, "rb") as f:
+                oid, size = ctx.cache.store_stream(f)
+            if oid != sent:
+                raise _changed(pathname)
+    else:
+        oid, size = ctx.cache.store_stream(src, head)
+    # Remember only what is certainly this file's content: same size, same first bytes, and
+    # the same stat data before and after git sent it.
+    if size == st.st_size and _unchanged(st, pathname) and _file_head(pathname, len(head)) == head:
+        ctx.stat_cache.record(st, oid)
     return Pointer(oid, size)
+
+
+def _starts_like(ctx: Context, oid: str, head: bytes, size: int) -> bool:
+    if ctx.cache.size(oid) != size:
+        return False
+    with ctx.cache.open(oid) as f:
+        return read_head(f, len(head)) == head
+
+
+def _unchanged(st: os.stat_result, pathname: str) -> bool:
+    after = _stat(pathname)
+    return after is not None and _same_stat(st, after)
+
+
+def _changed(pathname: str) -> GitDataError:
+    return GitDataError(
+        f"{pathname} changed while it was being read",
+        f"run the git command again for {pathname}",
+    )
 
 
 def _drain(src: Reader) -> int:

@@ -29,15 +29,21 @@ class StatCache:
     def _line(st: os.stat_result) -> str:
         return f"{st.st_size} {st.st_mtime_ns} {st.st_ctime_ns}"
 
-    def lookup(self, st: os.stat_result) -> str | None:
+    def lookup(self, st: os.stat_result) -> tuple[str | None, str | None]:
+        """(exact, guess): the oid recorded for exactly this stat data, else the oid this inode
+        had at this size under other timestamps (a `touch`, or an edit in place)."""
         if st.st_size < MIN_SIZE:
-            return None
+            return None, None
         try:
             with open(self._entry(st)) as f:
                 stamp, _, oid = f.read(200).strip().rpartition(" ")
         except OSError:
-            return None
-        return oid if stamp == self._line(st) and is_oid(oid) else None
+            return None, None
+        if not is_oid(oid):
+            return None, None
+        if stamp == self._line(st):
+            return oid, None
+        return None, oid if stamp.split(" ", 1)[0] == str(st.st_size) else None
 
     def record(self, st: os.stat_result, oid: str) -> None:
         if st.st_size < MIN_SIZE:

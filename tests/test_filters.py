@@ -217,3 +217,33 @@ def test_stat_cache_is_not_trusted_for_other_content(tmp_path):
     with open(other, "rb") as src:
         theirs = filters.clean(ctx, src, str(f))
     assert mine != theirs
+
+
+def test_touched_file_is_hashed_but_not_written_again(tmp_path, monkeypatch):
+    """Same inode and size, new timestamps: hash while draining, no new write into the cache."""
+    from gitdata import filters
+    from gitdata.cache import Cache
+
+    ctx = _Ctx(tmp_path)
+    f = random_file(tmp_path / "big.bin", 8 << 20, seed=4)
+    with open(f, "rb") as src:
+        first = filters.clean(ctx, src, str(f))
+    os.utime(f)  # touch
+
+    def no_writes(*a, **k):
+        raise AssertionError("wrote again")
+
+    monkeypatch.setattr(Cache, "store_stream", no_writes)
+    with open(f, "rb") as src:
+        assert filters.clean(ctx, src, str(f)) == first
+    monkeypatch.undo()
+    # an edit in place (same size, same inode) is found and stored
+    with open(f, "r+b") as g:
+        g.seek(4 << 20)
+        g.write(b"\xff" * 4096)
+    with open(f, "rb") as src:
+        second = filters.clean(ctx, src, str(f))
+    assert second != first
+    assert xxhash.xxh3_128(f.read_bytes()).hexdigest().encode() in second
+    with open(f, "rb") as src:  # and is now known exactly
+        assert filters.clean(ctx, src, str(f)) == second
