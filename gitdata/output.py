@@ -19,10 +19,16 @@ def error(message: str, hint: str = "", stream: TextIO | None = None) -> None:
     out.flush()
 
 
-def details(lines: list[str]) -> None:
-    """Indented lines that belong to the error just printed."""
-    for line in lines:
+def error_list(message: str, lines: list[str], hint: str = "", limit: int = 20) -> None:
+    """An error about several things: the line, one indented line per thing (at most `limit`),
+    then the hint."""
+    print(f"git-data: error: {message}", file=sys.stderr)
+    for line in lines[:limit]:
         print(line, file=sys.stderr)
+    if len(lines) > limit:
+        print(f"  ... and {len(lines) - limit} more", file=sys.stderr)
+    if hint:
+        print(f"hint: {hint}", file=sys.stderr)
     sys.stderr.flush()
 
 

@@ -18,9 +18,6 @@ from .globs import PathFilter
 from .pointer import SIZE_CUTOFF, Pointer, parse
 from .storage import Store, open_store
 
-#: Missing files listed in an error before "... and N more".
-LIST_LIMIT = 20
-
 
 def scanner(ctx: Context) -> Scanner:
     return Scanner(open_repository(ctx.paths))
@@ -73,11 +70,9 @@ def execute_push(ctx: Context, store: Store, plan: PushPlan) -> None:
         for o, e in sorted(failed.items(), key=lambda kv: plan.hits[kv[0]].path)
     ]
     if problems:
-        shown = problems[:LIST_LIMIT]
-        if len(problems) > LIST_LIMIT:
-            shown.append(f"  ... and {len(problems) - LIST_LIMIT} more")
-        output.error(f"{len(problems)} data file(s) cannot be pushed to {store.describe()}:")
-        output.details(shown)
+        output.error_list(
+            f"{len(problems)} data file(s) cannot be pushed to {store.describe()}:", problems
+        )
         raise GitDataError(
             "push stopped: the Git remote was not updated",
             "`git data fetch --all` from a clone that has the bytes, or restore the files and "
@@ -213,11 +208,16 @@ def fetch(ctx: Context, hits: Sequence[Hit], remote: str | None = None) -> trans
         paths: dict[str, list[str]] = {}
         for h in hits:
             paths.setdefault(h.pointer.oid, []).append(os.fsdecode(h.path))
-        for oid, e in sorted(result.failed.items()):
-            output.error(
-                f"{', '.join(sorted(paths[oid]))}: cannot get xxh128:{oid} from "
-                f"{store.describe()}: {_message(e)}"
-            )
+        lines = [
+            f"  {', '.join(sorted(paths[oid]))} (xxh128:{oid}): {_message(e)}"
+            for oid, e in sorted(result.failed.items(), key=lambda kv: paths[kv[0]])
+        ]
+        output.error_list(
+            f"cannot get the bytes of {len(lines)} file(s) from {store.describe()}:",
+            lines,
+            "run the command again once the store has them; GIT_DATA_SKIP_SMUDGE=1 makes "
+            "checkouts leave pointers instead",
+        )
     return result
 
 

@@ -217,3 +217,16 @@ def test_checkout_pathspec_is_relative_to_the_current_directory(env):
     assert (clone / "d/a.bin").read_bytes() == b"in d"
     assert (clone / "b.bin").read_bytes().startswith(b"version gitdata/1")
     assert env.out("status", "--porcelain", cwd=clone) == ""
+
+
+def test_big_file_without_bytes_names_file_oid_store_and_way_out(env):
+    env.git("config", "--global", "data.bigfilethreshold", "1m")
+    repo = env.new_repo()
+    random_file(repo / "big.bin", 2 << 20, seed=9)
+    env.commit_all(repo)
+    bare = env.bare()
+    env.git("push", "-q", "--no-verify", str(bare), "main", cwd=repo)
+    proc = env.git("clone", str(bare), str(env.root / "clone"), check=False)
+    err = proc.stderr.decode()
+    assert "big.bin" in err and "xxh128:" in err and str(bare) in err
+    assert "GIT_DATA_SKIP_SMUDGE=1" in err and "Traceback" not in err
