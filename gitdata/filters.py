@@ -214,7 +214,9 @@ class FilterHandler:
 
     def __init__(self, ctx: Context, skip_smudge: bool = False) -> None:
         self.ctx = ctx
-        self.skip_smudge = skip_smudge or ctx.settings.skip_smudge
+        # Settings (.gitdata.toml) are read at the first smudge: a broken file must not stop
+        # `git add`, which never needs it.
+        self._skip_smudge = skip_smudge
         self._fetcher: Fetcher | None = None
         self._delayed: dict[str, Future[None]] = {}  # pathname -> its download
         self._finished: dict[str, BaseException | None] = {}
@@ -236,7 +238,7 @@ class FilterHandler:
         p, head, rest = read_pointer_input(content)
         if p is None:
             return rest if rest is not None else head
-        if self.skip_smudge:
+        if self._skip_smudge or self.ctx.settings.skip_smudge:
             return head
         if p.size >= self.ctx.settings.big_file_threshold:
             record_pending(self.ctx, path)

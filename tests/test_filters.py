@@ -247,3 +247,14 @@ def test_touched_file_is_hashed_but_not_written_again(tmp_path, monkeypatch):
     assert xxhash.xxh3_128(f.read_bytes()).hexdigest().encode() in second
     with open(f, "rb") as src:  # and is now known exactly
         assert filters.clean(ctx, src, str(f)) == second
+
+
+def test_broken_gitdata_toml_does_not_stop_git_add(env):
+    repo = env.new_repo()
+    (repo / ".gitdata.toml").write_text("this is = = not toml\n")
+    write(repo / "a.bin", b"data")
+    env.git("add", "a.bin", cwd=repo)
+    (repo / "a.bin").unlink()
+    proc = env.git("checkout", "--", "a.bin", cwd=repo, check=False)  # smudge needs the settings
+    assert proc.returncode != 0
+    assert b"git-data: error: .gitdata.toml: not valid TOML" in proc.stderr
