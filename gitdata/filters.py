@@ -25,8 +25,9 @@ from .hashing import Reader
 from .pointer import SIZE_CUTOFF, Pointer
 from .statcache import MIN_SIZE
 
-#: Bytes compared between git's stream and the cached object before a stat-cache hit is trusted.
-HEAD_CHECK = 64 << 10
+#: Content up to this size is hashed in memory and written only when new; for bigger files,
+#: the bytes compared with the cached object before a stat-cache entry is trusted.
+HEAD_CHECK = hashing.CHUNK
 SPOOL_MAX = 16 << 20
 PENDING_FILE = "pending-checkout"
 #: Files git and gitdata must read as text: a pattern like `*` must not turn them into pointers.
@@ -34,16 +35,15 @@ NEVER_FILTERED = (".gitattributes", ".gitdata.toml")
 
 
 def read_head(src: Reader, n: int) -> bytes:
-    """Up to `n` bytes from src (fewer only at the end of the stream)."""
-    buf = bytearray(n)
-    view = memoryview(buf)
+    """Up to `n` (at most hashing.CHUNK) bytes from src; fewer only at the end of the stream."""
+    view = hashing.buffer()[:n]
     got = 0
     while got < n:
         k = src.readinto(view[got:])
         if not k:
             break
         got += k
-    return bytes(buf[:got])
+    return bytes(view[:got])
 
 
 def passes_through(content: bytes) -> bool:

@@ -24,9 +24,9 @@ def hasher() -> xxhash.xxh3_128:
 _local = threading.local()
 
 
-def _buffer() -> memoryview:
-    """This thread's copy buffer: a fresh 1 MiB bytearray is an mmap and 256 page faults,
-    which costs more than hashing a small file."""
+def buffer() -> memoryview:
+    """This thread's copy buffer of CHUNK bytes. A fresh 1 MiB bytearray is an mmap and 256
+    page faults, which cost more than hashing a small file."""
     view = getattr(_local, "view", None)
     if view is None:
         view = _local.view = memoryview(bytearray(CHUNK))
@@ -50,7 +50,7 @@ def copy_and_hash(
     """
     if h is None:
         h = xxhash.xxh3_128()
-    view = _buffer()
+    view = buffer()
     size = 0
     readinto = src.readinto
     while True:
