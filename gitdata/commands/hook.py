@@ -3,7 +3,7 @@ from __future__ import annotations
 import os
 import sys
 
-from .. import hooks, output, sync
+from .. import hooks, output
 from ..context import Context
 from ..errors import UsageError
 from ..filters import PENDING_FILE
@@ -21,6 +21,8 @@ def hook(name: str, args: list[str]) -> int:
             return status  # the user's hook stopped the push
         if len(args) < 2:
             raise UsageError("pre-push needs the remote name and URL", "git runs this hook itself")
+        from .. import sync  # pygit2 and the stores: only when there is work
+
         sync.pre_push(ctx, args[0], args[1], stdin.decode("utf-8", "replace").splitlines())
         return 0
     return materialize_pending(ctx) or status
@@ -41,6 +43,8 @@ def materialize_pending(ctx: Context) -> int:
         os.unlink(taken)
     if ctx.settings.skip_smudge or ctx.paths.toplevel is None:
         return 0
+    from .. import sync
+
     files = sync.pointer_files(ctx, sync.scanner(ctx), only=paths)
     result = sync.materialize(ctx, files)
     if result.unavailable:
