@@ -246,6 +246,15 @@ def _wrong_type(name: str, path: str, expected: str) -> ConfigError:
     return ConfigError(f"{name}: '{path}' must be {expected}", f"fix '{path}' in {name}")
 
 
+def check_remote_name(rname: str) -> None:
+    """A data remote's name becomes a TOML key and a git config subsection."""
+    if not _NAME_RE.fullmatch(rname):
+        raise ConfigError(
+            f"'{rname}' is not a valid data remote name",
+            "use letters, digits, '.', '_' and '-', starting with a letter or digit",
+        )
+
+
 def _check_name(rname: str, name: str, path: str) -> None:
     if not _NAME_RE.fullmatch(rname):
         raise ConfigError(
