@@ -10,9 +10,8 @@ connection pool size (64) and the same number of worker threads (gitdata's defau
 data.transfers, 8). The plain loop runs twice: with a default boto3 client and TransferConfig
 (what a script would use), and with S3Store's own client (botocore Config) and TransferConfig
 (32 MiB multipart threshold, 16 MiB parts), so that what is left between the last two columns
-is gitdata's own work: the gitdata download re-hashes
-every object and renames it into the cache, which the loop does not. Rounds alternate the
-three; the median of each is reported.
+is gitdata's own work: the gitdata download re-hashes every object and renames it into the
+cache, which the loop does not. Rounds alternate the three; the median of each is reported.
 """
 
 from __future__ import annotations
