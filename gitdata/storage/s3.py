@@ -23,6 +23,7 @@ import boto3
 from boto3.s3.transfer import ProgressCallbackInvoker, TransferConfig, create_transfer_manager
 from botocore import exceptions as bx
 from botocore.config import Config
+from s3transfer.subscribers import BaseSubscriber
 
 from ..errors import ConfigError, GitDataError, ObjectMissing
 from ..pointer import is_oid
@@ -48,6 +49,8 @@ LIST_PAGE = 1000
 #: Listing a shard `<prefix>/ab/` costs at least one request however few of our oids it holds,
 #: a HEAD one request per oid: list only when the shards hold this many wanted oids on average.
 LIST_MIN_PER_SHARD = 3
+#: Bytes read from a GET's body at a time.
+CHUNK = 1 << 20
 
 _T = TypeVar("_T")
 
@@ -270,19 +273,32 @@ class S3Store:
         self._guard(run, oid)
 
     def download(self, oid: str, dest: str, progress: Progress | None = None) -> None:
+        """One GET for an object below the multipart threshold (most objects): its body is
+        streamed to `dest`. A bigger one answers that GET with its size; the GET is dropped
+        unread and s3transfer fetches the object in ranged parts, told the size so it does not
+        ask again with a HEAD (the request boto3's download_file spends on every object)."""
         key = self.key(oid)
-        subscribers = [ProgressCallbackInvoker(progress)] if progress else None
 
         def run() -> None:
+            resp = self.client.get_object(Bucket=self.bucket, Key=key)
+            body = resp["Body"]
+            size = int(resp["ContentLength"])
+            if size < MULTIPART_THRESHOLD:
+                with body, open(dest, "wb") as f:
+                    for chunk in body.iter_chunks(CHUNK):
+                        f.write(chunk)
+                        if progress:
+                            progress(len(chunk))
+                return
+            body.close()  # closes the connection: cheaper than reading what we fetch in parts
+            subscribers: list[BaseSubscriber] = [_KnownSize(size)]
+            if progress:
+                subscribers.append(ProgressCallbackInvoker(progress))
             # s3transfer writes `dest.<random>` and renames it to `dest` when complete.
             with create_transfer_manager(self.client, self.transfer_config) as manager:
                 manager.download(self.bucket, key, dest, subscribers=subscribers).result()
 
-        try:
-            self._guard(run, oid)
-        except ObjectMissing:
-            self._check_bucket()
-            raise
+        self._guard(run, oid)
 
     def iter_objects(self) -> Iterator[StoredObject]:
         root = self._root()
@@ -323,6 +339,16 @@ class S3Store:
         if batch:
             flush()
         return failed
+
+
+class _KnownSize(BaseSubscriber):
+    """Tells s3transfer an object's size, so that it sends no HEAD request to learn it."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+    def on_queued(self, future: Any, **kwargs: Any) -> None:
+        future.meta.provide_transfer_size(self.size)
 
 
 def _public(url: str | None) -> str:
