@@ -4,6 +4,8 @@ checks, multipart safety, and what each failure tells the user."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -194,3 +196,17 @@ def test_translate(exc, kind, transient, words):
 
 def test_translate_leaves_bugs_alone():
     assert translate(KeyError("x"), WHERE) is None
+
+
+def test_boto3_is_not_imported_until_an_s3_store_is_opened():
+    code = (
+        "import sys\n"
+        "import gitdata.cli, gitdata.sync, gitdata.filters, gitdata.transfer, gitdata.config\n"
+        "import gitdata.commands.env, gitdata.commands.remote, gitdata.commands.filter_process\n"
+        "from gitdata.storage import StoreSpec, open_store\n"
+        "open_store(StoreSpec(url='/tmp/x'))\n"
+        "assert not {'boto3', 'botocore', 's3transfer'} & set(sys.modules), 'too early'\n"
+        "open_store(StoreSpec(url='s3://b/p'))\n"
+        "assert 'boto3' in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
