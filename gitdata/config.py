@@ -13,6 +13,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from . import storage
 from .errors import ConfigError
 
 CONFIG_FILE = ".gitdata.toml"
@@ -90,6 +91,10 @@ def parse_config_file(text: str, name: str = CONFIG_FILE) -> dict[str, object]:
                         f'add url = "s3://bucket/prefix" (or a directory) under [remote.{rname}]',
                     )
                 check_url(table["url"], f"{name}: remote.{rname}.url")
+                if "endpoint_url" in table:
+                    check_endpoint_url(
+                        table["endpoint_url"], f"{name}: remote.{rname}.endpoint_url"
+                    )
         else:
             raise ConfigError(
                 f"{name}: unknown key '{key}'", "known keys: default, [remote.<name>]"
@@ -137,6 +142,8 @@ def merge(
             )
         if "git config" in sources[rname] and get(f"data.remote.{rname}.url"):
             check_url(f["url"], f"git config data.remote.{rname}.url")
+        if "git config" in sources[rname] and get(f"data.remote.{rname}.endpointurl"):
+            check_endpoint_url(f["endpoint_url"], f"git config data.remote.{rname}.endpointUrl")
         remotes[rname] = RemoteConfig(
             name=rname,
             url=f["url"],
@@ -172,8 +179,12 @@ def merge(
 def check_url(url: str, where: str) -> None:
     """Raise unless `url` names a store kind we have (SPEC "Stores")."""
     if url.startswith("s3://"):
-        if not url[len("s3://") :].split("/", 1)[0]:
-            raise ConfigError(f"{where}: '{url}' names no bucket", "write s3://bucket[/prefix]")
+        try:
+            storage.parse_s3_url(url)
+        except ValueError as e:
+            raise ConfigError(
+                f"{where}: '{url}' is not a valid S3 URL: {e}", "write s3://bucket[/prefix]"
+            ) from e
         return
     if url.startswith("file://"):
         if not url[len("file://") :].startswith("/"):
@@ -187,6 +198,16 @@ def check_url(url: str, where: str) -> None:
         + (f" (scheme '{scheme}://' is not supported)" if scheme else ""),
         "use s3://bucket[/prefix], /abs/path or file:///abs/path",
     )
+
+
+def check_endpoint_url(url: str, where: str) -> None:
+    try:
+        storage.check_endpoint_url(url)
+    except ValueError as e:
+        raise ConfigError(
+            f"{where}: '{url}' is not valid: {e}",
+            "write the service's address, e.g. https://s3.example.com or http://127.0.0.1:9000",
+        ) from e
 
 
 _SIZE_RE = re.compile(r"\s*(\d+)\s*([kmg]?)\s*", re.I)
@@ -223,6 +244,15 @@ def _expect_str(value: object, name: str, path: str) -> None:
 
 def _wrong_type(name: str, path: str, expected: str) -> ConfigError:
     return ConfigError(f"{name}: '{path}' must be {expected}", f"fix '{path}' in {name}")
+
+
+def check_remote_name(rname: str) -> None:
+    """A data remote's name becomes a TOML key and a git config subsection."""
+    if not _NAME_RE.fullmatch(rname):
+        raise ConfigError(
+            f"'{rname}' is not a valid data remote name",
+            "use letters, digits, '.', '_' and '-', starting with a letter or digit",
+        )
 
 
 def _check_name(rname: str, name: str, path: str) -> None:

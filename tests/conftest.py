@@ -136,3 +136,8 @@ def same_file(a: Path, b: Path) -> bool:
     import filecmp
 
     return filecmp.cmp(a, b, shallow=False)
+
+
+# S3: a real S3-API server (moto) on 127.0.0.1 reached over HTTP through boto3: the `s3` and
+# `s3_server` fixtures live in s3_fixtures.py; importing them here makes them everyone's.
+from s3_fixtures import S3, S3Server, s3, s3_server  # noqa: E402,F401

@@ -17,6 +17,10 @@ def env(as_json: bool = False) -> int:
         try:
             res = resolve.for_git_remote(ctx, name)
             stores[name] = {"store": res.spec.url, "how": res.how}
+            if res.spec.url.startswith("s3://"):
+                from ..storage.s3_credentials import credential_source
+
+                stores[name]["credentials"] = credential_source(res.spec.profile, res.spec.name)
         except GitDataError as e:
             stores[name] = {"error": e.message}
     doc = {
@@ -65,6 +69,8 @@ def env(as_json: bool = False) -> int:
             info.get("store") and f"{info['store']} ({info['how']})" or f"error: {info['error']}"
         )
         print(f"git remote {n} -> {where}")
+        if info.get("credentials"):
+            print(f"  credentials: {info['credentials']}")
     print(f"downloads use: {doc['download_remote'] or '(no remote)'}")
     print(f"big file threshold: {s.big_file_threshold} bytes; transfers: {s.transfers}")
     print(f"skip smudge: {'yes' if s.skip_smudge else 'no'}")

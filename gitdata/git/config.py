@@ -7,13 +7,14 @@ from .run import run_git
 GitConfig = dict[str, list[str]]
 
 
-def read_config(cwd: str | None = None) -> GitConfig:
-    """Every config value git sees here (all scopes, includes, `git -c`), keys as git prints them.
+def read_config(cwd: str | None = None, scope: str | None = None) -> GitConfig:
+    """Every config value git sees here (all scopes, includes, `git -c`; or only `scope`),
+    keys as git prints them.
 
     git lowercases section and variable names but not subsections, so keys look like
     `data.remote.Origin.endpointurl`.
     """
-    out = run_git(["config", "-z", "--list"], cwd=cwd, ok_codes=(0, 1)).stdout
+    out = run_git(["config", *_scope(scope), "-z", "--list"], cwd=cwd, ok_codes=(0, 1)).stdout
     cfg: GitConfig = {}
     for rec in out.split(b"\0"):
         if not rec:

@@ -7,6 +7,7 @@ that boto3 costs nothing to a process that never talks to S3. Never imports git/
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Callable, Protocol
@@ -62,6 +63,41 @@ class Store(Protocol):
 
 def key_for(oid: str) -> str:
     return f"{oid[0:2]}/{oid[2:4]}/{oid}"
+
+
+# botocore's own check (validate_bucket_name): looser than AWS's naming rules on purpose, since
+# S3-compatible services (Ceph RGW, older MinIO) accept legacy names AWS no longer does.
+_BUCKET_RE = re.compile(r"[A-Za-z0-9.\-_]{1,255}")
+
+
+def parse_s3_url(url: str) -> tuple[str, str]:
+    """`s3://bucket[/prefix]` -> (bucket, prefix without surrounding slashes).
+
+    Raises ValueError saying what is wrong. The prefix is taken literally (no %-decoding, as the
+    AWS CLI does); empty, `.` and `..` segments and `?`/`#` are refused because they are almost
+    always a typo and would scatter objects under keys nobody means.
+    """
+    if not url.startswith("s3://"):
+        raise ValueError("it does not start with s3://")
+    bucket, _, prefix = url[len("s3://") :].partition("/")
+    if not bucket:
+        raise ValueError("it names no bucket")
+    if not _BUCKET_RE.fullmatch(bucket):
+        raise ValueError(f"'{bucket}' is not a valid bucket name")
+    prefix = prefix.strip("/")
+    if any(c in prefix for c in "?#") or any(ord(c) < 0x20 for c in prefix):
+        raise ValueError(f"the prefix '{prefix}' has characters that do not belong in a key")
+    if prefix and any(seg in ("", ".", "..") for seg in prefix.split("/")):
+        raise ValueError(f"the prefix '{prefix}' has an empty, '.' or '..' segment")
+    return bucket, prefix
+
+
+def check_endpoint_url(url: str) -> None:
+    """Raise ValueError unless `url` is an http(s) URL with a host (boto3 fails later, and less
+    clearly)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme.lower() not in ("http", "https") or not rest.split("/", 1)[0]:
+        raise ValueError("it is not an http(s) URL")
 
 
 def open_store(spec: StoreSpec) -> Store:

@@ -1,0 +1,364 @@
+"""A store in S3 or an S3-compatible service (MinIO, Ceph RGW, R2, …), through boto3.
+
+Keys follow SPEC's layout under the URL's prefix: `<prefix>/<h[0:2]>/<h[2:4]>/<h>`. S3 makes an
+object visible only when its PUT or CompleteMultipartUpload succeeds, so a key is always a whole
+object. Transfers go through boto3's managed transfer (s3transfer), streamed from and to files in
+parts; a multipart upload that fails is aborted by s3transfer's failure cleanup (tested), and a
+bucket lifecycle rule catches the ones a killed process leaves (README).
+
+This module is imported only when an s3:// store is opened (storage.open_store), so a process
+that never talks to S3 never pays for boto3.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import boto3
+from boto3.s3.transfer import ProgressCallbackInvoker, TransferConfig, create_transfer_manager
+from botocore import exceptions as bx
+from botocore.config import Config
+from s3transfer.subscribers import BaseSubscriber
+
+from ..errors import ConfigError, GitDataError, ObjectMissing
+from ..pointer import is_oid
+from . import Progress, StoredObject, StoreSpec, check_endpoint_url, key_for, parse_s3_url
+from .s3_errors import StoreWide, Where, code_of, no_bucket, translate
+
+#: Objects of at least this size go multipart (both ways), in parts of PART_SIZE, PART_WORKERS
+#: parts of one object at a time. 16 MiB parts sit in the 8-16 MiB range AWS recommends and
+#: keep 10,000 parts (S3's limit) above 150 GiB; s3transfer grows the part size beyond that.
+MULTIPART_THRESHOLD = 32 << 20
+PART_SIZE = 16 << 20
+PART_WORKERS = 8
+#: Connections kept per client: transfer.py runs data.transfers (default 8) objects at once,
+#: each with up to PART_WORKERS parts; fewer would make urllib3 drop and reopen connections.
+MAX_POOL = 64
+#: A dead endpoint fails in about CONNECT_TIMEOUT x attempts (botocore's standard mode: 3), not
+#: the 60 s botocore waits by default. READ_TIMEOUT stays long: a slow part is not a dead server.
+CONNECT_TIMEOUT = 5
+READ_TIMEOUT = 60
+#: Parallel HEAD requests when asking which objects exist; ListObjectsV2 returns 1000 keys a page.
+EXISTS_WORKERS = 16
+LIST_PAGE = 1000
+#: Listing a shard `<prefix>/ab/` costs at least one request however few of our oids it holds,
+#: a HEAD one request per oid: list only when the shards hold this many wanted oids on average.
+LIST_MIN_PER_SHARD = 3
+#: Bytes read from a GET's body at a time.
+CHUNK = 1 << 20
+
+_T = TypeVar("_T")
+
+
+class S3Store:
+    def __init__(self, spec: StoreSpec) -> None:
+        self.spec = spec
+        try:
+            self.bucket, self.prefix = parse_s3_url(spec.url)
+        except ValueError as e:
+            raise ConfigError(
+                f"store URL '{spec.url}' is not valid: {e}", "write s3://bucket[/prefix]"
+            ) from e
+        self.endpoint_url = spec.endpoint_url or None
+        if self.endpoint_url:
+            try:
+                check_endpoint_url(self.endpoint_url)
+            except ValueError as e:
+                raise ConfigError(
+                    f"store {spec.url}: endpoint_url '{_public(self.endpoint_url)}' is not "
+                    f"valid: {e}",
+                    "write the service's address, e.g. https://s3.example.com",
+                ) from e
+        self.where = Where(
+            describe=self.describe(),
+            bucket=self.bucket,
+            remote=spec.name or "NAME",
+            profile=spec.profile,
+            endpoint=_public(self.endpoint_url) or None,
+        )
+        self.transfer_config = TransferConfig(
+            multipart_threshold=MULTIPART_THRESHOLD,
+            multipart_chunksize=PART_SIZE,
+            max_concurrency=PART_WORKERS,
+        )
+        self._client: Any = None
+        self._lock = threading.Lock()
+        self._bucket_checked = False
+        self._fatal: StoreWide | None = None
+
+    # -- description ---------------------------------------------------------------------------
+
+    def describe(self) -> str:
+        where = f"s3://{self.bucket}/{self.prefix}" if self.prefix else f"s3://{self.bucket}"
+        return f"{where} at {_public(self.endpoint_url)}" if self.endpoint_url else where
+
+    def key(self, oid: str) -> str:
+        if not is_oid(oid):
+            raise ValueError(f"not an oid: {oid!r}")
+        return f"{self.prefix}/{key_for(oid)}" if self.prefix else key_for(oid)
+
+    def _root(self) -> str:
+        """Every key of this store starts with this."""
+        return f"{self.prefix}/" if self.prefix else ""
+
+    # -- the client ------------------------------------------------------------------------------
+
+    @property
+    def client(self) -> Any:
+        """One boto3 client per store, made on first use (boto3 sessions are not thread-safe;
+        clients are)."""
+        with self._lock:
+            if self._client is None:
+                self._client = self._guard(self._make_client)
+            return self._client
+
+    def _make_client(self) -> Any:
+        session = boto3.session.Session(profile_name=self.spec.profile)
+        options: dict[str, Any] = {}
+        if self.endpoint_url:
+            # S3-compatible services: bucket in the path (virtual hosts need DNS the service
+            # rarely has), and checksums only where the API requires them, since boto3 1.36's
+            # default CRC headers are refused by many of them (MinIO before 2025, Ceph, B2).
+            # Every download is re-hashed anyway. AWS_REQUEST_CHECKSUM_CALCULATION still wins.
+            options["s3"] = {"addressing_style": "path"}
+            if not os.environ.get("AWS_REQUEST_CHECKSUM_CALCULATION"):
+                options["request_checksum_calculation"] = "when_required"
+            if not os.environ.get("AWS_RESPONSE_CHECKSUM_VALIDATION"):
+                options["response_checksum_validation"] = "when_required"
+        mode = os.environ.get("AWS_RETRY_MODE", "")
+        config = Config(
+            retries={"mode": mode if mode in ("standard", "adaptive") else "standard"},
+            connect_timeout=CONNECT_TIMEOUT,
+            read_timeout=READ_TIMEOUT,
+            max_pool_connections=MAX_POOL,
+            user_agent_extra="gitdata",
+            **options,
+        )
+        return session.client(
+            "s3", endpoint_url=self.endpoint_url, region_name=self.spec.region, config=config
+        )
+
+    def _guard(self, fn: Callable[[], _T], oid: str | None = None) -> _T:
+        """Run S3 calls; turn whatever boto3 raises into a StoreError for the user. After a
+        store-wide failure (unreachable, no credentials, no bucket) every later call fails at
+        once, instead of each of a thousand downloads finding it out the slow way."""
+        fatal = self._fatal
+        if fatal is not None:
+            # a fresh exception per call: threads must not share (and re-raise) one traceback
+            raise StoreWide(fatal.message, fatal.hint)
+        try:
+            return fn()
+        except GitDataError as e:
+            if isinstance(e, StoreWide):
+                self._fatal = e
+            raise
+        except Exception as e:  # noqa: BLE001 - translate() knows every boto3 failure
+            err = translate(e, self.where, oid)
+            if err is None:
+                raise
+            if isinstance(err, StoreWide):
+                self._fatal = err
+            raise err from e
+
+    # -- the Store protocol ----------------------------------------------------------------------
+
+    def exists_many(self, oids: Iterable[str]) -> set[str]:
+        """Which of `oids` the store holds: parallel HEADs for a few, ListObjectsV2 over the
+        `<prefix>/ab/` shards when there are several wanted oids per shard."""
+        want = set(oids)
+        if not want:
+            return set()
+        shards: dict[str, set[str]] = {}
+        for oid in want:
+            self.key(oid)  # validates
+            shards.setdefault(oid[:2], set()).add(oid)
+        found: set[str] = set()
+        if len(want) >= LIST_MIN_PER_SHARD * len(shards):
+            # Hashes spread evenly, so one shard's page count tells every shard's: list the
+            # fullest one and carry on listing only if that beats a HEAD per remaining oid.
+            first = max(shards, key=lambda s: len(shards[s]))
+            listed = self._list_shard(first, max_pages=len(want))
+            if listed is not None:
+                names, pages = listed
+                found |= shards.pop(first) & names
+                rest = sum(len(v) for v in shards.values())
+                if pages * len(shards) <= rest:
+                    with ThreadPoolExecutor(EXISTS_WORKERS) as pool:
+                        listings = pool.map(lambda s: self._list_shard(s, None), shards)
+                        for shard, listing in zip(shards, listings):
+                            assert listing is not None
+                            found |= shards[shard] & listing[0]
+                    return found
+        rest_oids = [oid for group in shards.values() for oid in group]
+        with ThreadPoolExecutor(min(EXISTS_WORKERS, len(rest_oids))) as pool:
+            for oid, present in zip(rest_oids, pool.map(self._head, rest_oids)):
+                if present:
+                    found.add(oid)
+        if not found:
+            self._check_bucket()  # a missing bucket answers 404 to every HEAD too
+        return found
+
+    def _head(self, oid: str) -> bool:
+        key = self.key(oid)
+        try:
+            self._guard(lambda: self.client.head_object(Bucket=self.bucket, Key=key), oid)
+            return True
+        except ObjectMissing:
+            return False
+
+    def _list_shard(self, shard: str, max_pages: int | None) -> tuple[set[str], int] | None:
+        """Oids stored under `<prefix>/<shard>/` and the pages that took; None past max_pages."""
+        root = self._root()
+        prefix = f"{root}{shard}/"
+        names: set[str] = set()
+        pages = 0
+
+        def run() -> None:
+            nonlocal pages
+            paginator = self.client.get_paginator("list_objects_v2")
+            for page in paginator.paginate(
+                Bucket=self.bucket, Prefix=prefix, PaginationConfig={"PageSize": LIST_PAGE}
+            ):
+                pages += 1
+                for obj in page.get("Contents", ()):
+                    oid = self._oid_of(obj["Key"], root)
+                    if oid is not None:
+                        names.add(oid)
+                if max_pages is not None and pages > max_pages:
+                    return
+
+        self._guard(run)
+        if max_pages is not None and pages > max_pages:
+            return None
+        return names, pages
+
+    def _oid_of(self, key: str, root: str) -> str | None:
+        """The oid a listed key holds, or None for anything not in SPEC's layout."""
+        oid = key[len(root) :].rpartition("/")[2]
+        return oid if is_oid(oid) and key == f"{root}{key_for(oid)}" else None
+
+    def _check_bucket(self) -> None:
+        """Raise if the bucket does not exist; once per store. A 403 here means only that the
+        credentials may not ask (s3:ListBucket), which is no reason to stop."""
+        if self._bucket_checked:
+            return
+
+        def run() -> None:
+            try:
+                self.client.head_bucket(Bucket=self.bucket)
+            except bx.ClientError as e:
+                if code_of(e) in ("404", "NoSuchBucket", "NotFound"):
+                    raise no_bucket(self.where) from e
+                if code_of(e) not in ("403", "AccessDenied"):
+                    raise
+
+        self._guard(run)
+        self._bucket_checked = True
+
+    def upload(self, oid: str, src: str, size: int, progress: Progress | None = None) -> None:
+        key = self.key(oid)
+        subscribers = [ProgressCallbackInvoker(progress)] if progress else None
+
+        def run() -> None:
+            # One manager per object, as boto3's upload_file does: its threads upload this
+            # object's parts, while transfer.py runs data.transfers objects at once.
+            with create_transfer_manager(self.client, self.transfer_config) as manager:
+                manager.upload(src, self.bucket, key, subscribers=subscribers).result()
+
+        self._guard(run, oid)
+
+    def download(self, oid: str, dest: str, progress: Progress | None = None) -> None:
+        """One GET for an object below the multipart threshold (most objects): its body is
+        streamed to `dest`. A bigger one answers that GET with its size; the GET is dropped
+        unread and s3transfer fetches the object in ranged parts, told the size so it does not
+        ask again with a HEAD (the request boto3's download_file spends on every object)."""
+        key = self.key(oid)
+
+        def run() -> None:
+            resp = self.client.get_object(Bucket=self.bucket, Key=key)
+            body = resp["Body"]
+            size = int(resp["ContentLength"])
+            if size < MULTIPART_THRESHOLD:
+                with body, open(dest, "wb") as f:
+                    for chunk in body.iter_chunks(CHUNK):
+                        f.write(chunk)
+                        if progress:
+                            progress(len(chunk))
+                return
+            body.close()  # closes the connection: cheaper than reading what we fetch in parts
+            subscribers: list[BaseSubscriber] = [_KnownSize(size)]
+            if progress:
+                subscribers.append(ProgressCallbackInvoker(progress))
+            # s3transfer writes `dest.<random>` and renames it to `dest` when complete.
+            with create_transfer_manager(self.client, self.transfer_config) as manager:
+                manager.download(self.bucket, key, dest, subscribers=subscribers).result()
+
+        self._guard(run, oid)
+
+    def iter_objects(self) -> Iterator[StoredObject]:
+        root = self._root()
+        paginator = self.client.get_paginator("list_objects_v2")
+        pages = paginator.paginate(
+            Bucket=self.bucket, Prefix=root, PaginationConfig={"PageSize": LIST_PAGE}
+        )
+        it = iter(pages)
+        while True:
+            page = self._guard(lambda: next(it, None))
+            if page is None:
+                return
+            for obj in page.get("Contents", ()):
+                oid = self._oid_of(obj["Key"], root)
+                if oid is not None:
+                    yield StoredObject(oid, int(obj["Size"]), obj["LastModified"].timestamp())
+
+    def delete_many(self, oids: Iterable[str]) -> dict[str, str]:
+        failed: dict[str, str] = {}
+        batch: list[str] = []
+
+        def flush() -> None:
+            objects = [{"Key": self.key(o)} for o in batch]
+            resp = self._guard(
+                lambda: self.client.delete_objects(
+                    Bucket=self.bucket, Delete={"Objects": objects, "Quiet": True}
+                )
+            )
+            for err in resp.get("Errors", ()):
+                oid = err.get("Key", "").rpartition("/")[2]
+                failed[oid] = f"{err.get('Code', '?')}: {err.get('Message', '')}".strip()
+            batch.clear()
+
+        for oid in oids:
+            batch.append(oid)
+            if len(batch) == LIST_PAGE:  # DeleteObjects takes at most 1000 keys
+                flush()
+        if batch:
+            flush()
+        return failed
+
+
+class _KnownSize(BaseSubscriber):
+    """Tells s3transfer an object's size, so that it sends no HEAD request to learn it."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+    def on_queued(self, future: Any, **kwargs: Any) -> None:
+        future.meta.provide_transfer_size(self.size)
+
+
+def _public(url: str | None) -> str:
+    """An endpoint URL without any user:password@ in it."""
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port:
+        host += f":{parts.port}"
+    return parts._replace(netloc=host).geturl()

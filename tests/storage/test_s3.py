@@ -1,0 +1,212 @@
+"""S3Store on its own, against a real S3-API server (moto) over HTTP: layout, batched existence
+checks, multipart safety, and what each failure tells the user."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from botocore import exceptions as bx
+from conftest import random_file
+from s3_fixtures import S3
+
+from gitdata.errors import ConfigError, ObjectMissing, StoreError
+from gitdata.hashing import hash_file
+from gitdata.storage import StoreSpec, key_for, open_store, parse_s3_url
+from gitdata.storage.s3 import MULTIPART_THRESHOLD, S3Store
+from gitdata.storage.s3_errors import StoreWide, Where, translate
+
+
+def store(s3: S3, prefix: str = "pre", **kw) -> S3Store:
+    st = open_store(StoreSpec(url=s3.url(prefix), endpoint_url=s3.endpoint, name="origin", **kw))
+    assert isinstance(st, S3Store)
+    return st
+
+
+def put(s3: S3, st: S3Store, n: int) -> list[str]:
+    oids = [os.urandom(16).hex() for _ in range(n)]
+    for oid in oids:
+        s3.client.put_object(Bucket=s3.bucket, Key=st.key(oid), Body=b"x")
+    return oids
+
+
+@pytest.mark.parametrize(
+    "url, parsed",
+    [
+        ("s3://bucket", ("bucket", "")),
+        ("s3://bucket/", ("bucket", "")),
+        ("s3://my.bucket-1/a/b/", ("my.bucket-1", "a/b")),
+        ("s3://Legacy_Bucket/x", ("Legacy_Bucket", "x")),
+    ],
+)
+def test_parse_s3_url(url, parsed):
+    assert parse_s3_url(url) == parsed
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["s3://", "s3:///x", "s3://a b/x", "s3://b/x//y", "s3://b/../x", "s3://b/x?v=1", "gs://b"],
+)
+def test_parse_s3_url_refuses(url):
+    with pytest.raises(ValueError):
+        parse_s3_url(url)
+
+
+def test_invalid_urls_are_config_errors_not_crashes():
+    with pytest.raises(ConfigError, match="not valid"):
+        open_store(StoreSpec(url="s3://a b/x"))
+    with pytest.raises(ConfigError, match="endpoint_url"):
+        open_store(StoreSpec(url="s3://b/x", endpoint_url="127.0.0.1:9000"))
+
+
+def test_round_trip_layout_listing_and_delete(s3, tmp_path: Path):
+    st = store(s3)
+    src = random_file(tmp_path / "src", 100_000)
+    oid, size = hash_file(src)
+    assert st.exists_many([oid]) == set()
+    st.upload(oid, str(src), size)
+    assert s3.keys() == [f"pre/{key_for(oid)}"]
+    assert st.exists_many([oid, "0" * 32]) == {oid}
+    st.download(oid, str(tmp_path / "out"))
+    assert (tmp_path / "out").read_bytes() == src.read_bytes()
+    # stray keys (temporaries of other tools, wrong shard) are not objects
+    s3.client.put_object(Bucket=s3.bucket, Key="pre/aa/bb/not-an-oid", Body=b"")
+    s3.client.put_object(Bucket=s3.bucket, Key=f"pre/00/00/{oid}", Body=b"")
+    s3.client.put_object(Bucket=s3.bucket, Key=f"elsewhere/{key_for(oid)}", Body=b"")
+    objects = list(st.iter_objects())
+    assert [(o.oid, o.size) for o in objects] == [(oid, size)] and objects[0].mtime > 0
+    assert st.delete_many([oid, "1" * 32]) == {}
+    assert st.exists_many([oid]) == set() and list(st.iter_objects()) == []
+
+
+def test_bucket_root_store(s3, tmp_path: Path):
+    st = store(s3, prefix="")
+    src = random_file(tmp_path / "src", 10)
+    oid, size = hash_file(src)
+    st.upload(oid, str(src), size)
+    assert s3.keys() == [key_for(oid)]
+    assert [o.oid for o in st.iter_objects()] == [oid]
+
+
+def test_exists_heads_a_few_and_lists_shards_for_many(s3):
+    st = store(s3)
+    present = put(s3, st, 300)
+    absent = [os.urandom(16).hex() for _ in range(1500)]
+
+    s3.clear_requests()
+    assert st.exists_many(present[:5] + absent[:5]) == set(present[:5])
+    assert [m for m, _, _ in s3.requests] == ["HEAD"] * 10
+
+    s3.clear_requests()
+    assert st.exists_many(present + absent) == set(present)
+    methods = [m for m, _, _ in s3.requests]
+    assert set(methods) == {"GET"} and len(methods) <= 256  # one page per `pre/ab/` shard
+
+
+def test_failed_multipart_upload_is_aborted_and_nothing_is_visible(s3, tmp_path: Path):
+    st = store(s3)
+    src = random_file(tmp_path / "big", MULTIPART_THRESHOLD + (8 << 20), seed=5)
+    oid, size = hash_file(src)
+    sent = 0
+
+    def progress(n: int) -> None:  # fails the transfer once a part is on its way
+        nonlocal sent
+        sent += n
+        if sent > 4 << 20:
+            raise RuntimeError("interrupted")
+
+    with pytest.raises(RuntimeError):
+        st.upload(oid, str(src), size, progress)
+    assert any("?uploads" in path for m, path, _ in s3.requests if m == "POST")
+    assert any("uploadId=" in path for m, path, _ in s3.requests if m == "DELETE")
+    assert s3.client.list_multipart_uploads(Bucket=s3.bucket).get("Uploads", []) == []
+    assert s3.keys() == []
+    st.upload(oid, str(src), size)  # and the next attempt works
+    assert st.exists_many([oid]) == {oid}
+
+
+def test_missing_object_and_missing_bucket(s3, tmp_path: Path):
+    with pytest.raises(ObjectMissing, match="does not have xxh128:" + "0" * 32):
+        store(s3).download("0" * 32, str(tmp_path / "x"))
+    assert not (tmp_path / "x").exists()
+
+    st = open_store(StoreSpec(url="s3://no-such-bucket/p", endpoint_url=s3.endpoint))
+    with pytest.raises(StoreError, match="bucket 'no-such-bucket' does not exist"):
+        st.download("0" * 32, str(tmp_path / "x"))
+    # store-wide: the next call fails at once, without asking the server again
+    s3.clear_requests()
+    with pytest.raises(StoreError, match="does not exist"):
+        st.exists_many(["1" * 32])
+    assert s3.requests == []
+
+
+def test_profile_from_git_config_must_exist(s3):
+    st = store(s3, profile="nonexistent")
+    with pytest.raises(StoreError, match="profile 'nonexistent' is not defined") as e:
+        st.exists_many(["0" * 32])
+    assert "data.remote.origin.profile" in e.value.hint
+
+
+def test_describe_never_shows_endpoint_credentials():
+    st = open_store(
+        StoreSpec(url="s3://b/p", endpoint_url="https://user:hunter2@minio.example:9000/")
+    )
+    assert st.describe() == "s3://b/p at https://minio.example:9000/"
+    assert "hunter2" not in repr(st.where)
+
+
+WHERE = Where("s3://b/p", "b", "origin", None, None)
+
+
+def client_error(code: str, status: int) -> bx.ClientError:
+    return bx.ClientError(
+        {"Error": {"Code": code, "Message": "m"}, "ResponseMetadata": {"HTTPStatusCode": status}},
+        "PutObject",
+    )
+
+
+@pytest.mark.parametrize(
+    "exc, kind, transient, words",
+    [
+        (client_error("SlowDown", 503), StoreError, True, "SlowDown"),
+        (client_error("InternalError", 500), StoreError, True, "InternalError"),
+        (client_error("Weird", 502), StoreError, True, "Weird"),
+        (client_error("AccessDenied", 403), StoreWide, False, "access denied"),
+        (client_error("InvalidAccessKeyId", 403), StoreWide, False, "rejected"),
+        (client_error("PermanentRedirect", 301), StoreWide, False, "another region"),
+        (client_error("NoSuchBucket", 404), StoreWide, False, "does not exist"),
+        (client_error("NoSuchKey", 404), ObjectMissing, False, "does not have"),
+        (bx.NoCredentialsError(), StoreWide, False, "no AWS credentials"),
+        (bx.EndpointConnectionError(endpoint_url="http://x"), StoreWide, False, "cannot connect"),
+        (bx.ConnectTimeoutError(endpoint_url="http://x"), StoreWide, False, "cannot connect"),
+        (bx.ReadTimeoutError(endpoint_url="http://x"), StoreError, True, "connection failed"),
+        (bx.ConnectionClosedError(endpoint_url="http://x"), StoreError, True, "failed"),
+    ],
+)
+def test_translate(exc, kind, transient, words):
+    err = translate(exc, WHERE, "0" * 32)
+    assert type(err) is kind
+    assert err.transient is transient
+    assert words in err.message and (err.hint or kind is ObjectMissing)
+    assert err.message.startswith("store s3://b/p")
+
+
+def test_translate_leaves_bugs_alone():
+    assert translate(KeyError("x"), WHERE) is None
+
+
+def test_boto3_is_not_imported_until_an_s3_store_is_opened():
+    code = (
+        "import sys\n"
+        "import gitdata.cli, gitdata.sync, gitdata.filters, gitdata.transfer, gitdata.config\n"
+        "import gitdata.commands.env, gitdata.commands.remote, gitdata.commands.filter_process\n"
+        "from gitdata.storage import StoreSpec, open_store\n"
+        "open_store(StoreSpec(url='/tmp/x'))\n"
+        "assert not {'boto3', 'botocore', 's3transfer'} & set(sys.modules), 'too early'\n"
+        "open_store(StoreSpec(url='s3://b/p'))\n"
+        "assert 'boto3' in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
