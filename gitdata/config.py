@@ -171,7 +171,9 @@ def merge(
             get("data.bigfilethreshold"), DEFAULT_BIG_FILE_THRESHOLD, "data.bigFileThreshold"
         ),
         transfers=_parse_int(get("data.transfers"), DEFAULT_TRANSFERS, "data.transfers"),
-        skip_smudge=environ.get("GIT_DATA_SKIP_SMUDGE", "") not in ("", "0", "false"),
+        # GIT_DATA_SKIP_SMUDGE=1, or `git data install --skip-smudge`
+        skip_smudge=environ.get("GIT_DATA_SKIP_SMUDGE", "") not in ("", "0", "false")
+        or "--skip-smudge" in (get("filter.data.process") or ""),
         config_file=file_name,
     )
 

@@ -15,7 +15,9 @@ from .errors import GitDataError, StoreError
 from .output import Progress
 from .storage import Store
 
-RETRIES = 8
+#: Attempts after the first for a transient failure. S3 requests are also retried inside
+#: botocore (3 attempts), so an object sees at most (RETRIES + 1) x 3 requests.
+RETRIES = 4
 BACKOFF_MAX = 10.0
 
 
@@ -95,7 +97,8 @@ def _run(
     order = sorted(sizes, key=lambda o: -sizes[o])  # largest first: the long pole starts early
     if not order:
         return result
-    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(order)))) as pool:
+    pool = ThreadPoolExecutor(max_workers=max(1, min(workers, len(order))))
+    try:
         futures = {pool.submit(fn, oid): oid for oid in order}
         for fut in as_completed(futures):
             oid = futures[fut]
@@ -106,4 +109,8 @@ def _run(
                 result.failed[oid] = e
             if progress:
                 progress.object_done()
+    finally:
+        # On Ctrl-C, drop the queued transfers instead of waiting for all of them; the ones
+        # under way finish or fail on their own (their temporaries never take a final name).
+        pool.shutdown(wait=True, cancel_futures=True)
     return result

@@ -94,3 +94,8 @@ def test_bad_url_in_git_config():
     with pytest.raises(ConfigError) as e:
         settings(None, git={"data.remote.x.url": ["ftp://host/x"]})
     assert "data.remote.x.url" in e.value.message
+
+
+def test_skip_smudge_from_the_installed_filter():
+    git = {"filter.data.process": ["git-data filter-process --skip-smudge"]}
+    assert settings(None, git=git).skip_smudge

@@ -14,7 +14,11 @@ def read_config(cwd: str | None = None, scope: str | None = None) -> GitConfig:
     git lowercases section and variable names but not subsections, so keys look like
     `data.remote.Origin.endpointurl`.
     """
-    out = run_git(["config", *_scope(scope), "-z", "--list"], cwd=cwd, ok_codes=(0, 1)).stdout
+    # filters=True: `git config` runs no filter, and the `-c filter.data.*=` overrides that
+    # run_git adds otherwise would show up here as the last word on those keys.
+    out = run_git(
+        ["config", *_scope(scope), "-z", "--list"], cwd=cwd, ok_codes=(0, 1), filters=True
+    ).stdout
     cfg: GitConfig = {}
     for rec in out.split(b"\0"):
         if not rec:

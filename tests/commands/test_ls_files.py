@@ -45,3 +45,12 @@ def test_env_shows_stores(env):
     assert doc["cache"] == str(repo / ".git" / "data" / "objects")
     text = env.data("env", cwd=repo).stdout.decode()
     assert "git remote origin ->" in text
+
+
+def test_env_sees_the_installed_filter(env):
+    repo = env.new_repo()
+    doc = json.loads(env.data("env", "--json", cwd=repo).stdout)
+    assert doc["filter"] == "git-data filter-process"
+    env.data("install", "--skip-smudge")
+    doc = json.loads(env.data("env", "--json", cwd=repo).stdout)
+    assert doc["filter"] == "git-data filter-process --skip-smudge"
