@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from typing import BinaryIO
 
 try:
     import fcntl
@@ -16,7 +17,13 @@ _FICLONE = 0x40049409  # linux/fs.h; fcntl.FICLONE only from Python 3.12
 
 def copy_file(src: str | bytes, dst: str | bytes) -> None:
     """Copy src to the new file dst (truncated if it exists)."""
-    with open(src, "rb") as fin, open(dst, "wb") as fout:
+    with open(dst, "wb") as fout:
+        copy_into(src, fout)
+
+
+def copy_into(src: str | bytes, fout: BinaryIO) -> None:
+    """Copy src into `fout`, an empty file open for writing (say, one made with O_EXCL)."""
+    with open(src, "rb") as fin:
         if fcntl is not None:
             try:
                 fcntl.ioctl(fout.fileno(), _FICLONE, fin.fileno())
