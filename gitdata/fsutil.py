@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from typing import BinaryIO
 
 try:
@@ -47,3 +48,30 @@ def copy_into(src: str | bytes, fout: BinaryIO) -> None:
             fout.seek(0)
             fout.truncate()
         shutil.copyfileobj(fin, fout, 1 << 20)
+
+
+def replace_file(path: str, data: bytes, mode: int = 0o666) -> None:
+    """Write `data` to `path` atomically through a fresh temporary beside it (O_EXCL, so a
+    symlink a repository committed at some fixed temporary name is never followed)."""
+    d, name = os.path.split(path)
+    fd, tmp = tempfile.mkstemp(dir=d or ".", prefix=f".{name}.", suffix=".gitdata-tmp")
+    try:
+        with open(fd, "wb") as f:
+            f.write(data)
+            os.fchmod(fd, mode & ~umask())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+_UMASK: int | None = None
+
+
+def umask() -> int:
+    global _UMASK
+    if _UMASK is None:
+        _UMASK = os.umask(0o022)
+        os.umask(_UMASK)
+    return _UMASK

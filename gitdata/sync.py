@@ -301,14 +301,14 @@ def write_worktree_file(ctx: Context, p: Pointer, target: bytes, mode: int) -> N
     import tempfile
 
     from .cache import disk_error
-    from .fsutil import copy_into
+    from .fsutil import copy_into, umask
 
     tmp: bytes | None = None
     try:
         fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target), prefix=b".gitdata-", suffix=b".tmp")
         with open(fd, "wb") as fout:
             copy_into(ctx.cache.path(p.oid), fout)
-            os.fchmod(fd, (0o777 if mode == 0o100755 else 0o666) & ~_umask())
+            os.fchmod(fd, (0o777 if mode == 0o100755 else 0o666) & ~umask())
         os.rename(tmp, target)
         tmp = None
     except OSError as e:
@@ -317,14 +317,3 @@ def write_worktree_file(ctx: Context, p: Pointer, target: bytes, mode: int) -> N
         if tmp is not None and os.path.lexists(tmp):
             os.unlink(tmp)
     ctx.stat_cache.record(os.stat(target), p.oid)
-
-
-_UMASK: int | None = None
-
-
-def _umask() -> int:
-    global _UMASK
-    if _UMASK is None:
-        _UMASK = os.umask(0o022)
-        os.umask(_UMASK)
-    return _UMASK

@@ -17,12 +17,14 @@ def symlink_blob(env: Env, repo: Path, path: str, target: str) -> None:
     env.git("update-index", "--add", "--cacheinfo", f"120000,{sha.strip()},{path}", cwd=repo)
 
 
-def publish(env: Env, repo: Path, message: str = "evil") -> Path:
+def publish(env: Env, repo: Path, message: str = "evil", hook: bool = True) -> Path:
+    """Commit what is staged and push it to `evil.git` (with the bytes, unless `hook` is off:
+    a hostile .gitdata.toml stops our own pre-push too)."""
     env.git("commit", "-q", "-m", message, cwd=repo)
     bare = env.root / "evil.git"
     if not bare.exists():
         env.git("init", "-q", "--bare", str(bare))
-    env.git("push", "-q", str(bare), "main", cwd=repo)
+    env.git("push", "-q", *([] if hook else ["--no-verify"]), str(bare), "main", cwd=repo)
     return bare
 
 
@@ -55,3 +57,23 @@ def test_committed_symlink_at_a_temporary_name_is_not_followed(env):
     assert victim.read_bytes() == b"precious\n"
     assert (clone2 / "big.bin").read_bytes() == (repo / "big.bin").read_bytes()
     assert os.readlink(clone2 / ".big.bin.gitdata-tmp") == str(victim)
+
+
+def test_committed_symlink_beside_gitattributes_is_not_followed(env):
+    """`git data track` rewrites .gitattributes; a committed link at a temporary name beside it
+    must not receive the new text."""
+    victim = env.root / "victim.txt"
+    victim.write_bytes(b"precious\n")
+    repo = env.new_repo("evil")
+    env.git("add", "-A", cwd=repo)
+    for name in (".gitattributes.gitdata-tmp", ".gitattributes.tmp", ".gitattributes.lock"):
+        symlink_blob(env, repo, name, str(victim))
+    bare = publish(env, repo)
+    clone = env.root / "clone"
+    env.git("clone", "-q", str(bare), str(clone))
+    env.data("track", "*.parquet", cwd=clone)
+    env.data("untrack", "*.bin", cwd=clone)
+    assert victim.read_bytes() == b"precious\n"
+    assert (clone / ".gitattributes").read_text().splitlines() == [
+        "*.parquet filter=data diff=data merge=data -text"
+    ]
