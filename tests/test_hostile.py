@@ -77,3 +77,32 @@ def test_committed_symlink_beside_gitattributes_is_not_followed(env):
     assert (clone / ".gitattributes").read_text().splitlines() == [
         "*.parquet filter=data diff=data merge=data -text"
     ]
+
+
+def _limit_memory() -> None:
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+
+
+def test_gitdata_toml_symlink_to_dev_zero_is_refused(env):
+    """A committed `.gitdata.toml -> /dev/zero` would be read forever; it is refused at once,
+    naming the file (and a memory limit keeps a regression from taking the machine down)."""
+    repo = env.new_repo("evil")
+    write(repo / "a.bin", b"data")
+    env.git("add", "-A", cwd=repo)
+    symlink_blob(env, repo, ".gitdata.toml", "/dev/zero")
+    bare = publish(env, repo, hook=False)
+    clone = env.root / "clone"
+    proc = env.git(
+        "clone", str(bare), str(clone), check=False, timeout=60, preexec_fn=_limit_memory
+    )
+    err = proc.stderr.decode()
+    assert "git-data: error: .gitdata.toml is a symbolic link" in err, err
+    assert "Traceback" not in err
+    assert os.readlink(clone / ".gitdata.toml") == "/dev/zero"
+    # other commands say the same, quickly
+    for args in (["env"], ["fetch"], ["pull"]):
+        proc = env.data(*args, cwd=clone, check=False, timeout=30, preexec_fn=_limit_memory)
+        assert proc.returncode == 1, args
+        assert b"symbolic link" in proc.stderr and b"Traceback" not in proc.stderr, args
