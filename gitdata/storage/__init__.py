@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Callable, Protocol
 
 from ..errors import ConfigError
+from ..pointer import is_oid
 
 Progress = Callable[[int], None]
 
@@ -62,6 +63,9 @@ class Store(Protocol):
 
 
 def key_for(oid: str) -> str:
+    """The key of `oid` in every store; an oid from outside never becomes any other key."""
+    if not is_oid(oid):
+        raise ValueError(f"not an oid: {oid!r}")
     return f"{oid[0:2]}/{oid[2:4]}/{oid}"
 
 
