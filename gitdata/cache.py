@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import io
 import os
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Callable
@@ -91,16 +92,33 @@ class Cache:
     def adopt(self, tmp: str, oid: str, size: int | None = None) -> None:
         """Move the complete file `tmp` into place as `oid` after re-hashing it.
 
-        Anything that does not hash to `oid` (and have `size`) is refused and removed.
+        Anything that does not hash to `oid` (and have `size`) is refused and removed. So is
+        anything but a regular file: `tmp` is opened without following a symlink or waiting on
+        a FIFO (a store may have linked one there), and made read-only through that descriptor.
         """
-        got, got_size = hashing.hash_file(tmp)
-        if got != oid or (size is not None and got_size != size):
-            os.unlink(tmp)
+        try:
+            fd = os.open(tmp, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError as e:
+            _remove(tmp)
             raise IntegrityError(
-                f"bytes received for xxh128:{oid} hash to xxh128:{got} ({got_size} bytes)",
-                "the store holds a corrupt copy; it was not used",
-            )
-        os.chmod(tmp, READ_ONLY)
+                f"what was received for xxh128:{oid} cannot be opened as a file: {e.strerror}",
+                "the store holds something else than the object; it was not used",
+            ) from e
+        with open(fd, "rb", buffering=0) as f:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                _remove(tmp)
+                raise IntegrityError(
+                    f"what was received for xxh128:{oid} is not a regular file",
+                    "the store holds something else than the object; it was not used",
+                )
+            got, got_size = hashing.copy_and_hash(f, None)
+            if got != oid or (size is not None and got_size != size):
+                _remove(tmp)
+                raise IntegrityError(
+                    f"bytes received for xxh128:{oid} hash to xxh128:{got} ({got_size} bytes)",
+                    "the store holds a corrupt copy; it was not used",
+                )
+            os.fchmod(fd, READ_ONLY)
         self._move_into_place(tmp, oid)
 
     def _move_into_place(self, tmp: str, oid: str) -> None:

@@ -6,13 +6,14 @@ symlinks, FIFOs, stray names) never enters the cache."""
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import pytest
 import xxhash
 
 from gitdata.cache import Cache
-from gitdata.errors import IntegrityError
+from gitdata.errors import GitDataError, IntegrityError
 from gitdata.layout import iter_object_paths, object_path
 from gitdata.storage import StoreSpec, key_for
 from gitdata.storage.local import LocalStore
@@ -142,3 +143,74 @@ def test_wrong_bytes_under_the_right_name_never_enter_the_cache(tmp_path):
         download_one(store, cache, oid, len(data) + 1)
     download_one(store, cache, oid, len(data))
     assert Path(cache.path(oid)).read_bytes() == data
+
+
+def test_a_fifo_in_the_store_is_refused_not_waited_on(tmp_path):
+    store, cache = store_and_cache(tmp_path)
+    oid = GOOD
+    p = Path(store.path(oid))
+    p.parent.mkdir(parents=True)
+    os.mkfifo(p)
+    failure: list[BaseException] = []
+
+    def run():
+        try:
+            download_one(store, cache, oid, 4)
+        except BaseException as e:  # noqa: BLE001
+            failure.append(e)
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join(10)
+    if t.is_alive():  # unblock the reader so that the test process can end
+        fd = os.open(p, os.O_WRONLY | os.O_NONBLOCK)
+        os.close(fd)
+        pytest.fail("download_one blocked on a FIFO in the store")
+    assert failure and isinstance(failure[0], GitDataError)
+    assert "regular file" in failure[0].message
+    assert not cache.has(oid) and os.listdir(cache.tmp_dir) == []
+
+
+def test_a_symlink_in_the_store_neither_enters_the_cache_nor_touches_its_target(tmp_path):
+    """os.link() links a symlink itself and chmod() follows it: a planted link named by the hash
+    of a file the attacker knows (say ~/.bashrc) would have made that file read-only and put a
+    link into the cache."""
+    store, cache = store_and_cache(tmp_path)
+    target = tmp_path / "victim"
+    target.write_bytes(b"known content")
+    target.chmod(0o644)
+    oid = oid_of(b"known content")
+    p = Path(store.path(oid))
+    p.parent.mkdir(parents=True)
+    p.symlink_to(target)
+    with pytest.raises(GitDataError) as e:
+        download_one(store, cache, oid, 13)
+    assert "regular file" in e.value.message
+    assert target.stat().st_mode & 0o777 == 0o644
+    assert not cache.has(oid) and not os.path.lexists(cache.path(oid))
+    # a directory under an object's name, likewise
+    os.unlink(p)
+    p.mkdir()
+    with pytest.raises(GitDataError):
+        download_one(store, cache, oid, 13)
+    assert not os.path.lexists(cache.path(oid))
+
+
+def test_adopt_takes_only_a_regular_file(tmp_path):
+    """Whatever a store backend leaves at the temporary path, only a regular file is adopted."""
+    cache = Cache(str(tmp_path / "cache"))
+    target = tmp_path / "victim"
+    target.write_bytes(b"known content")
+    target.chmod(0o644)
+    oid = oid_of(b"known content")
+    with cache.temp_path() as tmp:
+        os.symlink(target, tmp)
+        with pytest.raises(IntegrityError):
+            cache.adopt(tmp, oid, 13)
+    assert target.stat().st_mode & 0o777 == 0o644
+    assert not os.path.lexists(cache.path(oid))
+    with cache.temp_path() as tmp:
+        os.mkfifo(tmp)
+        with pytest.raises(IntegrityError):
+            cache.adopt(tmp, oid, 13)  # does not block
+    assert os.listdir(cache.tmp_dir) == []
