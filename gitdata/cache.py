@@ -72,7 +72,7 @@ class Cache:
             with open(fd, "wb", buffering=0) as f:
                 h = hashing.hasher()
                 h.update(head)
-                f.write(head)
+                hashing.write_all(f, head)
                 oid, size = hashing.copy_and_hash(src, f, progress, h)
             self._move_into_place(tmp, oid)
         except BaseException as e:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import threading
 from typing import BinaryIO, Callable, Protocol
@@ -60,11 +61,24 @@ def copy_and_hash(
         chunk = view[:n]
         h.update(chunk)
         if dst is not None:
-            dst.write(chunk)
+            write_all(dst, chunk)
         size += n
         if progress is not None:
             progress(n)
     return h.hexdigest(), size
+
+
+def write_all(dst: BinaryIO, data: bytes | memoryview) -> None:
+    """Write all of `data`. An unbuffered file near a full disk or a file-size limit writes
+    what fits and returns that count (the next write raises); ignoring the count would leave
+    a short file that hashes as the whole content did."""
+    view = memoryview(data)
+    done = dst.write(view)
+    while done is not None and done < len(view):
+        n = dst.write(view[done:])
+        if not n:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        done += n
 
 
 def hash_file(path: str | os.PathLike[str]) -> tuple[str, int]:
