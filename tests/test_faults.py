@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import xxhash
-from conftest import Env, random_file, write
+from conftest import Env, random_file, same_file, write
 
 from gitdata.layout import iter_object_paths
 
@@ -124,3 +124,109 @@ def test_file_size_limit_during_clean(env: Env, size, limit):
     assert cached_oids(repo) == [] and leftovers(repo / ".git" / "data" / "objects") == []
     env.git("add", "big.bin", cwd=repo)
     assert cached_oids(repo) == [oid]
+
+
+def skip_smudge_clone(env: Env, bare: Path, name: str, *config: str) -> Path:
+    clone = env.root / name
+    args = [a for c in config for a in ("-c", c)]
+    env.git("clone", "-q", *args, str(bare), str(clone), env={"GIT_DATA_SKIP_SMUDGE": "1"})
+    return clone
+
+
+def pushed_repo(env: Env, files: dict[str, int]) -> tuple[Path, Path]:
+    repo = env.new_repo()
+    for i, (name, size) in enumerate(files.items()):
+        random_file(repo / name, size, seed=i)
+    env.commit_all(repo)
+    bare = env.bare()
+    env.git("remote", "add", "origin", str(bare), cwd=repo)
+    env.git("push", "-q", "origin", "main", cwd=repo)
+    return repo, bare
+
+
+def test_full_disk_during_fetch_on_a_tmpfs(env: Env, tmpfs):
+    repo, bare = pushed_repo(env, {"big.bin": 12 << 20})
+    disk = tmpfs("disk", "24m")
+    clone = skip_smudge_clone(env, bare, "clone", f"data.cachedir={disk / 'cache'}")
+    room = ballast(disk, 16 << 20)
+    proc = env.data("fetch", cwd=clone, check=False)
+    assert proc.returncode == 1
+    lines = errors(proc.stderr)
+    assert len(lines) == 1, proc.stderr.decode()
+    assert "big.bin" in lines[0] and "no space left writing to" in lines[0], lines[0]
+    assert str(disk / "cache") in lines[0] and "is full" not in lines[0]  # not the store's fault
+    assert verified(disk / "cache") == [] and leftovers(disk / "cache") == []
+    assert verified(bare / "data" / "objects")  # the store is untouched
+    room.unlink()
+    env.data("pull", cwd=clone)
+    assert same_file(repo / "big.bin", clone / "big.bin")
+    assert env.out("status", "--porcelain", cwd=clone) == ""
+
+
+def test_full_disk_during_fetch_by_file_size_limit(env: Env, tmpfs):
+    """The store on another file system, so that the cache gets a copy (not a hard link) and
+    the file-size limit bites."""
+    store = tmpfs("store", "64m")
+    repo = env.new_repo()
+    random_file(repo / "big.bin", 8 << 20, seed=1)
+    env.commit_all(repo)
+    env.git("config", "data.remote.origin.url", str(store), cwd=repo)
+    env.git("remote", "add", "origin", str(env.bare()), cwd=repo)
+    env.git("push", "-q", "origin", "main", cwd=repo)
+    clone = skip_smudge_clone(env, env.root / "project.git", "clone")
+    env.git("config", "data.remote.origin.url", str(store), cwd=clone)
+    proc = env.data("fetch", cwd=clone, check=False, preexec_fn=fsize_limit(1 << 20))
+    assert proc.returncode == 1
+    lines = errors(proc.stderr)
+    assert len(lines) == 1 and "no space left writing to" in lines[0], proc.stderr.decode()
+    assert cached_oids(clone) == [] and leftovers(clone / ".git" / "data" / "objects") == []
+    env.data("pull", cwd=clone)
+    assert same_file(repo / "big.bin", clone / "big.bin")
+
+
+def test_full_disk_during_checkout_of_the_worktree(env: Env, tmpfs):
+    """`git data pull` writes a worktree on a full tmpfs: one error, the pointer stays as it
+    was (no partial file), no temporary left; after freeing space it completes."""
+    repo, bare = pushed_repo(env, {"big.bin": 12 << 20, "small.bin": 1000})
+    disk = tmpfs("disk", "20m")
+    clone = disk / "clone"
+    env.git(
+        "clone",
+        "-q",
+        "-c",
+        f"data.cachedir={env.root / 'cache'}",
+        str(bare),
+        str(clone),
+        env={"GIT_DATA_SKIP_SMUDGE": "1"},
+    )
+    env.data("fetch", cwd=clone)
+    pointer = (clone / "big.bin").read_bytes()
+    room = ballast(disk, (20 << 20) - (4 << 20))
+    proc = env.data("pull", cwd=clone, check=False)
+    assert proc.returncode == 1
+    lines = errors(proc.stderr)
+    assert len(lines) == 1 and "no space left writing to" in lines[0], proc.stderr.decode()
+    assert "big.bin" in lines[0]
+    assert (clone / "big.bin").read_bytes() == pointer
+    assert [p for p in os.listdir(clone) if "gitdata" in p] == []
+    room.unlink()
+    env.data("pull", cwd=clone)
+    assert same_file(repo / "big.bin", clone / "big.bin")
+    assert (clone / "small.bin").read_bytes() == (repo / "small.bin").read_bytes()
+    assert env.out("status", "--porcelain", cwd=clone) == ""
+
+
+def test_full_disk_during_checkout_by_file_size_limit(env: Env):
+    repo, bare = pushed_repo(env, {"big.bin": 6 << 20})
+    clone = skip_smudge_clone(env, bare, "clone")
+    env.data("fetch", cwd=clone)
+    pointer = (clone / "big.bin").read_bytes()
+    proc = env.data("checkout", cwd=clone, check=False, preexec_fn=fsize_limit(1 << 20))
+    assert proc.returncode == 1
+    lines = errors(proc.stderr)
+    assert len(lines) == 1 and "no space left writing to" in lines[0], proc.stderr.decode()
+    assert (clone / "big.bin").read_bytes() == pointer
+    assert [p for p in os.listdir(clone) if "gitdata" in p] == []
+    env.data("checkout", cwd=clone)
+    assert same_file(repo / "big.bin", clone / "big.bin")
+    assert env.out("status", "--porcelain", cwd=clone) == ""

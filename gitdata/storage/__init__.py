@@ -52,7 +52,10 @@ class Store(Protocol):
         ...
 
     def download(self, oid: str, dest: str, progress: Progress | None = None) -> None:
-        """Write the object to the new file `dest`; the caller re-hashes it before use."""
+        """Write the object to the new file `dest`; the caller re-hashes it before use.
+
+        When writing `dest` fails for want of space (ENOSPC, EDQUOT, EFBIG), the OSError is
+        raised as it is: the disk that is full is the caller's, not the store's."""
         ...
 
     def iter_objects(self) -> Iterator[StoredObject]: ...

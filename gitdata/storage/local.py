@@ -23,6 +23,7 @@ from ..layout import iter_object_paths, object_path
 from . import Progress, StoredObject, StoreSpec
 
 _NO_LINK = (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EACCES)
+_DEST_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
 class LocalStore:
@@ -96,6 +97,8 @@ class LocalStore:
                 ) from e
             raise ObjectMissing(f"store {self.root} does not have xxh128:{oid}") from e
         except OSError as e:
+            if e.errno in _DEST_FULL:
+                raise  # writing `dest` failed: the caller's disk is full, not the store
             raise self._error(e, "read from") from e
         if progress:
             progress(os.path.getsize(dest))
