@@ -13,7 +13,7 @@ import os
 import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Callable
+from typing import BinaryIO, Callable
 
 from . import hashing
 from .errors import GitDataError, IntegrityError
@@ -65,22 +65,33 @@ class Cache:
         """Copy `head` then `src` into the cache, hashing on the way; return (oid, size).
 
         This is `git add`'s hot path, a few syscalls per file: the temporary is born read-only
-        (our descriptor may still write it) and is renamed over any identical object."""
+        (our descriptor may still write it) and is renamed over any identical object.
+
+        When the disk fills up, hashing goes on without writing: content the cache already has
+        is still recognised, so `git status` or `git add` of an unchanged big file works where
+        there is no room for a temporary copy of it. Anything new is a disk_error."""
         tmp = self._new_temp_name()
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, READ_ONLY)
             with open(fd, "wb", buffering=0) as f:
+                out = _UntilFull(f)
                 h = hashing.hasher()
                 h.update(head)
-                hashing.write_all(f, head)
-                oid, size = hashing.copy_and_hash(src, f, progress, h)
+                out.write(head)
+                oid, size = hashing.copy_and_hash(src, out, progress, h)
+            size += len(head)
+            if out.full is not None:
+                _remove(tmp)
+                if self.size(oid) == size:
+                    return oid, size
+                raise out.full
             self._move_into_place(tmp, oid)
         except BaseException as e:
             _remove(tmp)
             if isinstance(e, OSError):
                 raise disk_error(e, self.root) from e
             raise
-        return oid, size + len(head)
+        return oid, size
 
     def store_bytes(self, data: bytes) -> str:
         """Store small content held in memory; nothing is written when it is already there."""
@@ -141,6 +152,27 @@ class Cache:
             pass
 
 
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+class _UntilFull:
+    """Writes to `f` until the disk is full, then only counts: the caller keeps hashing."""
+
+    def __init__(self, f: BinaryIO) -> None:
+        self.f = f
+        self.full: OSError | None = None
+
+    def write(self, data: bytes | memoryview) -> int:
+        if self.full is None:
+            try:
+                hashing.write_all(self.f, data)
+            except OSError as e:
+                if e.errno not in _DISK_FULL:
+                    raise
+                self.full = e
+        return len(data)
+
+
 class _Empty:
     def readinto(self, buf: bytearray | memoryview) -> int:
         return 0
@@ -157,7 +189,7 @@ def _remove(path: str) -> None:
 
 
 def disk_error(e: OSError, where: str) -> GitDataError:
-    if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+    if e.errno in _DISK_FULL:
         return GitDataError(
             f"no space left writing to {where}: {e.strerror}",
             "free some space (`git data gc` removes unneeded objects) and run the command again",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import threading
-from typing import BinaryIO, Callable, Protocol
+from typing import Callable, Protocol
 
 import xxhash
 
@@ -16,6 +16,12 @@ class Reader(Protocol):
     """What streaming code needs from a source: a file, a pipe, or git's pkt-line content."""
 
     def readinto(self, buf: bytearray | memoryview, /) -> int | None: ...
+
+
+class Writer(Protocol):
+    """What copying needs from a destination: a file, or a wrapper around one."""
+
+    def write(self, data: bytes | memoryview, /) -> int | None: ...
 
 
 def hasher() -> xxhash.xxh3_128:
@@ -40,7 +46,7 @@ def hash_bytes(data: bytes) -> str:
 
 def copy_and_hash(
     src: Reader,
-    dst: BinaryIO | None,
+    dst: Writer | None,
     progress: Callable[[int], None] | None = None,
     h: xxhash.xxh3_128 | None = None,
 ) -> tuple[str, int]:
@@ -68,7 +74,7 @@ def copy_and_hash(
     return h.hexdigest(), size
 
 
-def write_all(dst: BinaryIO, data: bytes | memoryview) -> None:
+def write_all(dst: Writer, data: bytes | memoryview) -> None:
     """Write all of `data`. An unbuffered file near a full disk or a file-size limit writes
     what fits and returns that count (the next write raises); ignoring the count would leave
     a short file that hashes as the whole content did."""

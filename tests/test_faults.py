@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import resource
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -100,6 +101,28 @@ def test_full_disk_during_clean(env: Env, tmpfs):
     room.unlink()
     env.commit_all(repo)
     assert xxhash.xxh3_128_hexdigest(big.read_bytes()) in verified(disk / "cache")
+
+
+def test_full_disk_still_recognises_cached_content(env: Env, tmpfs):
+    """No room for a temporary copy: `git status` and `git add` re-clean an unchanged big file
+    (its stat data changed) by hashing without writing; a new file is an error."""
+    disk = tmpfs("disk", "20m")
+    repo = env.new_repo()
+    env.git("config", "data.cachedir", str(disk / "cache"), cwd=repo)
+    big = random_file(repo / "big.bin", 8 << 20, seed=5)
+    env.commit_all(repo)
+    room = ballast(disk, 8 << 20)  # 4 MiB left: less than big.bin
+    os.utime(big, (time.time() + 5, time.time() + 5))
+    env.git("update-index", "--really-refresh", cwd=repo, check=False)
+    assert env.out("status", "--porcelain", cwd=repo) == ""
+    env.git("add", "--renormalize", "big.bin", cwd=repo)
+    random_file(repo / "new.bin", 8 << 20, seed=6)
+    proc = env.git("add", "new.bin", cwd=repo, check=False)
+    lines = errors(proc.stderr)
+    assert proc.returncode != 0 and len(lines) == 1 and "no space left" in lines[0]
+    room.unlink()
+    env.commit_all(repo)
+    assert len(verified(disk / "cache")) == 2 and leftovers(disk / "cache") == []
 
 
 @pytest.mark.parametrize(
@@ -229,4 +252,33 @@ def test_full_disk_during_checkout_by_file_size_limit(env: Env):
     assert [p for p in os.listdir(clone) if "gitdata" in p] == []
     env.data("checkout", cwd=clone)
     assert same_file(repo / "big.bin", clone / "big.bin")
+    assert env.out("status", "--porcelain", cwd=clone) == ""
+
+
+def test_full_cache_during_clone(env: Env, tmpfs):
+    """`git clone` whose smudge downloads fill the cache: an error naming file, oid, store and
+    GIT_DATA_SKIP_SMUDGE=1; every file that reached the worktree is whole (git stops at the
+    first failed file of a required filter, see convert.c); no partial object in the cache;
+    after freeing space, git's own advice completes the checkout."""
+    names = ("a.bin", "b.bin", "c.bin")
+    repo, bare = pushed_repo(env, {"a.bin": 6 << 20, "b.bin": 6 << 20, "c.bin": 4000})
+    disk = tmpfs("disk", "16m")
+    room = ballast(disk, 6 << 20)
+    clone = env.root / "clone"
+    proc = env.git(
+        "clone", "-c", f"data.cachedir={disk / 'cache'}", str(bare), str(clone), check=False
+    )
+    lines = errors(proc.stderr)
+    assert lines and all("no space left writing to" in ln for ln in lines), lines
+    assert str(bare / "data" / "objects") in lines[0] and "xxh128:" in lines[0]
+    assert "GIT_DATA_SKIP_SMUDGE=1" in proc.stderr.decode()
+    for n in names:  # whole or absent
+        assert not (clone / n).exists() or same_file(repo / n, clone / n), n
+    verified(disk / "cache")
+    assert leftovers(disk / "cache") == []
+    room.unlink()
+    # what git's message says to run (the failed checkout left the index empty: --staged too)
+    env.git("restore", "--source=HEAD", "--staged", "--worktree", ":/", cwd=clone)
+    for n in names:
+        assert same_file(repo / n, clone / n), n
     assert env.out("status", "--porcelain", cwd=clone) == ""
