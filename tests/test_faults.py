@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import resource
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -282,3 +283,78 @@ def test_full_cache_during_clone(env: Env, tmpfs):
     for n in names:
         assert same_file(repo / n, clone / n), n
     assert env.out("status", "--porcelain", cwd=clone) == ""
+
+
+# --- a push killed midway -----------------------------------------------------------------------
+
+N_OBJECTS = 200
+
+
+def count_objects(root: Path) -> int:
+    n = 0
+    try:
+        for a in os.scandir(root):
+            if len(a.name) == 2:
+                for b in os.scandir(a.path):
+                    n += sum(1 for _ in os.scandir(b.path))
+    except FileNotFoundError:
+        pass
+    return n
+
+
+def kill_when(proc: subprocess.Popen, root: Path, at_least: int, timeout: float = 30) -> int:
+    """SIGKILL the process group of `proc` once `root` holds `at_least` objects; return how
+    many objects it held at that moment."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        n = count_objects(root)
+        if n >= at_least or proc.poll() is not None:
+            break
+        time.sleep(0.001)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    return n
+
+
+@pytest.mark.parametrize("how", ["copy", "link"])
+def test_push_killed_midway_then_retried(env: Env, tmpfs, how):
+    """SIGKILL to `git push` and everything it started (hook, uploads) once the first objects
+    are in the store; then the push again. The store holds only complete objects throughout
+    (copy: a tmpfs cache, so uploads copy into <store>/tmp and rename; link: hard links)."""
+    repo = env.new_repo()
+    if how == "copy":
+        env.git("config", "data.cachedir", str(tmpfs("cache", "80m")), cwd=repo)
+    env.git("config", "data.transfers", "2", cwd=repo)
+    for i in range(N_OBJECTS):
+        random_file(repo / f"d{i % 10}/f{i:03d}.bin", 256 << 10, seed=1000 + i)
+    env.commit_all(repo)
+    bare = env.bare()
+    env.git("remote", "add", "origin", str(bare), cwd=repo)
+    store = bare / "data" / "objects"
+    proc = subprocess.Popen(
+        ["git", "push", "-q", "origin", "main"],
+        cwd=repo,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    seen = kill_when(proc, store, at_least=5)
+    after = verified(store)  # every object is complete, killed or not
+    print(
+        f"{how}: killed with {seen} objects in the store, {len(after)} after the kill, "
+        f"{len(leftovers(store))} temporaries left in its tmp"
+    )
+    assert (
+        env.git("rev-parse", "-q", "--verify", "refs/heads/main", cwd=bare, check=False).stdout
+        == b""
+    )
+    if how == "copy":
+        assert len(after) < N_OBJECTS, "the push finished before the kill: nothing was tested"
+    env.git("push", "-q", "origin", "main", cwd=repo)
+    assert len(verified(store)) == N_OBJECTS
+    assert env.head(bare, "main") == env.head(repo)
+    clone = env.root / "clone"
+    env.git("clone", "-q", str(bare), str(clone))
+    for i in (0, N_OBJECTS // 2, N_OBJECTS - 1):
+        p = f"d{i % 10}/f{i:03d}.bin"
+        assert same_file(repo / p, clone / p)
