@@ -358,3 +358,89 @@ def test_push_killed_midway_then_retried(env: Env, tmpfs, how):
     for i in (0, N_OBJECTS // 2, N_OBJECTS - 1):
         p = f"d{i % 10}/f{i:03d}.bin"
         assert same_file(repo / p, clone / p)
+
+
+# --- two processes at once ----------------------------------------------------------------------
+
+
+def together(env: Env, *runs: tuple[list[str], Path]) -> list[subprocess.CompletedProcess]:
+    """Start the commands at the same moment; wait for all; return their results."""
+    procs = [
+        subprocess.Popen(args, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for args, cwd in runs
+    ]
+    out = []
+    for p in procs:
+        stdout, stderr = p.communicate(timeout=120)
+        out.append(subprocess.CompletedProcess(p.args, p.returncode, stdout, stderr))
+    return out
+
+
+ROUNDS = 5
+
+
+def test_same_file_added_in_two_worktrees_at_once(env: Env):
+    """Two worktrees of one repository share the cache: adding the same bytes in both at once
+    (both write a temporary and rename it over the same name) loses nothing."""
+    repo = env.new_repo()
+    write(repo / "seed.txt", b"seed")
+    env.commit_all(repo)
+    wt = env.root / "wt"
+    env.git("worktree", "add", "-q", "-b", "side", str(wt), cwd=repo)
+    for r in range(ROUNDS):
+        a = random_file(repo / "big.bin", 6 << 20, seed=r)
+        (wt / "big.bin").write_bytes(a.read_bytes())
+        oid = xxhash.xxh3_128_hexdigest(a.read_bytes())
+        results = together(env, (["git", "add", "big.bin"], repo), (["git", "add", "big.bin"], wt))
+        for res in results:
+            assert res.returncode == 0, res.stderr.decode()
+        for w in (repo, wt):
+            staged = env.git("cat-file", "blob", ":big.bin", cwd=w).stdout
+            assert oid.encode() in staged
+        assert oid in cached_oids(repo)
+    assert leftovers(repo / ".git" / "data" / "objects") == []
+    assert len(cached_oids(repo)) == ROUNDS
+
+
+@pytest.mark.parametrize("how", ["link", "copy"])
+def test_two_fetches_of_the_same_object_at_once(env: Env, tmpfs, how):
+    repo, bare = pushed_repo(env, {"a.bin": 6 << 20, "b.bin": 100_000})
+    clone = skip_smudge_clone(env, bare, "clone")
+    wt = env.root / "wt"
+    env.git("worktree", "add", "-q", "-b", "side", str(wt), cwd=clone)
+    cache = clone / ".git" / "data" / "objects"
+    if how == "copy":  # the cache on another file system: each fetch copies
+        cache = tmpfs("cache", "40m")
+        env.git("config", "data.cachedir", str(cache), cwd=clone)
+    for _ in range(ROUNDS):
+        for _oid, path in iter_object_paths(str(cache)):
+            os.unlink(path)
+        results = together(env, (["git-data", "fetch"], clone), (["git-data", "fetch"], wt))
+        for res in results:
+            assert res.returncode == 0 and b"error" not in res.stderr, res.stderr.decode()
+        assert len(verified(cache)) == 2
+        assert leftovers(cache) == []
+    env.data("checkout", cwd=clone)
+    assert same_file(repo / "a.bin", clone / "a.bin")
+
+
+def test_two_clones_sharing_a_cache_check_out_at_once(env: Env):
+    """Two `git clone`s whose smudge filters download the same objects into one cache."""
+    repo, bare = pushed_repo(env, {f"f{i}.bin": 1 << 20 for i in range(6)})
+    shared = env.root / "shared-cache"
+    for r in range(3):
+        a, b = env.root / f"a{r}", env.root / f"b{r}"
+        cfg = f"data.cachedir={shared}"
+        results = together(
+            env,
+            (["git", "clone", "-q", "-c", cfg, str(bare), str(a)], env.root),
+            (["git", "clone", "-q", "-c", cfg, str(bare), str(b)], env.root),
+        )
+        for res in results:
+            assert res.returncode == 0, res.stderr.decode()
+        for c in (a, b):
+            for i in range(6):
+                assert same_file(repo / f"f{i}.bin", c / f"f{i}.bin")
+        assert len(verified(shared)) == 6 and leftovers(shared) == []
+        for _, path in iter_object_paths(str(shared)):
+            os.unlink(path)
