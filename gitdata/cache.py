@@ -82,7 +82,7 @@ class Cache:
             size += len(head)
             if out.full is not None:
                 _remove(tmp)
-                if self.size(oid) == size:
+                if self.size(oid) == size and self.freshen(oid):
                     return oid, size
                 raise out.full
             self._move_into_place(tmp, oid)
@@ -94,11 +94,27 @@ class Cache:
         return oid, size
 
     def store_bytes(self, data: bytes) -> str:
-        """Store small content held in memory; nothing is written when it is already there."""
+        """Store small content held in memory; nothing is written when it is already there
+        (but the object is freshened)."""
         oid = hashing.hash_bytes(data)
-        if not self.has(oid):
+        if not self.freshen(oid):
             self.store_stream(_EMPTY, data)
         return oid
+
+    def freshen(self, oid: str) -> bool:
+        """Give the object a new mtime, if it is there; say whether it is.
+
+        An object that `git add` reuses instead of writing must look as new as one it writes:
+        gc keeps unreferenced objects younger than its grace period, and the index that will
+        name this one is not written yet (git freshens reused loose objects for the same
+        reason, see freshen_loose_object)."""
+        try:
+            os.utime(self.path(oid))
+        except FileNotFoundError:
+            return False
+        except OSError:
+            pass  # not ours to touch (a shared cache): it is there all the same
+        return True
 
     def adopt(self, tmp: str, oid: str, size: int | None = None) -> None:
         """Move the complete file `tmp` into place as `oid` after re-hashing it.

@@ -89,6 +89,7 @@ def _clean_file(
         size = len(head) + _drain(src)
         if size != st.st_size or not _unchanged(st, pathname):
             raise _changed(pathname)  # not the file we know, and its bytes are gone
+        ctx.cache.freshen(exact)  # reused, not written: see Cache.freshen
         return Pointer(exact, size)
     if guess is not None and _starts_like(ctx, guess, head, st.st_size):
         h = hashing.hasher()
@@ -100,6 +101,8 @@ def _clean_file(
                 oid, size = ctx.cache.store_stream(f)
             if oid != sent:
                 raise _changed(pathname)
+        else:
+            ctx.cache.freshen(oid)  # reused, not written: see Cache.freshen
     else:
         oid, size = ctx.cache.store_stream(src, head)
     # Remember only what is certainly this file's content: same size, same first bytes, and

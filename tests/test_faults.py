@@ -577,3 +577,72 @@ def test_git_checkout_with_damaged_objects(env: Env):
     for n in ptrs:
         if (clone / n).exists():
             assert same_file(repo / n, clone / n), n
+
+
+# --- gc beside an add ---------------------------------------------------------------------------
+
+OLD = 2 * 86400  # seconds: well past gc's default grace period of 1h
+
+
+def age(path: Path, seconds: float) -> None:
+    t = time.time() - seconds
+    os.utime(path, (t, t))
+
+
+def cache_path(repo: Path, data: bytes) -> Path:
+    oid = xxhash.xxh3_128_hexdigest(data)
+    return repo / ".git" / "data" / "objects" / oid[:2] / oid[2:4] / oid
+
+
+def test_an_add_that_reuses_an_object_freshens_it(env: Env):
+    """gc keeps unreferenced objects younger than its grace period, because `git add` writes
+    the object before the index that names it. An add that finds the object already cached and
+    writes nothing must freshen it all the same, by every path clean can take."""
+    repo = env.new_repo()
+    small = write(repo / "small.bin", b"small content")
+    big = random_file(repo / "big.bin", 5 << 20, seed=8)
+    env.git("add", "-A", cwd=repo)
+    objs = [cache_path(repo, small.read_bytes()), cache_path(repo, big.read_bytes())]
+    for how in ("small content, written at once", "stat-cache hit", "hashed again"):
+        for o in objs:
+            age(o, OLD)
+        if how == "hashed again":
+            os.utime(big)  # new stat data: no stat-cache hit
+        env.git("add", "--renormalize", ".", cwd=repo)
+        for o in objs:
+            assert time.time() - o.stat().st_mtime < 600, (how, o.name)
+
+
+def has_gc(env: Env) -> bool:
+    return env.data("gc", "-h", check=False).returncode == 0
+
+
+def test_gc_beside_an_add(env: Env):
+    """`git data gc` run again and again while `git add` brings back content whose object is
+    old and unreferenced: the add's object survives every time."""
+    if not has_gc(env):
+        pytest.skip("git data gc is not in this build")
+    repo = env.new_repo()
+    write(repo / "seed.txt", b"seed")
+    env.commit_all(repo)
+    for r in range(ROUNDS):
+        payloads = {f"f{i}.bin": b"round %d file %d " % (r, i) * 1000 for i in range(20)}
+        big = random_file(repo / "big.bin", 5 << 20, seed=100 + r).read_bytes()
+        payloads["big.bin"] = big
+        for name, data in payloads.items():
+            write(repo / name, data)
+        env.git("add", "-A", cwd=repo)
+        env.git("rm", "-q", "--cached", *payloads, cwd=repo)  # cached, unreferenced...
+        for data in payloads.values():
+            age(cache_path(repo, data), OLD)  # ...and old: gc's to take
+        add = subprocess.Popen(["git", "add", "-A"], cwd=repo, stderr=subprocess.PIPE)
+        while add.poll() is None:
+            env.data("gc", cwd=repo, check=False)
+        assert add.returncode == 0, add.stderr.read() if add.stderr else b""
+        env.data("gc", cwd=repo)
+        for name, data in payloads.items():
+            staged = env.git("cat-file", "blob", f":{name}", cwd=repo).stdout
+            assert xxhash.xxh3_128_hexdigest(data).encode() in staged, name
+            assert cache_path(repo, data).exists(), (r, name)
+        env.git("commit", "-q", "-m", f"round {r}", cwd=repo)
+    verified(repo / ".git" / "data" / "objects")
