@@ -211,6 +211,33 @@ def test_full_disk_during_fetch_by_file_size_limit(env: Env, tmpfs):
     assert same_file(repo / "big.bin", clone / "big.bin")
 
 
+def test_full_store_during_push(env: Env, tmpfs):
+    """A directory store on a full file system: the push stops (the remote's ref does not move),
+    the store holds only complete objects and no temporary; with room again it completes."""
+    store = tmpfs("store", "16m")
+    repo = env.new_repo()
+    random_file(repo / "big.bin", 10 << 20, seed=3)
+    write(repo / "small.bin", b"small")
+    env.commit_all(repo)
+    env.git("config", "data.remote.origin.url", str(store), cwd=repo)
+    bare = env.bare()
+    env.git("remote", "add", "origin", str(bare), cwd=repo)
+    room = ballast(store, 8 << 20)
+    proc = env.git("push", "origin", "main", cwd=repo, check=False)
+    assert proc.returncode != 0
+    lines = errors(proc.stderr)
+    assert "cannot be pushed" in lines[0] and "push stopped" in lines[-1], lines
+    assert f"big.bin (xxh128:{xxhash.xxh3_128_hexdigest((repo / 'big.bin').read_bytes())})" in (
+        proc.stderr.decode()
+    )
+    assert f"store {store} is full" in proc.stderr.decode()
+    assert env.git("rev-parse", "-q", "--verify", "main", cwd=bare, check=False).stdout == b""
+    assert len(verified(store)) <= 1 and leftovers(store) == []
+    room.unlink()
+    env.git("push", "-q", "origin", "main", cwd=repo)
+    assert len(verified(store)) == 2
+
+
 def test_full_disk_during_checkout_of_the_worktree(env: Env, tmpfs):
     """`git data pull` writes a worktree on a full tmpfs: one error, the pointer stays as it
     was (no partial file), no temporary left; after freeing space it completes."""

@@ -233,3 +233,24 @@ def test_a_committed_store_url_gets_only_objects(env, tmp_path):
     for f in files:
         a, b, name = f.split("/")
         assert len(name) == 32 and name.startswith(a + b), f
+
+
+def test_gitattributes_tracking_everything_leaves_the_config_files_alone(env):
+    """A committed `* filter=data`: .gitattributes and .gitdata.toml stay text in git, a clone
+    checks them out as they are, and the data files round-trip."""
+    repo = env.new_repo(track="*")
+    write(repo / ".gitdata.toml", b'[remote.x]\nurl = "s3://bucket"\n')
+    write(repo / "a.bin", b"data")
+    env.commit_all(repo)
+    for name in (".gitattributes", ".gitdata.toml"):
+        assert (
+            env.git("cat-file", "blob", f"HEAD:{name}", cwd=repo).stdout
+            == (repo / name).read_bytes()
+        )
+    bare = env.bare()
+    env.git("push", "-q", str(bare), "main", cwd=repo)
+    clone = env.root / "clone"
+    env.git("clone", "-q", str(bare), str(clone))
+    for name in (".gitattributes", ".gitdata.toml", "a.bin"):
+        assert (clone / name).read_bytes() == (repo / name).read_bytes(), name
+    assert env.out("status", "--porcelain", cwd=clone) == ""
