@@ -125,3 +125,62 @@ def test_redact_url():
     assert redact_url("s3://bucket/a@b") == "s3://bucket/a@b"  # '@' in a path is not userinfo
     for plain in ("s3://bucket/prefix", "/srv/store", "git@github.com:o/r.git", "../x.git"):
         assert redact_url(plain) == plain
+
+
+def test_s3_commands_print_no_secret(env: Env, s3, tmp_path: Path, monkeypatch):
+    """Against a real S3 API (moto): a working push, then a wrong secret (signatures checked),
+    a missing bucket, an unreachable endpoint whose URL carries credentials, and an s3:// URL
+    with credentials in it; push, fetch, pull, a clone and `git data env` print no secret, and
+    leave none in a crash log."""
+    import socket
+
+    crash_dir = tmp_path / "tmpdir"
+    crash_dir.mkdir()
+    monkeypatch.setenv("TMPDIR", str(crash_dir))
+    repo = env.new_repo()
+    write(repo / "a.bin", b"alpha")
+    env.commit_all(repo)
+    bare = env.bare()
+    env.git("remote", "add", "origin", str(bare), cwd=repo)
+    env.git("config", "data.remote.origin.url", s3.url("p"), cwd=repo)
+    env.git("config", "data.remote.origin.endpointUrl", s3.endpoint, cwd=repo)
+    env.git("push", "-q", "-u", "origin", "main", cwd=repo)
+    write(repo / "b.bin", b"beta")
+    env.commit_all(repo, "second")
+    needles = (*NEEDLES, s3.secret_key)
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]
+
+    def wrong_secret():
+        s3.require_auth()
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
+
+    def no_bucket():
+        env.git("config", "data.remote.origin.url", s3.url("p", bucket="no-such"), cwd=repo)
+
+    def endpoint_with_credentials():
+        url = f"http://{KEY_ID}:FAKEpassDoNotLeak@127.0.0.1:{closed}"
+        env.git("config", "data.remote.origin.endpointUrl", url, cwd=repo)
+
+    def url_with_credentials():
+        env.git("config", "data.remote.origin.url", f"s3://{KEY_ID}:{SECRET}@bucket/p", cwd=repo)
+
+    for breakage in (wrong_secret, no_bucket, endpoint_with_credentials, url_with_credentials):
+        with monkeypatch.context():
+            breakage()
+            outputs = [env.git("push", "origin", "main", cwd=repo, check=False)]
+            clone = env.root / f"clone-{breakage.__name__}"
+            outputs.append(env.git("clone", str(bare), str(clone), check=False))
+            for args in (["fetch"], ["pull"], ["push"], ["env"], ["env", "--json"]):
+                outputs.append(env.data(*args, cwd=repo, check=False))
+            for proc in outputs:
+                text = (proc.stdout + proc.stderr).decode("utf-8", "replace")
+                assert [n for n in needles if n in text] == [], (breakage.__name__, text)
+                assert "Traceback" not in text
+        env.git("config", "data.remote.origin.url", s3.url("p"), cwd=repo)
+        env.git("config", "data.remote.origin.endpointUrl", s3.endpoint, cwd=repo)
+    for f in crash_dir.rglob("*"):
+        if f.is_file():
+            assert [n for n in needles if n in f.read_text(errors="replace")] == [], f
