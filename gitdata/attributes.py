@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+from .fsutil import replace_file
+
 ATTRS = "filter=data diff=data merge=data -text"
 FILE = ".gitattributes"
 
@@ -42,11 +44,8 @@ def read(top: str) -> list[str]:
 
 
 def write(top: str, lines: list[str]) -> None:
-    path = os.path.join(top, FILE)
-    tmp = path + ".gitdata-tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write("".join(line + "\n" for line in lines))
-    os.replace(tmp, path)
+    data = "".join(line + "\n" for line in lines).encode("utf-8")
+    replace_file(os.path.join(top, FILE), data)
 
 
 def tracked(top: str) -> list[str]:

@@ -10,9 +10,10 @@ from __future__ import annotations
 import errno
 import io
 import os
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Callable
+from typing import BinaryIO, Callable
 
 from . import hashing
 from .errors import GitDataError, IntegrityError
@@ -64,43 +65,87 @@ class Cache:
         """Copy `head` then `src` into the cache, hashing on the way; return (oid, size).
 
         This is `git add`'s hot path, a few syscalls per file: the temporary is born read-only
-        (our descriptor may still write it) and is renamed over any identical object."""
+        (our descriptor may still write it) and is renamed over any identical object.
+
+        When the disk fills up, hashing goes on without writing: content the cache already has
+        is still recognised, so `git status` or `git add` of an unchanged big file works where
+        there is no room for a temporary copy of it. Anything new is a disk_error."""
         tmp = self._new_temp_name()
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, READ_ONLY)
             with open(fd, "wb", buffering=0) as f:
+                out = _UntilFull(f)
                 h = hashing.hasher()
                 h.update(head)
-                f.write(head)
-                oid, size = hashing.copy_and_hash(src, f, progress, h)
+                out.write(head)
+                oid, size = hashing.copy_and_hash(src, out, progress, h)
+            size += len(head)
+            if out.full is not None:
+                _remove(tmp)
+                if self.size(oid) == size and self.freshen(oid):
+                    return oid, size
+                raise out.full
             self._move_into_place(tmp, oid)
         except BaseException as e:
             _remove(tmp)
             if isinstance(e, OSError):
                 raise disk_error(e, self.root) from e
             raise
-        return oid, size + len(head)
+        return oid, size
 
     def store_bytes(self, data: bytes) -> str:
-        """Store small content held in memory; nothing is written when it is already there."""
+        """Store small content held in memory; nothing is written when it is already there
+        (but the object is freshened)."""
         oid = hashing.hash_bytes(data)
-        if not self.has(oid):
+        if not self.freshen(oid):
             self.store_stream(_EMPTY, data)
         return oid
+
+    def freshen(self, oid: str) -> bool:
+        """Give the object a new mtime, if it is there; say whether it is.
+
+        An object that `git add` reuses instead of writing must look as new as one it writes:
+        gc keeps unreferenced objects younger than its grace period, and the index that will
+        name this one is not written yet (git freshens reused loose objects for the same
+        reason, see freshen_loose_object)."""
+        try:
+            os.utime(self.path(oid))
+        except FileNotFoundError:
+            return False
+        except OSError:
+            pass  # not ours to touch (a shared cache): it is there all the same
+        return True
 
     def adopt(self, tmp: str, oid: str, size: int | None = None) -> None:
         """Move the complete file `tmp` into place as `oid` after re-hashing it.
 
-        Anything that does not hash to `oid` (and have `size`) is refused and removed.
+        Anything that does not hash to `oid` (and have `size`) is refused and removed. So is
+        anything but a regular file: `tmp` is opened without following a symlink or waiting on
+        a FIFO (a store may have linked one there), and made read-only through that descriptor.
         """
-        got, got_size = hashing.hash_file(tmp)
-        if got != oid or (size is not None and got_size != size):
-            os.unlink(tmp)
+        try:
+            fd = os.open(tmp, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError as e:
+            _remove(tmp)
             raise IntegrityError(
-                f"bytes received for xxh128:{oid} hash to xxh128:{got} ({got_size} bytes)",
-                "the store holds a corrupt copy; it was not used",
-            )
-        os.chmod(tmp, READ_ONLY)
+                f"what was received for xxh128:{oid} cannot be opened as a file: {e.strerror}",
+                "the store holds something else than the object; it was not used",
+            ) from e
+        with open(fd, "rb", buffering=0) as f:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                _remove(tmp)
+                raise IntegrityError(
+                    f"what was received for xxh128:{oid} is not a regular file",
+                    "the store holds something else than the object; it was not used",
+                )
+            got, got_size = hashing.copy_and_hash(f, None)
+            if got != oid or (size is not None and got_size != size):
+                _remove(tmp)
+                raise IntegrityError(
+                    f"bytes received for xxh128:{oid} hash to xxh128:{got} ({got_size} bytes)",
+                    "the store holds a corrupt copy; it was not used",
+                )
+            os.fchmod(fd, READ_ONLY)
         self._move_into_place(tmp, oid)
 
     def _move_into_place(self, tmp: str, oid: str) -> None:
@@ -123,6 +168,27 @@ class Cache:
             pass
 
 
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+class _UntilFull:
+    """Writes to `f` until the disk is full, then only counts: the caller keeps hashing."""
+
+    def __init__(self, f: BinaryIO) -> None:
+        self.f = f
+        self.full: OSError | None = None
+
+    def write(self, data: bytes | memoryview) -> int:
+        if self.full is None:
+            try:
+                hashing.write_all(self.f, data)
+            except OSError as e:
+                if e.errno not in _DISK_FULL:
+                    raise
+                self.full = e
+        return len(data)
+
+
 class _Empty:
     def readinto(self, buf: bytearray | memoryview) -> int:
         return 0
@@ -139,7 +205,7 @@ def _remove(path: str) -> None:
 
 
 def disk_error(e: OSError, where: str) -> GitDataError:
-    if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+    if e.errno in _DISK_FULL:
         return GitDataError(
             f"no space left writing to {where}: {e.strerror}",
             "free some space (`git data gc` removes unneeded objects) and run the command again",

@@ -139,10 +139,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         import tempfile
         import traceback
 
-        log = os.path.join(tempfile.gettempdir(), f"git-data-crash-{os.getpid()}.log")
+        from .config import redact_url
+
+        # mkstemp: a fresh name, mode 0600, never through a link planted in a shared /tmp;
+        # the command line may hold a URL with credentials (the pre-push hook's): redacted.
         try:
-            with open(log, "w") as f:
-                f.write(f"git-data {__version__} {' '.join(argv)}\n")
+            fd, log = tempfile.mkstemp(prefix=f"git-data-crash-{os.getpid()}-", suffix=".log")
+            with open(fd, "w") as f:
+                f.write(f"git-data {__version__} {' '.join(map(redact_url, argv))}\n")
                 traceback.print_exc(file=f)
         except OSError:
             log = "(could not write a crash log)"

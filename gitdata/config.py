@@ -29,6 +29,20 @@ _GIT_REMOTE_KEYS = {
     "profile": "profile",
 }
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_USERINFO_RE = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^/?#]*@")
+
+
+def redact_url(url: str) -> str:
+    """`url` as messages show it: a `user:password@` part (where tokens hide, as in
+    `https://TOKEN@host/repo.git`) becomes `***@`, as git's own messages do."""
+    return _USERINFO_RE.sub(r"\1***@", url)
+
+
+def _mask(text: str, url: str) -> str:
+    """`text` (say, a parser's complaint about `url`) with `url`'s userinfo masked."""
+    m = _USERINFO_RE.match(url)
+    userinfo = url[len(m.group(1)) : m.end() - 1] if m else ""
+    return text.replace(userinfo, "***") if userinfo else text
 
 
 @dataclass(frozen=True)
@@ -185,18 +199,21 @@ def check_url(url: str, where: str) -> None:
             storage.parse_s3_url(url)
         except ValueError as e:
             raise ConfigError(
-                f"{where}: '{url}' is not a valid S3 URL: {e}", "write s3://bucket[/prefix]"
+                f"{where}: '{redact_url(url)}' is not a valid S3 URL: {_mask(str(e), url)}",
+                "write s3://bucket[/prefix]",
             ) from e
         return
     if url.startswith("file://"):
         if not url[len("file://") :].startswith("/"):
-            raise ConfigError(f"{where}: '{url}' is not absolute", "write file:///abs/path")
+            raise ConfigError(
+                f"{where}: '{redact_url(url)}' is not absolute", "write file:///abs/path"
+            )
         return
     if url.startswith("/"):
         return
     scheme = url.split("://", 1)[0] if "://" in url else None
     raise ConfigError(
-        f"{where}: unknown store URL '{url}'"
+        f"{where}: unknown store URL '{redact_url(url)}'"
         + (f" (scheme '{scheme}://' is not supported)" if scheme else ""),
         "use s3://bucket[/prefix], /abs/path or file:///abs/path",
     )
@@ -207,7 +224,7 @@ def check_endpoint_url(url: str, where: str) -> None:
         storage.check_endpoint_url(url)
     except ValueError as e:
         raise ConfigError(
-            f"{where}: '{url}' is not valid: {e}",
+            f"{where}: '{redact_url(url)}' is not valid: {_mask(str(e), url)}",
             "write the service's address, e.g. https://s3.example.com or http://127.0.0.1:9000",
         ) from e
 

@@ -4,14 +4,48 @@ and at most once per process, so that a filter process pays only for what it tou
 from __future__ import annotations
 
 import os
+import stat
 from functools import cached_property
 
 from . import config
 from .cache import Cache
-from .errors import GitDataError
+from .errors import ConfigError
 from .git import config as git_config
 from .git.paths import RepoPaths, repo_paths
 from .statcache import StatCache
+
+#: A `.gitdata.toml` is a few lines; anything bigger is not one.
+MAX_CONFIG_SIZE = 1 << 20
+
+
+def read_worktree_config(path: str, name: str) -> str | None:
+    """The text of the worktree's `.gitdata.toml`, or None when there is none.
+
+    The file comes from the repository, so it is opened as git opens an in-tree
+    `.gitattributes` (2.32+): never through a symlink (a committed `.gitdata.toml -> /dev/zero`
+    would never end), only a regular file, and only a small one.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        if os.path.islink(path):
+            raise ConfigError(
+                f"{name} is a symbolic link; gitdata reads it only as a regular file",
+                f"replace the link by the file itself, or remove {name}",
+            ) from e
+        raise ConfigError(f"cannot read {name}: {e.strerror}", f"fix or remove {name}") from e
+    with open(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ConfigError(f"{name} is not a regular file", f"remove {name}")
+        data = f.read(MAX_CONFIG_SIZE + 1)
+    if len(data) > MAX_CONFIG_SIZE:
+        raise ConfigError(f"{name} is larger than 1 MiB", f"fix or remove {name}")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{name}: not UTF-8 ({e.reason})", f"fix or remove {name}") from e
 
 
 class Context:
@@ -33,13 +67,7 @@ class Context:
         text: str | None = None
         top = self.paths.toplevel
         if top is not None:
-            try:
-                with open(os.path.join(top, name), encoding="utf-8") as f:
-                    text = f.read()
-            except FileNotFoundError:
-                pass
-            except (OSError, UnicodeDecodeError) as e:
-                raise GitDataError(f"cannot read {name}: {e}", f"fix or remove {name}") from e
+            text = read_worktree_config(os.path.join(top, name), name)
         if text is None:
             blob = git_config.read_head_file(name, cwd=self.cwd)
             if blob is None:

@@ -7,13 +7,14 @@ they are copied; nothing holds a whole file in memory.
 
 from __future__ import annotations
 
+import io
 import os
 import queue
 import stat
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from . import hashing
 from . import pointer as ptr
@@ -88,6 +89,7 @@ def _clean_file(
         size = len(head) + _drain(src)
         if size != st.st_size or not _unchanged(st, pathname):
             raise _changed(pathname)  # not the file we know, and its bytes are gone
+        ctx.cache.freshen(exact)  # reused, not written: see Cache.freshen
         return Pointer(exact, size)
     if guess is not None and _starts_like(ctx, guess, head, st.st_size):
         h = hashing.hasher()
@@ -99,6 +101,8 @@ def _clean_file(
                 oid, size = ctx.cache.store_stream(f)
             if oid != sent:
                 raise _changed(pathname)
+        else:
+            ctx.cache.freshen(oid)  # reused, not written: see Cache.freshen
     else:
         oid, size = ctx.cache.store_stream(src, head)
     # Remember only what is certainly this file's content: same size, same first bytes, and
@@ -186,7 +190,8 @@ def read_pointer_input(src: Reader) -> tuple[Pointer | None, bytes, BinaryIO | N
 
 
 def open_cached(ctx: Context, p: Pointer, pathname: str) -> BinaryIO:
-    """The cached bytes of `p`, checked for size; raises ObjectMissing when absent."""
+    """The cached bytes of `p`, checked for size, and hashed as they are read (see
+    VerifiedReader); raises ObjectMissing when absent."""
     try:
         f = ctx.cache.open(p.oid)
     except FileNotFoundError as e:
@@ -198,7 +203,42 @@ def open_cached(ctx: Context, p: Pointer, pathname: str) -> BinaryIO:
             f"{pathname}: cached object xxh128:{p.oid} has {size} bytes, the pointer says {p.size}",
             "run `git data fsck` to move it aside, then `git data pull`",
         )
-    return f
+    return cast(BinaryIO, VerifiedReader(f, p, pathname, ctx.cache.path(p.oid)))
+
+
+class VerifiedReader(io.RawIOBase):
+    """A cached object on its way to git, hashed as it goes. At the end, bytes that do not hash
+    to the pointer's oid (damaged after they entered the cache: bit rot, a write through a hard
+    link) raise IntegrityError; the filter protocol sends it as status=error after the content,
+    and git throws that content away. XXH3 runs at memory speed, well above a pipe's."""
+
+    def __init__(self, f: io.BufferedReader, p: Pointer, pathname: str, path: str) -> None:
+        self._f = f
+        self._p = p
+        self._pathname = pathname
+        self._path = path
+        self._h = hashing.hasher()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf: bytearray | memoryview) -> int:  # type: ignore[override]
+        n = self._f.readinto(buf)
+        if n:
+            self._h.update(memoryview(buf)[:n])
+            return n
+        got = self._h.hexdigest()
+        if got != self._p.oid:
+            raise IntegrityError(
+                f"{self._pathname}: cached object xxh128:{self._p.oid} is damaged "
+                f"(its bytes hash to xxh128:{got}); it was not used",
+                f"remove {self._path} and run `git data pull`",
+            )
+        return 0
+
+    def close(self) -> None:
+        self._f.close()
+        super().close()
 
 
 def record_pending(ctx: Context, pathname: str) -> None:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import threading
-from typing import BinaryIO, Callable, Protocol
+from typing import Callable, Protocol
 
 import xxhash
 
@@ -15,6 +16,12 @@ class Reader(Protocol):
     """What streaming code needs from a source: a file, a pipe, or git's pkt-line content."""
 
     def readinto(self, buf: bytearray | memoryview, /) -> int | None: ...
+
+
+class Writer(Protocol):
+    """What copying needs from a destination: a file, or a wrapper around one."""
+
+    def write(self, data: bytes | memoryview, /) -> int | None: ...
 
 
 def hasher() -> xxhash.xxh3_128:
@@ -39,7 +46,7 @@ def hash_bytes(data: bytes) -> str:
 
 def copy_and_hash(
     src: Reader,
-    dst: BinaryIO | None,
+    dst: Writer | None,
     progress: Callable[[int], None] | None = None,
     h: xxhash.xxh3_128 | None = None,
 ) -> tuple[str, int]:
@@ -60,11 +67,24 @@ def copy_and_hash(
         chunk = view[:n]
         h.update(chunk)
         if dst is not None:
-            dst.write(chunk)
+            write_all(dst, chunk)
         size += n
         if progress is not None:
             progress(n)
     return h.hexdigest(), size
+
+
+def write_all(dst: Writer, data: bytes | memoryview) -> None:
+    """Write all of `data`. An unbuffered file near a full disk or a file-size limit writes
+    what fits and returns that count (the next write raises); ignoring the count would leave
+    a short file that hashes as the whole content did."""
+    view = memoryview(data)
+    done = dst.write(view)
+    while done is not None and done < len(view):
+        n = dst.write(view[done:])
+        if not n:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        done += n
 
 
 def hash_file(path: str | os.PathLike[str]) -> tuple[str, int]:

@@ -12,6 +12,7 @@ import stat
 import subprocess
 
 from .errors import GitDataError
+from .fsutil import replace_file
 from .output import warn
 
 MARKER = "# gitdata hook shim"
@@ -65,11 +66,7 @@ def install(hooks_dir: str, names: tuple[str, ...] = HOOKS, quiet: bool = False)
                         )
                     continue
                 os.rename(path, legacy)
-        tmp = path + ".gitdata-tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o755)
-        os.replace(tmp, path)
+        replace_file(path, text.encode("utf-8"), 0o755)
         changed.append(name)
     return changed
 

@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from urllib.parse import unquote
 
-from .config import RemoteConfig
+from .config import RemoteConfig, redact_url
 from .context import Context
 from .errors import ConfigError
 from .git import config as git_config
@@ -49,9 +49,11 @@ def for_git_remote(ctx: Context, remote: str) -> Resolution:
     gitdir = local_git_dir(url, ctx.paths.toplevel or ctx.paths.git_dir)
     if gitdir is not None:
         root = os.path.join(gitdir, "data", "objects")
-        return Resolution(StoreSpec(url=root, name=remote), f"embedded in Git remote '{remote}'")
+        how = f"embedded in Git remote '{redact_url(remote)}'"
+        return Resolution(StoreSpec(url=root, name=remote), how)
+    # git hands the hook the URL as typed, credentials and all: never repeat them
     raise ConfigError(
-        f"no data remote for Git remote '{remote}' ({url})",
+        f"no data remote for Git remote '{redact_url(remote)}' ({redact_url(url)})",
         f"configure one: git data remote add {remote} s3://bucket/prefix"
         if remote in s.git_remotes
         else "configure one: git data remote add NAME s3://bucket/prefix --default",

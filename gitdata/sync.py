@@ -293,32 +293,27 @@ def materialize(
 
 def write_worktree_file(ctx: Context, p: Pointer, target: bytes, mode: int) -> None:
     """Copy the cached object over `target` atomically, with the index's executable bit, and
-    remember its stat data so that re-staging it does not hash it again."""
-    from .fsutil import copy_file
+    remember its stat data so that re-staging it does not hash it again.
 
-    d, name = os.path.split(target)
-    tmp = os.path.join(d, b"." + name + b".gitdata-tmp")
-    umask = _umask()
+    The temporary file gets a fresh name created with O_EXCL: a fixed name could be a symlink
+    that a repository committed next to the file, and following it would write the file's
+    bytes anywhere the user can write."""
+    import tempfile
+
+    from .cache import disk_error
+    from .fsutil import copy_into, umask
+
+    tmp: bytes | None = None
     try:
-        copy_file(ctx.cache.path(p.oid), tmp)
-        os.chmod(tmp, (0o777 if mode == 0o100755 else 0o666) & ~umask)
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target), prefix=b".gitdata-", suffix=b".tmp")
+        with open(fd, "wb") as fout:
+            copy_into(ctx.cache.path(p.oid), fout)
+            os.fchmod(fd, (0o777 if mode == 0o100755 else 0o666) & ~umask())
         os.rename(tmp, target)
+        tmp = None
     except OSError as e:
-        from .cache import disk_error
-
         raise disk_error(e, os.fsdecode(target)) from e
     finally:
-        if os.path.lexists(tmp):
+        if tmp is not None and os.path.lexists(tmp):
             os.unlink(tmp)
     ctx.stat_cache.record(os.stat(target), p.oid)
-
-
-_UMASK: int | None = None
-
-
-def _umask() -> int:
-    global _UMASK
-    if _UMASK is None:
-        _UMASK = os.umask(0o022)
-        os.umask(_UMASK)
-    return _UMASK

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .cache import Cache
+from .cache import Cache, disk_error
 from .errors import GitDataError, StoreError
 from .output import Progress
 from .storage import Store
@@ -87,7 +87,10 @@ def download_one(
             store.download(oid, tmp, progress.advance if progress else None)
             cache.adopt(tmp, oid, size)
 
-    with_retries(attempt)
+    try:
+        with_retries(attempt)
+    except OSError as e:
+        raise disk_error(e, cache.root) from e
 
 
 def _run(

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 
 from .. import __version__, resolve
+from ..config import redact_url
 from ..context import Context
 from ..errors import GitDataError
 from ..git import config as git_config
@@ -16,7 +17,7 @@ def env(as_json: bool = False) -> int:
     for name in sorted(s.git_remotes):
         try:
             res = resolve.for_git_remote(ctx, name)
-            stores[name] = {"store": res.spec.url, "how": res.how}
+            stores[name] = {"store": redact_url(res.spec.url), "how": res.how}
             if res.spec.url.startswith("s3://"):
                 from ..storage.s3_credentials import credential_source
 
@@ -31,8 +32,8 @@ def env(as_json: bool = False) -> int:
         "download_remote": resolve.download_remote(ctx),
         "remotes": {
             n: {
-                "url": r.url,
-                "endpoint_url": r.endpoint_url,
+                "url": redact_url(r.url),
+                "endpoint_url": r.endpoint_url and redact_url(r.endpoint_url),
                 "region": r.region,
                 "profile": r.profile,
                 "from": list(r.sources),
@@ -57,13 +58,13 @@ def env(as_json: bool = False) -> int:
         extra = "".join(
             f" {k}={v}"
             for k, v in (
-                ("endpoint_url", r.endpoint_url),
+                ("endpoint_url", r.endpoint_url and redact_url(r.endpoint_url)),
                 ("region", r.region),
                 ("profile", r.profile),
             )
             if v
         )
-        print(f"data remote {n}: {r.url}{extra} (from {', '.join(r.sources)})")
+        print(f"data remote {n}: {redact_url(r.url)}{extra} (from {', '.join(r.sources)})")
     for n, info in stores.items():
         where = (
             info.get("store") and f"{info['store']} ({info['how']})" or f"error: {info['error']}"

@@ -7,6 +7,20 @@ process lives on for the rest of the checkout. Only this module writes to stdout
 Delay (git 2.15+, clone and checkout only): a smudge answered `status=delayed` is asked for again
 after git has written every other file; in between, `command=list_available_blobs` must block
 until at least one delayed path is ready and answer an empty list when none is left.
+
+What is recoverable. A request is a flush-terminated list of `key=value` headers; `clean` and
+`smudge` requests (and only they) are followed by their content, another flush-terminated list.
+As long as the pkt-line framing holds, the end of every request is known, so any request that is
+wrong in its headers gets `status=error` and the loop goes on: headers without `=`, a missing or
+unknown command, a command whose capability was not negotiated, a pathname with a NUL byte, an
+empty request. The content of a bad `clean` or `smudge` request is read and dropped first, so the
+next request starts where it should; any other bad request is taken to have no content (git
+never sends one; if a client did, its content would be answered as one more bad request, and the
+loop would still be in step at the following flush). `list_available_blobs` is always answered
+with its two lists. Not recoverable: broken framing (a length that is not 4 hex digits, too
+short or too long, a packet cut short, the input ending inside a request's content) and a bad
+handshake. After those nobody knows where the next request starts, so ProtocolError ends the
+conversation, and `git-data filter-process` exits 1 with one line.
 """
 
 from __future__ import annotations
@@ -38,6 +52,8 @@ class Request:
     pathname: str
     can_delay: bool = False
     extra: dict[str, str] = field(default_factory=dict)
+    #: Why the headers are not a request we can serve (the answer is then status=error).
+    problem: str | None = None
 
 
 class Handler(Protocol):
@@ -82,10 +98,12 @@ class FilterServer:
             self.handle(headers)
 
     def handle(self, headers: list[bytes]) -> None:
-        req = _parse_request(headers)
+        req = _parse_request(headers, delay=b"delay" in self.capabilities)
         w = self.writer
         if req.command == "list_available_blobs":
             try:
+                if req.problem:
+                    raise GitDataError(req.problem)
                 paths = self.handler.available()
                 status = b"success"
             except Exception as e:  # noqa: BLE001 - one bad list must not kill the checkout
@@ -96,14 +114,23 @@ class FilterServer:
             w.flush()
             return
 
+        if req.command not in ("clean", "smudge"):
+            # No content follows (see the module docstring): answer at once.
+            self.report(GitDataError(req.problem or _unsupported(req.command)), req)
+            w.write_list([b"status=error"])
+            w.flush()
+            return
+
         content = self.reader.content()
         try:
+            if req.problem:
+                raise GitDataError(req.problem)
             if req.command == "clean" and b"clean" in self.capabilities:
                 out = self.handler.clean(req, content)
             elif req.command == "smudge" and b"smudge" in self.capabilities:
                 out = self.handler.smudge(req, content)
             else:
-                raise GitDataError(f"unsupported filter command {req.command!r}")
+                raise GitDataError(_unsupported(req.command))
             content.drain()
         except ProtocolError:
             raise
@@ -150,22 +177,36 @@ class FilterServer:
         print(msg, file=self.stderr, flush=True)
 
 
-def _parse_request(headers: list[bytes]) -> Request:
+def _unsupported(command: str) -> str:
+    if not command:
+        return "filter request without a command"
+    return f"unsupported filter command {command!r}"
+
+
+def _parse_request(headers: list[bytes], delay: bool = True) -> Request:
+    """The request these headers make; what is wrong with them goes to `problem`."""
     command = pathname = ""
     can_delay = False
     extra: dict[str, str] = {}
+    problem = None
     for h in headers:
         key, sep, value = h.partition(b"=")
         if not sep:
-            raise ProtocolError(f"bad request header {h!r}")
+            problem = problem or f"bad filter request header {h[:80]!r}"
+            continue
         if key == b"command":
             command = value.decode("ascii", "replace")
         elif key == b"pathname":
+            if b"\0" in value:
+                problem = problem or f"filter request pathname with a NUL byte: {value[:80]!r}"
+                continue
             pathname = os.fsdecode(value)
         elif key == b"can-delay":
-            can_delay = value == b"1"
+            can_delay = value == b"1" and delay  # only when the capability was negotiated
         else:
             extra[key.decode("ascii", "replace")] = value.decode("utf-8", "replace")
     if not command:
-        raise ProtocolError(f"request without a command: {headers!r}")
-    return Request(command=command, pathname=pathname, can_delay=can_delay, extra=extra)
+        problem = problem or _unsupported(command)
+    return Request(
+        command=command, pathname=pathname, can_delay=can_delay, extra=extra, problem=problem
+    )

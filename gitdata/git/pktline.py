@@ -81,7 +81,10 @@ class ContentReader:
         end = len(view)
         while pos < end and not self.done:
             if self._left == 0:
-                n = self._pkt._header()
+                try:
+                    n = self._pkt._header()
+                except EOFError:
+                    raise ProtocolError("input ended inside content, before its flush") from None
                 if n == 0:
                     self.done = True
                     break

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Callable, Protocol
 
 from ..errors import ConfigError
+from ..pointer import is_oid
 
 Progress = Callable[[int], None]
 
@@ -51,7 +52,10 @@ class Store(Protocol):
         ...
 
     def download(self, oid: str, dest: str, progress: Progress | None = None) -> None:
-        """Write the object to the new file `dest`; the caller re-hashes it before use."""
+        """Write the object to the new file `dest`; the caller re-hashes it before use.
+
+        When writing `dest` fails for want of space (ENOSPC, EDQUOT, EFBIG), the OSError is
+        raised as it is: the disk that is full is the caller's, not the store's."""
         ...
 
     def iter_objects(self) -> Iterator[StoredObject]: ...
@@ -62,6 +66,9 @@ class Store(Protocol):
 
 
 def key_for(oid: str) -> str:
+    """The key of `oid` in every store; an oid from outside never becomes any other key."""
+    if not is_oid(oid):
+        raise ValueError(f"not an oid: {oid!r}")
     return f"{oid[0:2]}/{oid[2:4]}/{oid}"
 
 

@@ -3,12 +3,16 @@
 Uploads hard-link the cache's read-only object when both are on one file system (git does the
 same for local clones), else copy in the kernel (copy_file_range/sendfile) into `<root>/tmp` and
 rename. A link gets a fresh mtime, because store gc measures an object's age by it.
+
+Objects are regular files. Anything else under an object's name (a symlink, a directory, a FIFO
+that someone with write access planted) is refused by download, before it is linked or read.
 """
 
 from __future__ import annotations
 
 import errno
 import os
+import stat
 import tempfile
 from collections.abc import Iterable, Iterator
 from urllib.parse import unquote
@@ -19,6 +23,7 @@ from ..layout import iter_object_paths, object_path
 from . import Progress, StoredObject, StoreSpec
 
 _NO_LINK = (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EACCES)
+_DEST_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
 class LocalStore:
@@ -70,6 +75,12 @@ class LocalStore:
     def download(self, oid: str, dest: str, progress: Progress | None = None) -> None:
         src = self.path(oid)
         try:
+            if not stat.S_ISREG(os.lstat(src).st_mode):
+                # os.link() would link a symlink itself, and reading a FIFO never ends
+                raise StoreError(
+                    f"store {self.root}: xxh128:{oid} is not a regular file; it was not used",
+                    "remove it from the store and push the object again from a clone that has it",
+                )
             try:
                 os.link(src, dest)
             except OSError as e:
@@ -86,6 +97,8 @@ class LocalStore:
                 ) from e
             raise ObjectMissing(f"store {self.root} does not have xxh128:{oid}") from e
         except OSError as e:
+            if e.errno in _DEST_FULL:
+                raise  # writing `dest` failed: the caller's disk is full, not the store
             raise self._error(e, "read from") from e
         if progress:
             progress(os.path.getsize(dest))
