@@ -83,9 +83,16 @@ def _clean_known(
     oid = ctx.stat_cache.lookup(st)
     if oid is None or ctx.cache.size(oid) != st.st_size:
         return None
-    with ctx.cache.open(oid) as f:
-        if read_head(f, len(head)) != head:
-            return None
+    try:
+        with ctx.cache.open(oid) as f:
+            if read_head(f, len(head)) != head:
+                return None
+    except FileNotFoundError:  # `git data gc` removed it just now
+        return None
+    # Nothing is written to the cache on this path, so tell a concurrent gc that the object is
+    # wanted (Cache.remove_if_older); if gc took it already, hash and write it again.
+    if not ctx.cache.touch(oid):
+        return None
     size = len(head) + _drain(src)
     after = _stat(pathname)
     if size != st.st_size or after is None or not _same_stat(st, after):
