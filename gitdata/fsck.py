@@ -19,7 +19,8 @@ from typing import Callable
 
 from . import hashing, output
 from .context import Context
-from .git.scan import Hit, Scanner, Tips
+from .git import reach
+from .git.scan import Hit, Scanner
 from .pointer import Pointer
 from .storage import Store
 
@@ -101,14 +102,13 @@ def move_aside(ctx: Context, oid: str, got: str) -> Corrupt | None:
 
 def pointers(sc: Scanner, tips: Iterable[str], history: bool) -> dict[str, Pointer]:
     """Every pointer in the commits `tips` (with history, all their ancestors too)."""
-    return sc.closure(sc.tips(tips, strict=False), history=history, strict=False)
+    return reach.closure(sc, reach.tips(sc, tips, strict=False), history, strict=False)
 
 
 def paths_of(sc: Scanner, tips: Iterable[str], oids: set[str], history: bool) -> dict[str, Hit]:
     """A file (path and commit) for each of `oids`; stops once all are found."""
     found: dict[str, Hit] = {}
-    commits = Tips()
-    commits.update(sc.tips(tips, strict=False))
+    commits = reach.tips(sc, tips, strict=False)
     if history:
         hits: Iterable[Hit] = sc.reachable(commits.commits)
     else:

@@ -43,9 +43,11 @@ from . import resolve, sync
 from .context import Context
 from .errors import GitDataError, UsageError
 from .git import config as git_config
+from .git import reach
+from .git.reach import Tips
 from .git.remote_refs import fetched_refs
 from .git.roots import Roots, gc_roots
-from .git.scan import Scanner, Tips
+from .git.scan import Scanner
 from .pointer import is_oid
 from .storage import Store, open_store
 
@@ -102,18 +104,18 @@ class Outcome:
 def local_tips(sc: Scanner, roots: Roots) -> Tips:
     """Local rules 1-3: refs, HEADs and the index must resolve; reflog entries and pseudo-refs
     naming a missing object are skipped, as git does."""
-    tips = sc.tips(set(roots.refs.values()) | roots.heads | roots.index)
-    tips.update(sc.tips(roots.reflogs | roots.pseudo, strict=False))
+    tips = reach.tips(sc, set(roots.refs.values()) | roots.heads | roots.index)
+    tips.update(reach.tips(sc, roots.reflogs | roots.pseudo, strict=False))
     return tips
 
 
 def recent_keep(sc: Scanner, roots: Roots, since: float) -> set[str]:
     """--keep-recent: pointers in each worktree's HEAD and index, and in the commits of local
     branches dated `since` or later (their trees, not their history)."""
-    branches = sc.tips(sha for name, sha in roots.refs.items() if name.startswith("refs/heads/"))
-    tips = sc.tips(roots.heads | roots.index)
-    tips.commits |= sc.commits_since(branches.commits, since)
-    return set(sc.closure(tips, history=False))
+    branches = [sha for name, sha in roots.refs.items() if name.startswith("refs/heads/")]
+    tips = reach.tips(sc, roots.heads | roots.index)
+    tips.commits |= reach.commits_since(sc, reach.tips(sc, branches).commits, since)
+    return set(reach.closure(sc, tips, history=False))
 
 
 # --- the local cache --------------------------------------------------------------------------
@@ -151,7 +153,7 @@ def plan_local(
         return plan  # nothing could go: spare the walk
     sc = sync.scanner(ctx)
     roots = gc_roots(ctx.paths.common_dir)
-    keep = sc.closure(local_tips(sc, roots))
+    keep = reach.closure(sc, local_tips(sc, roots))
     history_only = []
     for c in old:
         if c.oid not in keep:
@@ -296,9 +298,9 @@ def plan_store(
         ids: set[str] = set()
         for name in same_store_remotes(ctx, remote, store):
             ids |= set(fetched.enter_context(fetched_refs(name, ctx.cwd)).values())
-        tips = sc.tips(ids)
+        tips = reach.tips(sc, ids)
         tips.update(local_tips(sc, gc_roots(ctx.paths.common_dir)))
-        keep = sc.closure(tips)
+        keep = reach.closure(sc, tips)
     for o in old:
         if o.oid in keep:
             plan.referenced += 1

@@ -7,14 +7,12 @@ pointers in 10,000 commits reads each pointer blob once. Paths are bytes as git 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pygit2
-from pygit2.enums import ObjectType, RepositoryOpenFlag, SortMode
+from pygit2.enums import ObjectType, RepositoryOpenFlag
 
-from ..errors import GitDataError
 from ..pointer import SIZE_CUTOFF, Pointer, parse
 from .paths import RepoPaths
 
@@ -42,8 +40,8 @@ class Scanner:
         self._verdict: dict[pygit2.Oid, Pointer | None] = {}
 
     def pointer_of(self, blob_id: pygit2.Oid, strict: bool = False) -> Pointer | None:
-        """The pointer this blob is, or None; memoised. strict: a missing blob raises
-        MissingObject instead of counting as "not a pointer"."""
+        """The pointer this blob is, or None; memoised. strict: a missing blob raises KeyError
+        instead of counting as "not a pointer"."""
         try:
             return self._verdict[blob_id]
         except KeyError:
@@ -55,7 +53,7 @@ class Scanner:
                 result = parse(self._odb.read(blob_id)[1])
         except KeyError:  # missing object (shallow or partial clone): not ours to judge
             if strict:
-                raise MissingObject(str(blob_id), "blob") from None
+                raise
             result = None
         self._verdict[blob_id] = result
         return result
@@ -181,147 +179,3 @@ class Scanner:
             except (ValueError, pygit2.GitError, KeyError):
                 continue
         return out
-
-    # --- Reachability for gc and fsck -----------------------------------------------------------
-
-    def tips(self, ids: Iterable[str], strict: bool = True) -> Tips:
-        """Sort object ids by kind, peeling tags. A missing id raises MissingObject when strict
-        (a ref, an index entry), else it is skipped (an old reflog entry, as git does)."""
-        tips = Tips()
-        for sha in ids:
-            if not sha or set(sha) == {"0"}:
-                continue  # the "before" side of a reflog entry that created the ref
-            try:
-                oid = pygit2.Oid(hex=sha)
-                kind = self._odb.read_header(oid)[0]  # the header only: blobs may be huge
-                while kind == ObjectType.TAG:
-                    tag = self.repo[oid]
-                    assert isinstance(tag, pygit2.Tag)
-                    oid = tag.target
-                    kind = self._odb.read_header(oid)[0]
-            except (KeyError, ValueError):
-                if strict:
-                    raise MissingObject(sha) from None
-                continue
-            if kind == ObjectType.COMMIT:
-                tips.commits.add(str(oid))
-            elif kind == ObjectType.TREE:
-                tips.trees.add(str(oid))
-            elif kind == ObjectType.BLOB:
-                tips.blobs.add(str(oid))
-        return tips
-
-    def closure(self, tips: Tips, history: bool = True, strict: bool = True) -> dict[str, Pointer]:
-        """Every pointer reachable from `tips`, keyed by oid: in the trees of the commits (and of
-        all their ancestors, unless history=False), in the trees, and among the blobs.
-
-        Each commit and each distinct tree is read once and only blobs of at most SIZE_CUTOFF
-        bytes are read. A missing commit raises MissingObject, and so does a missing tree or blob
-        when strict: gc must not conclude that bytes are unneeded from a history it could not
-        read (fsck, which only reports, passes strict=False for partial clones). Paths are not
-        tracked (see reachable() for that): a blob counts whatever its name.
-        """
-        odb = self._odb
-        stack = [bytes.fromhex(t) for t in tips.trees]
-        seen = set(stack)  # raw ids of the trees read or about to be
-        blobs = {bytes.fromhex(b) for b in tips.blobs}
-        # libgit2 re-hashes every object it reads unless told not to; git's own walks do not
-        # (only `git fsck` does), and here it costs a third of the walk. Restored below.
-        pygit2.settings.enable_strict_hash_verification(False)
-        try:
-            commits = self._commits(tips.commits, history)
-            while True:
-                if not stack:
-                    commit = next(commits, None)
-                    if commit is None:
-                        break
-                    if commit.tree_id.raw in seen:
-                        continue
-                    seen.add(commit.tree_id.raw)
-                    stack.append(commit.tree_id.raw)
-                raw_id = stack.pop()
-                try:
-                    kind, data = odb.read(pygit2.Oid(raw=raw_id))
-                except KeyError:
-                    if not strict:
-                        continue
-                    raise MissingObject(raw_id.hex(), "tree") from None
-                if kind != ObjectType.TREE:
-                    continue
-                for mode, sha in _RAW_ENTRY.findall(data):
-                    if mode in _RAW_TREE_MODES:
-                        if sha not in seen:
-                            seen.add(sha)
-                            stack.append(sha)
-                    elif mode.startswith(b"100"):  # regular files; not symlinks or submodules
-                        blobs.add(sha)
-            found: dict[str, Pointer] = {}
-            for raw_id in blobs:
-                p = self.pointer_of(pygit2.Oid(raw=raw_id), strict=strict)
-                if p is not None:
-                    found[p.oid] = p
-            return found
-        finally:
-            pygit2.settings.enable_strict_hash_verification(True)
-
-    def commits_since(self, shas: Iterable[str], since: float) -> set[str]:
-        """Commits reachable from `shas` whose committer date is `since` (epoch seconds) or
-        later. All history is looked at: dates are not monotonic (rebases, skewed clocks)."""
-        return {str(c.id) for c in self._commits(shas, True) if c.commit_time >= since}
-
-    def _commits(self, shas: Iterable[str], history: bool) -> Iterator[pygit2.Commit]:
-        """The commits `shas`, or with history every commit reachable from them, newest first
-        (the order packs keep deltas in, so that the delta base cache serves most tree reads).
-        A missing commit raises MissingObject; a shallow boundary is where history ends."""
-        shas = list(shas)
-        if not history:
-            for sha in shas:
-                obj = self.repo.get(sha)
-                if not isinstance(obj, pygit2.Commit):
-                    raise MissingObject(sha, "commit")
-                yield obj
-            return
-        if not shas:
-            return
-        walker = self.repo.walk(None, SortMode.TIME)
-        for sha in shas:
-            try:
-                walker.push(pygit2.Oid(hex=sha))
-            except KeyError:
-                raise MissingObject(sha, "commit") from None
-        try:
-            yield from walker
-        except (KeyError, pygit2.GitError) as e:  # a parent is missing
-            raise MissingObject(str(e).strip("'"), "commit") from None
-
-
-# A raw tree entry: "<octal mode> <name>\0<20-byte id>". Parsing raw objects costs a fraction of
-# a pygit2 TreeEntry per entry, and gc parses every tree of the history.
-_RAW_ENTRY = re.compile(rb"([0-7]+) [^\0]*\0(.{20})", re.S)
-_RAW_TREE_MODES = (b"40000", b"040000")  # old gits wrote the leading zero
-
-
-class MissingObject(GitDataError):
-    """An object a walk needs is not in the repository (damaged, shallow or partial clone)."""
-
-    def __init__(self, sha: str, kind: str = "object") -> None:
-        super().__init__(
-            f"{kind} {sha} is missing from the repository",
-            "gc and fsck need every commit and tree of the history and every small blob: "
-            "`git fsck` tells what is damaged; a partial clone must fetch its blobs first",
-        )
-
-
-@dataclass
-class Tips:
-    """Where a walk starts: commits (with their history, unless the walk says otherwise), and
-    trees and blobs something names directly (an index entry, a tag of a tree)."""
-
-    commits: set[str] = field(default_factory=set)
-    trees: set[str] = field(default_factory=set)
-    blobs: set[str] = field(default_factory=set)
-
-    def update(self, other: Tips) -> None:
-        self.commits |= other.commits
-        self.trees |= other.trees
-        self.blobs |= other.blobs
