@@ -122,6 +122,7 @@ def reachability(repo: str, runs: int) -> tuple[float, int]:
     """The walk gc does, alone: gc roots, then every pointer reachable from them."""
     from gitdata import gc, sync
     from gitdata.context import Context
+    from gitdata.git import reach
     from gitdata.git.roots import gc_roots
 
     best, n = float("inf"), 0
@@ -129,7 +130,7 @@ def reachability(repo: str, runs: int) -> tuple[float, int]:
         t = time.perf_counter()
         ctx = Context(repo)
         sc = sync.scanner(ctx)
-        keep = sc.closure(gc.local_tips(sc, gc_roots(ctx.paths.common_dir)))
+        keep = reach.closure(sc, gc.local_tips(sc, gc_roots(ctx.paths.common_dir)))
         best, n = min(best, time.perf_counter() - t), len(keep)
     return best, n
 
