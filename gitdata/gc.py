@@ -55,6 +55,10 @@ GRACE_LOCAL = "1h"
 GRACE_STORE = "14d"
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
+#: Temporaries younger than this stay whatever the grace period: one may be a `git add` or a
+#: download still writing, and they hold nothing worth a race (`--grace 0` is about objects).
+TEMPORARY_MIN_AGE = 3600
+
 UNREFERENCED = "unreferenced"
 OLD_HISTORY = "only old history needs it; the store has it"
 
@@ -181,7 +185,7 @@ def plan_local(
 
 def remove_local(ctx: Context, plan: Plan, cutoff: float) -> Outcome:
     """Remove what the plan says, re-checking each object's age at the last moment; then drop
-    temporaries older than `cutoff` and stat-cache entries of objects no longer cached."""
+    stale temporaries and stat-cache entries of objects no longer cached."""
     out = Outcome()
     for c in plan.remove:
         try:
@@ -193,8 +197,9 @@ def remove_local(ctx: Context, plan: Plan, cutoff: float) -> Outcome:
             out.in_use += 1
         else:
             out.removed.append(Candidate(c.oid, freed, c.mtime, c.reason))
-    out.temporaries = _remove_stale(ctx.cache.tmp_dir, cutoff)
-    out.stat_entries = _clean_stat_cache(ctx, cutoff)
+    stale = min(cutoff, time.time() - TEMPORARY_MIN_AGE)
+    out.temporaries = _remove_stale(ctx.cache.tmp_dir, stale)
+    out.stat_entries = _clean_stat_cache(ctx, stale)
     return out
 
 
