@@ -6,8 +6,10 @@ A repository has one main worktree (its git dir is the common dir) and any numbe
 HEAD reflog and per-worktree refs (refs/bisect/, refs/worktree/, refs/rewritten/). A worktree
 whose directory is gone still counts until `git worktree prune`, as it does for `git gc`.
 
-Refs and reflogs are read with pygit2. Indexes are read by git: libgit2 refuses split and sparse
-indexes ("unsupported mandatory extension"), and git knows every index format it writes.
+Refs are read with pygit2 (which refuses a repository whose refs it cannot read, such as
+reftable, rather than seeing none). Reflogs are read from their files, as `git gc` does: a
+reflog can outlive its ref. Indexes are read by git: libgit2 refuses split and sparse indexes
+("unsupported mandatory extension"), and git knows every index format it writes.
 """
 
 from __future__ import annotations
@@ -97,15 +99,9 @@ def gc_roots(common_dir: str) -> Roots:
             target = _target(ref)
             if target is not None:
                 roots.refs[ref.name if main else f"worktrees/{wt.name}/{ref.name}"] = target
-            roots.reflogs |= _log(ref)
-        try:
-            head = repo.references["HEAD"]
-        except (KeyError, pygit2.GitError):
-            head = None
-        if head is not None:
-            roots.reflogs |= _log(head)
-            if not repo.head_is_unborn:
-                roots.heads.add(str(repo.head.target))
+        if not repo.head_is_unborn:
+            roots.heads.add(str(repo.head.target))
+        roots.reflogs |= reflog_ids(wt.git_dir)
         roots.pseudo |= pseudo_refs(wt.git_dir)
         roots.index |= index_objects(wt.git_dir)
     return roots
@@ -118,14 +114,20 @@ def _target(ref: pygit2.Reference) -> str | None:
         return None  # a symbolic ref to nothing (an unborn branch)
 
 
-def _log(ref: pygit2.Reference) -> set[str]:
-    out = set()
-    try:
-        for entry in ref.log():
-            out.add(str(entry.oid_old))
-            out.add(str(entry.oid_new))
-    except (KeyError, pygit2.GitError):
-        pass  # no reflog
+def reflog_ids(git_dir: str) -> set[str]:
+    """Both ids of every entry of every reflog under `git_dir`/logs: HEAD's and the refs' in the
+    common dir, a linked worktree's HEAD and own refs in its git dir. A line is
+    `<old id> <new id> <who> <when>\t<message>`."""
+    out: set[str] = set()
+    for top, _, names in os.walk(os.path.join(git_dir, "logs")):
+        for name in names:
+            try:
+                with open(os.path.join(top, name), "rb") as f:
+                    lines = f.read().splitlines()
+            except OSError:
+                continue
+            for line in lines:
+                out.update(w.decode("ascii", "replace") for w in line.split(b" ", 2)[:2])
     return out
 
 

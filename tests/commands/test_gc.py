@@ -317,3 +317,19 @@ def test_reads_a_split_index(env, repo):
     age(repo)
     assert gc_json(env, repo)["objects"] == 0
     assert staged in cached(repo)
+
+
+def test_keeps_what_a_reflog_without_its_ref_references(env, repo):
+    """git gc reads reflog files, not refs; a reflog can outlive its ref (`git gc` keeps it)."""
+    env.git("checkout", "-q", "-b", "side", cwd=repo)
+    side = new_version(env, repo, b"only in an orphan reflog")
+    env.git("checkout", "-q", "main", cwd=repo)
+    log = repo / ".git" / "logs" / "refs" / "heads" / "side"
+    kept = log.read_bytes()
+    env.git("branch", "-q", "-D", "side", cwd=repo)
+    forget(env, repo)
+    write(log, kept)
+    age(repo)
+    assert gc_json(env, repo)["objects"] == 0 and side in cached(repo)
+    log.unlink()
+    assert removed(gc_json(env, repo)) == {side}
