@@ -187,6 +187,7 @@ def remove_local(ctx: Context, plan: Plan, cutoff: float) -> Outcome:
     """Remove what the plan says, re-checking each object's age at the last moment; then drop
     stale temporaries and stat-cache entries of objects no longer cached."""
     out = Outcome()
+    _restore_aside(ctx)
     for c in plan.remove:
         try:
             freed = ctx.cache.remove_if_older(c.oid, cutoff)
@@ -203,10 +204,43 @@ def remove_local(ctx: Context, plan: Plan, cutoff: float) -> Outcome:
     return out
 
 
+def _restore_aside(ctx: Context) -> None:
+    """Put back what an interrupted gc had renamed aside (Cache.remove_if_older) but not yet
+    deleted or restored: only a later gc may decide about it."""
+    for name in _listdir(ctx.cache.tmp_dir):
+        parts = name.split("-")
+        if len(parts) != 3 or parts[0] != "gc" or not is_oid(parts[1]) or not parts[2].isdigit():
+            continue
+        if _alive(int(parts[2])):
+            continue  # another gc, at work
+        aside = os.path.join(ctx.cache.tmp_dir, name)
+        try:
+            if ctx.cache.has(parts[1]):
+                os.unlink(aside)
+            else:
+                os.rename(aside, ctx.cache.path(parts[1]))
+        except OSError:
+            continue
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # someone else's process
+    return True
+
+
 def _remove_stale(directory: str, cutoff: float) -> int:
     """Temporaries a crash or an interrupted download left behind, older than `cutoff`."""
     n = 0
     for name in _listdir(directory):
+        if name.startswith("gc-"):
+            continue  # another gc's, at work (_restore_aside handles the abandoned ones)
         path = os.path.join(directory, name)
         try:
             if os.lstat(path).st_mtime < cutoff:

@@ -333,3 +333,14 @@ def test_keeps_what_a_reflog_without_its_ref_references(env, repo):
     assert gc_json(env, repo)["objects"] == 0 and side in cached(repo)
     log.unlink()
     assert removed(gc_json(env, repo)) == {side}
+
+
+def test_an_object_an_interrupted_gc_left_aside_goes_back(env, repo):
+    oid = oid_at(env, repo, "HEAD:a.bin")
+    cache = Cache(str(cache_dir(repo)))
+    os.makedirs(cache.tmp_dir, exist_ok=True)
+    dead = 2**22 + 12345  # above the default pid_max: no such process
+    os.rename(cache.path(oid), os.path.join(cache.tmp_dir, f"gc-{oid}-{dead}"))
+    age(repo)
+    gc_json(env, repo)
+    assert cache.has(oid) and os.listdir(cache.tmp_dir) == []
