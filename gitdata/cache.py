@@ -161,11 +161,42 @@ class Cache:
         for oid, _ in iter_object_paths(self.root):
             yield oid
 
+    def iter_stat(self) -> Iterator[tuple[str, os.stat_result]]:
+        """(oid, stat) of every complete object."""
+        for oid, path in iter_object_paths(self.root):
+            try:
+                yield oid, os.stat(path)
+            except FileNotFoundError:
+                continue
+
     def remove(self, oid: str) -> None:
         try:
             os.unlink(self.path(oid))
         except FileNotFoundError:
             pass
+
+    def remove_if_older(self, oid: str, cutoff: float) -> int | None:
+        """Delete `oid` unless its mtime is `cutoff` or later; return the bytes freed, or None
+        when it was kept (or already gone).
+
+        The object is renamed aside before its mtime is read, and put back if it is young: a
+        `git add` that wrote it again or touched it after gc planned the removal (see freshen())
+        either did so before the rename, and is seen, or finds it absent and writes it anew.
+        A plain stat-then-unlink would leave a moment in which neither side notices.
+        """
+        final = self.path(oid)
+        aside = os.path.join(self.tmp_dir, f"gc-{oid}-{os.getpid()}")
+        os.makedirs(self.tmp_dir, exist_ok=True)
+        try:
+            os.rename(final, aside)
+        except FileNotFoundError:
+            return None
+        st = os.stat(aside)
+        if st.st_mtime >= cutoff:
+            os.rename(aside, final)
+            return None
+        os.unlink(aside)
+        return st.st_size
 
 
 _DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)

@@ -77,6 +77,23 @@ def build_parser() -> Parser:
         sp.add_argument("--exclude", action="append", metavar="GLOB")
     sp = cmd("checkout", "replace pointer files by their bytes from the cache")
     sp.add_argument("pathspecs", nargs="*", metavar="PATH")
+    sp = cmd("gc", "delete cache objects nothing references (--remote: store objects)")
+    sp.add_argument("--dry-run", action="store_true", help="list what would go; delete nothing")
+    sp.add_argument("--json", dest="as_json", action="store_true")
+    sp.add_argument(
+        "--grace", metavar="DURATION", help="keep younger objects (default 1h, 14d with --remote)"
+    )
+    sp.add_argument(
+        "--keep-recent",
+        type=int,
+        metavar="DAYS",
+        help="also delete what only older history needs, once the data remote confirms it",
+    )
+    sp.add_argument("--remote", metavar="NAME", help="collect the store of Git remote NAME")
+    sp.add_argument("--yes", action="store_true", help="confirm deleting from the store")
+    sp = cmd("fsck", "verify cached bytes, and that every pointer has its bytes")
+    sp.add_argument("--remote", metavar="NAME", help="bytes in this remote's store count too")
+    sp.add_argument("--all", dest="all_history", action="store_true", help="all history")
     sp = cmd("pointer", "print the pointer FILE would get")
     sp.add_argument("file", metavar="FILE")
     sp = cmd("remote", "manage data remotes: .gitdata.toml, or git config with --local")

@@ -85,24 +85,28 @@ def _clean_file(
     A stream that does not start like the recorded object is never taken for it.
     """
     exact, guess = ctx.stat_cache.lookup(st)
-    if exact is not None and _starts_like(ctx, exact, head, st.st_size):
+    # Reused objects are freshened (see Cache.freshen) before git's bytes are let go: a gc
+    # that took the object meanwhile is seen, and the bytes are then stored after all.
+    if (
+        exact is not None
+        and _starts_like(ctx, exact, head, st.st_size)
+        and ctx.cache.freshen(exact)
+    ):
         size = len(head) + _drain(src)
         if size != st.st_size or not _unchanged(st, pathname):
             raise _changed(pathname)  # not the file we know, and its bytes are gone
-        ctx.cache.freshen(exact)  # reused, not written: see Cache.freshen
         return Pointer(exact, size)
     if guess is not None and _starts_like(ctx, guess, head, st.st_size):
         h = hashing.hasher()
         h.update(head)
         sent, rest = hashing.copy_and_hash(src, None, h=h)
         oid, size = sent, len(head) + rest
-        if oid != guess:
+        if oid != guess or not ctx.cache.freshen(oid):
+            # edited in place (or collected meanwhile): the file must hold what git sent
             with open(pathname, "rb") as f:
                 oid, size = ctx.cache.store_stream(f)
             if oid != sent:
                 raise _changed(pathname)
-        else:
-            ctx.cache.freshen(oid)  # reused, not written: see Cache.freshen
     else:
         oid, size = ctx.cache.store_stream(src, head)
     # Remember only what is certainly this file's content: same size, same first bytes, and
@@ -113,10 +117,11 @@ def _clean_file(
 
 
 def _starts_like(ctx: Context, oid: str, head: bytes, size: int) -> bool:
-    if ctx.cache.size(oid) != size:
+    try:
+        with ctx.cache.open(oid) as f:
+            return os.fstat(f.fileno()).st_size == size and read_head(f, len(head)) == head
+    except FileNotFoundError:  # never cached, or `git data gc` removed it just now
         return False
-    with ctx.cache.open(oid) as f:
-        return read_head(f, len(head)) == head
 
 
 def _unchanged(st: os.stat_result, pathname: str) -> bool:

@@ -39,8 +39,9 @@ class Scanner:
         self._odb = repo.odb
         self._verdict: dict[pygit2.Oid, Pointer | None] = {}
 
-    def pointer_of(self, blob_id: pygit2.Oid) -> Pointer | None:
-        """The pointer this blob is, or None; memoised."""
+    def pointer_of(self, blob_id: pygit2.Oid, strict: bool = False) -> Pointer | None:
+        """The pointer this blob is, or None; memoised. strict: a missing blob raises KeyError
+        instead of counting as "not a pointer"."""
         try:
             return self._verdict[blob_id]
         except KeyError:
@@ -51,6 +52,8 @@ class Scanner:
             if kind == ObjectType.BLOB and size <= SIZE_CUTOFF:
                 result = parse(self._odb.read(blob_id)[1])
         except KeyError:  # missing object (shallow or partial clone): not ours to judge
+            if strict:
+                raise
             result = None
         self._verdict[blob_id] = result
         return result

@@ -1,0 +1,133 @@
+"""fsck: are the cached bytes what their names say, and does every pointer have its bytes?
+
+Every cached object is hashed again, in parallel and streaming (the hash of a chunk is taken
+while the next is read, never a whole file in memory). One that does not hash to its name is
+moved to `<common dir>/data/bad/`, out of the way of checkouts, and kept for inspection. Then
+every pointer in HEAD (in all history with --all) must have its bytes in the cache or, when a
+store is given, in the store.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Callable
+
+from . import hashing, output
+from .context import Context
+from .git import reach
+from .git.scan import Hit, Scanner
+from .pointer import Pointer
+from .storage import Store
+
+
+@dataclass(frozen=True)
+class Corrupt:
+    oid: str
+    problem: str
+    moved_to: str | None = None
+
+
+@dataclass
+class Verified:
+    objects: int = 0
+    bytes: int = 0
+    corrupt: list[Corrupt] = field(default_factory=list)
+
+
+def verify_cache(ctx: Context, workers: int) -> Verified:
+    """Re-hash every cached object; move the ones that do not match aside."""
+    objects = sorted(ctx.cache.iter_stat(), key=lambda o: -o[1].st_size)  # long pole first
+    result = Verified(len(objects), sum(st.st_size for _, st in objects))
+    progress = output.Progress("Verifying the cache", result.objects, result.bytes)
+
+    def check(oid: str) -> Corrupt | None:
+        path = ctx.cache.path(oid)
+        try:
+            got = _hash(path, progress.advance)
+        except FileNotFoundError:
+            return None  # gc removed it meanwhile
+        except OSError as e:
+            return Corrupt(oid, f"cannot be read: {e.strerror or e}")
+        finally:
+            progress.object_done()
+        if got == oid:
+            return None
+        return move_aside(ctx, oid, got)
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        for bad in pool.map(check, [oid for oid, _ in objects]):
+            if bad is not None:
+                result.corrupt.append(bad)
+    progress.close(len(result.corrupt))
+    return result
+
+
+def _hash(path: str, progress: Callable[[int], None] | None = None) -> str:
+    with open(path, "rb", buffering=0) as f:
+        return hashing.copy_and_hash(f, None, progress)[0]
+
+
+def move_aside(ctx: Context, oid: str, got: str) -> Corrupt | None:
+    """Move the corrupt object `oid` to data/bad/. A `git add` may have written good bytes
+    under the name since we read it: what was moved is hashed again, and put back if good."""
+    bad_dir = os.path.join(ctx.paths.data_dir, "bad")
+    os.makedirs(bad_dir, exist_ok=True)
+    dest = os.path.join(bad_dir, oid)
+    n = 1
+    while os.path.lexists(dest):
+        dest = os.path.join(bad_dir, f"{oid}.{n}")
+        n += 1
+    path = ctx.cache.path(oid)
+    try:
+        try:
+            os.rename(path, dest)
+        except OSError as e:
+            if e.errno != errno.EXDEV:  # a cache moved by data.cachedir to another disk
+                raise
+            shutil.move(path, dest)
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        return Corrupt(oid, f"hashes to xxh128:{got}; cannot move it aside: {e.strerror}")
+    if _hash(dest) == oid:
+        os.replace(dest, path)
+        return None
+    return Corrupt(oid, f"hashes to xxh128:{got}", dest)
+
+
+def pointers(sc: Scanner, tips: Iterable[str], history: bool) -> dict[str, Pointer]:
+    """Every pointer in the commits `tips` (with history, all their ancestors too)."""
+    return reach.closure(sc, reach.tips(sc, tips, strict=False), history, strict=False)
+
+
+def paths_of(sc: Scanner, tips: Iterable[str], oids: set[str], history: bool) -> dict[str, Hit]:
+    """A file (path and commit) for each of `oids`; stops once all are found."""
+    found: dict[str, Hit] = {}
+    commits = reach.tips(sc, tips, strict=False)
+    if history:
+        hits: Iterable[Hit] = sc.reachable(commits.commits)
+    else:
+        hits = (
+            Hit(h.pointer, h.path, sha)
+            for sha in commits.commits
+            for h in sc.tree_pointers(sc.tree(sha))
+        )
+    for h in hits:
+        if h.pointer.oid in oids and h.pointer.oid not in found:
+            found[h.pointer.oid] = h
+            if len(found) == len(oids):
+                break
+    return found
+
+
+def without_bytes(ctx: Context, wanted: dict[str, Pointer], store: Store | None) -> set[str]:
+    """The oids of `wanted` in neither the cache nor `store`."""
+    missing = {oid for oid in wanted if not ctx.cache.has(oid)}
+    if missing and store is not None:
+        missing -= store.exists_many(missing)
+    return missing
