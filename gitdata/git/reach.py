@@ -104,30 +104,24 @@ def closure(
     for t in start.trees:
         walk.add_tree(bytes.fromhex(t), None)
     walk.blobs |= {bytes.fromhex(b) for b in start.blobs}
-    # libgit2 re-hashes every object it reads unless told not to; git's own walks do not (only
-    # `git fsck` does), and here it would cost a third of the time. Restored below.
-    pygit2.settings.enable_strict_hash_verification(False)
-    try:
+    walk.trees()
+    # Children before parents: a parent's tree is then diffed against its child's.
+    reference: dict[bytes, bytes] = {}
+    for commit in _commits(sc, start.commits, history):
+        tree = commit.tree_id.raw
+        walk.add_tree(tree, reference.pop(commit.id.raw, None))
+        for parent in commit.parent_ids:
+            reference.setdefault(parent.raw, tree)
         walk.trees()
-        # Children before parents: a parent's tree is then diffed against its child's.
-        reference: dict[bytes, bytes] = {}
-        for commit in _commits(sc, start.commits, history):
-            tree = commit.tree_id.raw
-            walk.add_tree(tree, reference.pop(commit.id.raw, None))
-            for parent in commit.parent_ids:
-                reference.setdefault(parent.raw, tree)
-            walk.trees()
-        found: dict[str, Pointer] = {}
-        for raw_id in walk.blobs:
-            try:
-                p = sc.pointer_of(pygit2.Oid(raw=raw_id), strict=strict)
-            except KeyError:
-                raise MissingObject(raw_id.hex(), "blob") from None
-            if p is not None:
-                found[p.oid] = p
-        return found
-    finally:
-        pygit2.settings.enable_strict_hash_verification(True)
+    found: dict[str, Pointer] = {}
+    for raw_id in walk.blobs:
+        try:
+            p = sc.pointer_of(pygit2.Oid(raw=raw_id), strict=strict)
+        except KeyError:
+            raise MissingObject(raw_id.hex(), "blob") from None
+        if p is not None:
+            found[p.oid] = p
+    return found
 
 
 def commits_since(sc: Scanner, shas: Iterable[str], since: float) -> set[str]:
