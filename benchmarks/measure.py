@@ -258,7 +258,16 @@ def parse_shim_log(path: Path) -> list[tuple[int, str]]:
 SHIM = """#!/bin/sh
 # gitdata benchmark shim: runs the real {name} under GNU time, which appends
 # "<peak RSS KiB of its process tree><TAB><command>" to $BENCH_RSS_LOG.
-exec {time} -q -a -o "${{BENCH_RSS_LOG:-/dev/null}}" -f '%M\t%C' {real} "$@"
+{profile}exec {time} -q -a -o "${{BENCH_RSS_LOG:-/dev/null}}" -f '%M\t%C' {real} "$@"
+"""
+#: With --profile, git-data runs under py-spy (whose exit status is 0 whatever the program's).
+PROFILE = """if [ -n "$BENCH_PROFILE_DIR" ] && [ -n "$BENCH_PYSPY" ]; then
+  sub=$1; [ "$1" = hook ] && sub="hook-$2"
+  sub=$(printf %s "$sub" | tr -c 'a-zA-Z0-9-' _)
+  mkdir -p "$BENCH_PROFILE_DIR"
+  exec {time} -q -a -o "${{BENCH_RSS_LOG:-/dev/null}}" -f '%M\t%C' "$BENCH_PYSPY" record \\
+    -r 250 --idle -f raw -o "$BENCH_PROFILE_DIR/{name}.$sub.$$.txt" -- {real} "$@"
+fi
 """
 
 
@@ -271,7 +280,16 @@ def write_bin_dir(bindir: Path, programs: dict[str, str], shim: bool) -> None:
         if p.exists() or p.is_symlink():
             p.unlink()
         if use_shim:
-            p.write_text(SHIM.format(name=name, time=GNU_TIME, real=_sh_quote(real)))
+            real_q = _sh_quote(real)
+            profile = PROFILE.format(name=name, time=GNU_TIME, real=real_q)
+            p.write_text(
+                SHIM.format(
+                    name=name,
+                    time=GNU_TIME,
+                    real=real_q,
+                    profile=profile if name == "git-data" else "",
+                )
+            )
             p.chmod(0o755)
         else:
             p.symlink_to(real)

@@ -120,8 +120,8 @@ def header(meta: dict) -> str:
         f"W3 W1 with {s['W3_patch_bytes'] >> 20} MiB overwritten in the middle, as a second "
         f"commit; W4 `git add` of {s['W4_files']} one-byte tracked files",
         f"- {meta['runs']} run(s), tools alternated (the order rotates every run); times are "
-        "medians of wall time; RSS is the highest peak RSS of any single process of the step "
-        "over the runs (os.wait4 on the step's process tree)",
+        "medians of wall time, [min-max] over the runs; RSS is the highest peak RSS of any "
+        "single process of the step over the runs (GNU time around every command)",
     ]
     lines += [f"- note: {n}" for n in meta["notes"]]
     return "\n".join(lines)
@@ -133,7 +133,12 @@ def _fmt_cell(c: Cell | None) -> str:
     if c.median is None:
         return "FAILED"
     mark = " (!)" if c.verify else ""
-    return f"{c.median:.2f} s, {c.rss_mib:.0f} MiB{mark}"
+    spread = f" [{_num(min(c.walls))}-{_num(max(c.walls))}]" if len(c.walls) > 1 else ""
+    return f"{c.median:.2f} s{spread}, {c.rss_mib:.0f} MiB{mark}"
+
+
+def _num(x: float) -> str:
+    return f"{x:.1f}" if x >= 1 else f"{x:.2f}"
 
 
 def _ratio(a: Cell | None, b: Cell | None) -> float | None:

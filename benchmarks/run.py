@@ -20,6 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import profiles
 import report
 import tools as tl
 import trials
@@ -66,6 +67,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--no-shim", action="store_true", help="no GNU time shim around git-data")
     p.add_argument("--no-sync", action="store_true", help="do not `sync` between steps")
     p.add_argument("--keep", action="store_true", help="keep the temporary workspace")
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="run every git-data under py-spy (pip install py-spy); writes <out>-profiles/ "
+        "and a summary (times of a profiled run are inflated)",
+    )
+    p.add_argument(
+        "--report", metavar="JSON", help="only print the report of an earlier run's JSON file"
+    )
     p.add_argument("--timeout", type=float, default=3600, help="per command, seconds")
     args = p.parse_args(argv)
     args.runs = args.runs or (1 if args.quick else 3)
@@ -184,26 +194,11 @@ def pick_xfs(args: argparse.Namespace, tmp: Path) -> tuple[Path | None, str]:
     return x, f"cross-file-system push: to {x} ({fs_type(x)})"
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    git_data = resolve_git_data(args.git_data)
-    tmp = Path(tempfile.mkdtemp(prefix="gitdata-bench-", dir=args.tmpdir)).resolve()
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    out = Path(args.out) if args.out else HERE / "results" / f"{stamp}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tools, notes = make_tools(args, git_data)
-    xfs, xfs_note = pick_xfs(args, tmp)
-    notes.append(xfs_note)
-    need = 9 * args.w1_size if {"W1", "W3"} & set(args.workloads) else 2 * GiB
-    free = shutil.disk_usage(tmp).free
-    if free < need:
-        notes.append(f"warning: {tmp} has {free >> 30} GiB free; a run may need {need >> 30} GiB")
-
-    command = " ".join(shlex.quote(a) for a in [sys.executable, *sys.argv])
+def describe(args: argparse.Namespace, tools: list[tl.Tool], tmp: Path, notes: list[str]) -> dict:
     versions = {t.name: t.version() for t in tools}
     versions["git"] = tl._output(["git", "--version"])
-    meta = {
-        "command": command,
+    return {
+        "command": " ".join(shlex.quote(a) for a in [sys.executable, *sys.argv]),
         "started": time.strftime("%Y-%m-%d %H:%M:%S %z"),
         "machine": machine(),
         "workspace": f"{tmp} ({fs_type(tmp)})",
@@ -221,22 +216,19 @@ def main(argv: list[str] | None = None) -> int:
         },
         "notes": notes,
     }
-    print(report.header(meta), flush=True)
-    for n in notes:
-        print(n, file=sys.stderr)
 
+
+def find_pyspy() -> str:
+    here = Path(sys.executable).parent / "py-spy"
+    found = str(here) if here.exists() else shutil.which("py-spy")
+    if not found:
+        sys.exit("run.py: --profile needs py-spy: pip install py-spy")
+    return found
+
+
+def generate(ctx: trials.Context, args: argparse.Namespace) -> None:
     t0 = time.perf_counter()
-    data = tmp / "data"
-    ctx = trials.Context(
-        tmp=tmp,
-        xfs=xfs,
-        git_data=git_data,
-        shim=not args.no_shim,
-        sync=not args.no_sync,
-        timeout=args.timeout,
-        keep=args.keep,
-    )
-    ctx.make_bindir(tools)
+    data = ctx.tmp / "data"
     wl = set(args.workloads)
     if wl & {"W1", "W3"}:
         ctx.big = make_big_file(data, args.w1_size, args.seed)
@@ -246,24 +238,76 @@ def main(argv: list[str] | None = None) -> int:
         )
     if "W4" in wl:
         ctx.tiny = make_many_files(data, "W4", "tiny", args.w4_files, 50, 1, args.seed)
-    print(
-        f"workloads generated in {time.perf_counter() - t0:.1f} s ({meta['generator']})",
-        file=sys.stderr,
-    )
+    print(f"workloads generated in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
 
+
+def run_all(ctx: trials.Context, tools: list[tl.Tool], args: argparse.Namespace) -> None:
+    """Every run: each workload group, every tool in turn, the order rotating per run."""
+    wl = set(args.workloads)
+    groups = [g for g in (("W1", "W3"), ("W2",), ("W4",)) if wl & set(g)]
+    for run in range(args.runs):
+        for group in groups:
+            members = [t for t in tools if t.workloads & set(group)]
+            k = run % len(members) if members else 0
+            for tool in members[k:] + members[:k]:
+                print(
+                    f"[run {run + 1}/{args.runs}] {'+'.join(group)} {tool.name}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                trials.run_trial(ctx, tool, group, run, wl)
+
+
+def reprint(path: str) -> int:
+    doc = json.loads(Path(path).read_text())
+    tools = list(doc["meta"]["versions"])
+    print(report.header(doc["meta"]))
+    print(report.body(doc["results"], tools))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.report:
+        return reprint(args.report)
+    git_data = resolve_git_data(args.git_data)
+    pyspy = find_pyspy() if args.profile else ""
+    tmp = Path(tempfile.mkdtemp(prefix="gitdata-bench-", dir=args.tmpdir)).resolve()
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    out = Path(args.out) if args.out else HERE / "results" / f"{stamp}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tools, notes = make_tools(args, git_data)
+    xfs, xfs_note = pick_xfs(args, tmp)
+    notes.append(xfs_note)
+    need = 9 * args.w1_size if {"W1", "W3"} & set(args.workloads) else 2 * GiB
+    free = shutil.disk_usage(tmp).free
+    if free < need:
+        notes.append(f"warning: {tmp} has {free >> 30} GiB free; a run may need {need >> 30} GiB")
+    profile_dir = out.with_name(out.stem + "-profiles") if args.profile else None
+    if profile_dir is not None:
+        notes.append(f"git-data profiled with py-spy into {profile_dir}: times are inflated")
+
+    meta = describe(args, tools, tmp, notes)
+    print(report.header(meta), flush=True)
+    for n in notes:
+        print(n, file=sys.stderr)
+
+    ctx = trials.Context(
+        tmp=tmp,
+        xfs=xfs,
+        git_data=git_data,
+        shim=not args.no_shim,
+        sync=not args.no_sync,
+        timeout=args.timeout,
+        keep=args.keep,
+        profile_dir=profile_dir,
+        pyspy=pyspy,
+    )
+    ctx.make_bindir(tools)
+    t0 = time.perf_counter()
     try:
-        groups = [g for g in (("W1", "W3"), ("W2",), ("W4",)) if wl & set(g)]
-        for run in range(args.runs):
-            for group in groups:
-                members = [t for t in tools if t.workloads & set(group)]
-                k = run % len(members) if members else 0
-                for tool in members[k:] + members[:k]:  # alternate who goes first
-                    print(
-                        f"[run {run + 1}/{args.runs}] {'+'.join(group)} {tool.name}",
-                        file=sys.stderr,
-                        flush=True,
-                    )
-                    trials.run_trial(ctx, tool, group, run, wl)
+        generate(ctx, args)
+        run_all(ctx, tools, args)
     finally:
         meta["finished"] = time.strftime("%Y-%m-%d %H:%M:%S %z")
         meta["elapsed_s"] = round(time.perf_counter() - t0, 1)
@@ -273,6 +317,9 @@ def main(argv: list[str] | None = None) -> int:
             if xfs is not None:
                 shutil.rmtree(xfs, ignore_errors=True)
     print(report.body(ctx.results, [t.name for t in tools]))
+    if profile_dir is not None and profile_dir.is_dir():
+        print("\n## Profiles of git-data (py-spy, wall-clock samples incl. idle)\n")
+        print(profiles.summarize_all(profile_dir))
     print(f"\nJSON: {out}")
     print(f"JSON: {out}", file=sys.stderr)
     return 0

@@ -48,6 +48,8 @@ class Context:
     results: list[dict[str, object]] = field(default_factory=list)
     keep: bool = False
     bindir: Path = Path()
+    profile_dir: Path | None = None  # --profile: py-spy output of every git-data, per step
+    pyspy: str = ""
 
     def make_bindir(self, tools: list[Tool]) -> None:
         """Shims (or links) for every tool's programs, first on every step's PATH."""
@@ -162,8 +164,13 @@ class Runner:
         }
         if not cmds:
             return rec  # nothing to do for this tool (e.g. `track` without a filter)
+        env = self.t.env
+        if self.ctx.profile_dir is not None:
+            slug = "".join(c if c.isalnum() else "-" for c in name).strip("-")
+            where = self.ctx.profile_dir / f"{workload}-{slug}-{self.tool.name}-r{self.run}"
+            env = {**env, "BENCH_PROFILE_DIR": str(where), "BENCH_PYSPY": self.ctx.pyspy}
         try:
-            res: StepResult = run_step(cmds, self.t.env, self.t.log, timeout=self.ctx.timeout)
+            res: StepResult = run_step(cmds, env, self.t.log, timeout=self.ctx.timeout)
         except StepFailed as e:
             rec.update(ok=False, error=str(e))
             if record:
