@@ -261,14 +261,32 @@ SHIM = """#!/bin/sh
 {profile}exec {time} -q -a -o "${{BENCH_RSS_LOG:-/dev/null}}" -f '%M\t%C' {real} "$@"
 """
 #: With --profile, git-data runs under py-spy (whose exit status is 0 whatever the program's).
+#: py-spy prints to stdout, which for `filter-process` is git's protocol pipe: so py-spy's stdout
+#: goes to stderr, the real stdout waits on fd 3, and a one-line launcher puts it back on fd 1
+#: before it runs the console script.
 PROFILE = """if [ -n "$BENCH_PROFILE_DIR" ] && [ -n "$BENCH_PYSPY" ]; then
   sub=$1; [ "$1" = hook ] && sub="hook-$2"
   sub=$(printf %s "$sub" | tr -c 'a-zA-Z0-9-' _)
   mkdir -p "$BENCH_PROFILE_DIR"
-  exec {time} -q -a -o "${{BENCH_RSS_LOG:-/dev/null}}" -f '%M\t%C' "$BENCH_PYSPY" record \\
-    -r 250 --idle -f raw -o "$BENCH_PROFILE_DIR/{name}.$sub.$$.txt" -- {real} "$@"
+  exec 3>&1 1>&2
+  exec {time} -q -a -o "${{BENCH_RSS_LOG:-/dev/null}}" -f '%M\\t%C' "$BENCH_PYSPY" record \\
+    -r 250 --idle -f raw -o "$BENCH_PROFILE_DIR/{name}.$sub.$$.txt" -- {python} -c \\
+    'import os, runpy, sys; os.dup2(3, 1); os.close(3); sys.argv = sys.argv[1:]; \\
+runpy.run_path(sys.argv[0], run_name="__main__")' {real} "$@"
 fi
 """
+
+
+def _python_of(script: str) -> str | None:
+    """The interpreter of a Python console script (its shebang), or None."""
+    try:
+        with open(script, "rb") as f:
+            first = f.readline(500).decode(errors="replace").strip()
+    except OSError:
+        return None
+    if first.startswith("#!") and "python" in os.path.basename(first[2:].split()[0]):
+        return first[2:].split()[0]
+    return None
 
 
 def write_bin_dir(bindir: Path, programs: dict[str, str], shim: bool) -> None:
@@ -281,15 +299,13 @@ def write_bin_dir(bindir: Path, programs: dict[str, str], shim: bool) -> None:
             p.unlink()
         if use_shim:
             real_q = _sh_quote(real)
-            profile = PROFILE.format(name=name, time=GNU_TIME, real=real_q)
-            p.write_text(
-                SHIM.format(
-                    name=name,
-                    time=GNU_TIME,
-                    real=real_q,
-                    profile=profile if name == "git-data" else "",
+            python = _python_of(real) if name == "git-data" else None
+            profile = ""
+            if python:
+                profile = PROFILE.format(
+                    name=name, time=GNU_TIME, real=real_q, python=_sh_quote(python)
                 )
-            )
+            p.write_text(SHIM.format(name=name, time=GNU_TIME, real=real_q, profile=profile))
             p.chmod(0o755)
         else:
             p.symlink_to(real)

@@ -16,8 +16,22 @@ FRAME_LINE = re.compile(r":\d+\)$")
 RATE = 250  # samples per second, as the shim asks py-spy
 
 
-def _frame(f: str) -> str:
-    return FRAME_LINE.sub(")", f.strip())  # aggregate by function, not by line
+IMPORTS = "(imports: python startup)"
+
+
+def _frame(f: str) -> str | None:
+    """Aggregate by function, not line; imports as one; None for the launcher's frames."""
+    f = FRAME_LINE.sub(")", f.strip())
+    if "(<frozen runpy>)" in f or f == "<module> (<string>)":
+        return None  # the shim's `python -c "runpy.run_path(git-data)"`
+    if "<frozen importlib" in f or "<frozen site>" in f:
+        return IMPORTS
+    return f
+
+
+def _ours(frame: str) -> bool:
+    """Frames worth listing as inclusive time: gitdata's own functions, and imports."""
+    return frame == IMPORTS or ("(gitdata/" in frame and not frame.startswith("main ("))
 
 
 def read_raw(path: Path) -> tuple[int, Counter[str], Counter[str]]:
@@ -30,17 +44,18 @@ def read_raw(path: Path) -> tuple[int, Counter[str], Counter[str]]:
         if not stack or not count.isdigit():
             continue
         n = int(count)
-        frames = [_frame(f) for f in stack.split(";") if f]
+        frames = [g for g in (_frame(f) for f in stack.split(";") if f) if g]
         if not frames:
             continue
         total += n
-        own[frames[-1]] += n
+        # The innermost frame, except that all of an import counts as the import.
+        own[IMPORTS if IMPORTS in frames else frames[-1]] += n
         for f in set(frames):
             incl[f] += n
     return total, own, incl
 
 
-def summarize(step_dir: Path, top: int = 12) -> str:
+def summarize(step_dir: Path, top: int = 10) -> str:
     """Markdown: per git-data subcommand of this step, where the samples went."""
     groups: dict[str, list[Path]] = {}
     for p in sorted(step_dir.glob("git-data.*.txt")):
@@ -60,8 +75,9 @@ def summarize(step_dir: Path, top: int = 12) -> str:
             f"- `git-data {sub.replace('-', ' ', 1) if sub.startswith('hook-') else sub}`: "
             f"{len(files)} invocation(s), {total / RATE:.2f} s sampled"
         )
-        out.append("  - self: " + "; ".join(_pct(f, n, total) for f, n in own.most_common(top)))
-        deep = [(f, n) for f, n in incl.most_common(top * 3) if n < total][:top]
+        own_top = own.most_common(top)
+        out.append("  - self: " + "; ".join(_pct(f, n, total) for f, n in own_top))
+        deep = [(f, n) for f, n in incl.most_common() if _ours(f)][:top]
         out.append("  - inclusive: " + "; ".join(_pct(f, n, total) for f, n in deep))
     return "\n".join(out)
 
