@@ -3,7 +3,8 @@ per invocation under <profile dir>/<workload>-<step>-r<run>/; this module sums t
 
 Raw py-spy output is one collapsed stack per line, "frame;frame;...;frame COUNT", each frame
 "function (file:line)". Samples include idle threads (blocked in read/wait), so a process that
-mostly waits for git shows it: wall time, not only CPU time.
+mostly waits for git shows it: wall time, not only CPU time; a thread pool's idle workers count
+too, so percentages are of thread-time.
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ def summarize(step_dir: Path, top: int = 10) -> str:
             continue
         out.append(
             f"- `git-data {sub.replace('-', ' ', 1) if sub.startswith('hook-') else sub}`: "
-            f"{len(files)} invocation(s), {total / RATE:.2f} s sampled"
+            f"{len(files)} invocation(s), {total / RATE:.2f} thread-seconds sampled"
         )
         own_top = own.most_common(top)
         out.append("  - self: " + "; ".join(_pct(f, n, total) for f, n in own_top))

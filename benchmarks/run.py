@@ -274,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     pyspy = find_pyspy() if args.profile else ""
     tmp = Path(tempfile.mkdtemp(prefix="gitdata-bench-", dir=args.tmpdir)).resolve()
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    out = Path(args.out) if args.out else HERE / "results" / f"{stamp}.json"
+    out = (Path(args.out) if args.out else HERE / "results" / f"{stamp}.json").resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
     tools, notes = make_tools(args, git_data)
     xfs, xfs_note = pick_xfs(args, tmp)
