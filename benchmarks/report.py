@@ -308,13 +308,14 @@ def body(results: list[dict], tools: list[str]) -> str:
     cells = aggregate(results)
     out: list[str] = []
     rows, misses = main_table(cells, tools)
-    out += ["", "## Time and peak RSS per step", "", *rows]
-    out += [
-        "",
-        "Cells: median wall time, peak RSS of the step's largest process. cp (floor): `cp` of "
-        "the same bytes on the same file system (W3: of the whole file). (!) = the bytes were "
-        "not all there afterwards (see Problems).",
-    ]
+    if len(rows) > 2:
+        out += ["", "## Time and peak RSS per step", "", *rows]
+        out += [
+            "",
+            "Cells: median wall time [min-max], peak RSS of the step's largest process. cp "
+            "(floor): `cp` of the same bytes on the same file system (W3: of the whole file). "
+            "(!) = the bytes were not all there afterwards (see Problems).",
+        ]
     w4 = w4_table(cells)
     if w4:
         out += ["", "## W4: per-file cost of the filter", "", *w4]
