@@ -137,7 +137,9 @@ class Poller(threading.Thread):
                     name = line[5:].strip()
                 elif line.startswith("VmHWM:"):
                     hwm = int(line.split()[1])
-            if hwm and name != "time":  # GNU time of our shims: not the program measured
+            # Skip GNU time (ours, not the program measured) and sub-MiB blips such as this
+            # harness's own child between fork and exec.
+            if hwm >= 1024 and name != "time":
                 key = (pid, name)
                 label = self._labels.get(key)
                 if label is None:
