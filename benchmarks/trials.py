@@ -296,18 +296,24 @@ def status_steps(r: Runner, dest: Path, ds: Dataset) -> None:
         return rec
 
     status("status (fresh clone)")
+    _next_second(f)
     st = os.stat(f)
     ist = os.stat(index)
     os.utime(index, ns=(ist.st_atime_ns, st.st_mtime_ns))
     status("status racy #1")
     status("status racy #2")
     os.utime(f)  # touch: new mtime and ctime, same bytes
-    # git (built without USE_NSEC, as Debian's is) compares the index's and a file's mtimes in
-    # whole seconds: an index written in the file's second still finds it racy next time. A user
-    # runs `git status` later than the `touch`; so do we, or #2 measures the clock.
-    time.sleep(max(0.0, math.floor(os.stat(f).st_mtime) + 1.05 - time.time()))
+    _next_second(f)
     status("status touch #1")
     status("status touch #2")
+
+
+def _next_second(f: Path) -> None:
+    """Wait until the clock is past the second of `f`'s mtime. git (built without USE_NSEC, as
+    Debian's is) compares the index's and a file's mtimes in whole seconds: an index written in
+    the file's second still finds it racy next time. A user runs `git status` later than the
+    `touch`; so do we, or #2 measures the clock rather than what #1 left behind."""
+    time.sleep(max(0.0, math.floor(os.stat(f).st_mtime) + 1.05 - time.time()))
 
 
 def many_trial(r: Runner) -> None:
