@@ -149,6 +149,11 @@ class Cache:
         self._move_into_place(tmp, oid)
 
     def _move_into_place(self, tmp: str, oid: str) -> None:
+        if self.freshen(oid):
+            # Already cached (a re-add): keep that copy. Renaming over an existing name costs
+            # ext4 three times a new one, and the identical bytes gain nothing.
+            _remove(tmp)
+            return
         final = self.path(oid)
         try:
             os.rename(tmp, final)

@@ -18,12 +18,19 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(message, f"see `{self.prog} -h`")
 
 
-def build_parser() -> Parser:
+def build_parser(only: str | None = None) -> Parser:
+    """The whole parser, or with `only`, the parser of that one command: git starts the filter
+    and hooks often, and building every subparser costs more than parsing."""
     p = Parser(prog="git data", description="Version large data files inside ordinary Git.")
     p.add_argument("--version", action="version", version=f"git-data {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
+    names: list[str] = []
+
     def cmd(name: str, help: str) -> Parser:
+        names.append(name)
+        if only is not None and name != only:
+            return Parser(add_help=False)  # a stand-in that is never parsed with
         return sub.add_parser(name, help=help, description=help)  # type: ignore[return-value]
 
     def scope(sp: Parser) -> None:
@@ -124,6 +131,8 @@ def build_parser() -> Parser:
     sp = cmd("hook", "plumbing: run by the hook shims")
     sp.add_argument("name")
     sp.add_argument("args", nargs=argparse.REMAINDER)
+    if only is not None and only not in names:
+        return build_parser()  # not a command: the full parser says so, with the choices
     return p
 
 
@@ -131,7 +140,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     # `git-data clean -- %f`: argparse would take `--` as the end of options, which it is.
     try:
-        args = build_parser().parse_args(argv)
+        first = argv[0] if argv and not argv[0].startswith("-") else None
+        args = build_parser(first).parse_args(argv)
         if not args.command:
             build_parser().print_help(sys.stderr)
             return 2

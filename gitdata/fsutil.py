@@ -1,11 +1,15 @@
 """File copies that stay in the kernel: a reflink where the file system has them (btrfs, XFS),
-else copy_file_range/sendfile; never a loop through Python buffers for a plain copy."""
+else copy_file_range (same file system, or any since Linux 5.19), else sendfile (across file
+systems: ext4 to tmpfs answers copy_file_range with EXDEV); a loop through Python buffers only
+where none of these exists."""
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from typing import BinaryIO
 
 try:
@@ -32,22 +36,38 @@ def copy_into(src: str | bytes, fout: BinaryIO) -> None:
             except OSError:
                 pass
         size = os.fstat(fin.fileno()).st_size
-        if hasattr(os, "copy_file_range"):
+        for kernel_copy in _KERNEL_COPIES:
             try:
-                done = 0
-                while done < size:
-                    n = os.copy_file_range(fin.fileno(), fout.fileno(), size - done)
-                    if n == 0:
-                        break
-                    done += n
-                if done == size:
+                if _copy_loop(kernel_copy, fin.fileno(), fout.fileno(), size):
                     return
-            except OSError:
-                pass
+            except OSError as e:
+                if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO):
+                    raise  # the copy itself failed; another way would fail the same
             fin.seek(0)
             fout.seek(0)
             fout.truncate()
         shutil.copyfileobj(fin, fout, 1 << 20)
+
+
+def _copy_loop(copy: Callable[[int, int, int], int], fin: int, fout: int, size: int) -> bool:
+    """Copy with `copy(fin, fout, count)` until `size` bytes went; False if it stopped short."""
+    done = 0
+    while done < size:
+        n = copy(fin, fout, size - done)
+        if n == 0:
+            return False
+        done += n
+    return True
+
+
+def _sendfile(fin: int, fout: int, count: int) -> int:
+    return os.sendfile(fout, fin, None, min(count, 1 << 30))
+
+
+_KERNEL_COPIES: list[Callable[[int, int, int], int]] = [
+    *([os.copy_file_range] if hasattr(os, "copy_file_range") else []),
+    *([_sendfile] if hasattr(os, "sendfile") else []),
+]
 
 
 def replace_file(path: str, data: bytes, mode: int = 0o666) -> None:

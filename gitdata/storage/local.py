@@ -13,12 +13,11 @@ from __future__ import annotations
 import errno
 import os
 import stat
-import tempfile
 from collections.abc import Iterable, Iterator
 from urllib.parse import unquote
 
 from ..errors import GitDataError, ObjectMissing, StoreError
-from ..fsutil import copy_file
+from ..fsutil import copy_file, copy_into
 from ..layout import iter_object_paths, object_path
 from . import Progress, StoredObject, StoreSpec
 
@@ -45,12 +44,11 @@ class LocalStore:
     def upload(self, oid: str, src: str, size: int, progress: Progress | None = None) -> None:
         final = self.path(oid)
         try:
-            os.makedirs(os.path.dirname(final), exist_ok=True)
             try:
-                os.link(src, final)
-                os.utime(final)
+                self._link(src, final)
+                os.utime(final)  # store gc measures age by mtime: this one is new here
             except FileExistsError:
-                pass
+                os.utime(final)  # wanted again: a store gc running now must not take it
             except OSError as e:
                 if e.errno not in _NO_LINK:
                     raise
@@ -60,17 +58,34 @@ class LocalStore:
         if progress:
             progress(size)
 
+    @staticmethod
+    def _link(src: str, final: str) -> None:
+        """os.link, making the shard directory on first use (not a makedirs per object)."""
+        try:
+            os.link(src, final)
+        except FileNotFoundError:
+            if not os.path.exists(src):
+                raise
+            os.makedirs(os.path.dirname(final), exist_ok=True)
+            os.link(src, final)
+
     def _copy_in(self, src: str, final: str) -> None:
         os.makedirs(self.tmp_dir, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.tmp_dir, prefix="incoming-")
-        os.close(fd)
+        tmp = os.path.join(self.tmp_dir, f"incoming-{os.getpid()}-{os.urandom(8).hex()}")
         try:
-            copy_file(src, tmp)
-            os.chmod(tmp, 0o444)
-            os.rename(tmp, final)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+            with open(fd, "wb") as f:
+                copy_into(src, f)
+            try:
+                os.rename(tmp, final)
+            except FileNotFoundError:
+                os.makedirs(os.path.dirname(final), exist_ok=True)
+                os.rename(tmp, final)
         finally:
-            if os.path.exists(tmp):
+            try:
                 os.unlink(tmp)
+            except FileNotFoundError:
+                pass
 
     def download(self, oid: str, dest: str, progress: Progress | None = None) -> None:
         src = self.path(oid)
