@@ -119,18 +119,15 @@ def timed(cmd: list[str], cwd: str, env: dict[str, str], runs: int = 1) -> tuple
 
 
 def reachability(repo: str, runs: int) -> tuple[float, int]:
-    """The walk gc does, alone: gc roots, then every pointer reachable from them."""
+    """The walk gc does, alone: every pointer that what git gc keeps alive reaches."""
     from gitdata import gc, sync
     from gitdata.context import Context
-    from gitdata.git import reach
-    from gitdata.git.roots import gc_roots
 
     best, n = float("inf"), 0
     for _ in range(runs):
         t = time.perf_counter()
         ctx = Context(repo)
-        sc = sync.scanner(ctx)
-        keep = reach.closure(sc, gc.local_tips(sc, gc_roots(ctx.paths.common_dir)))
+        keep = gc.local_keep(ctx, sync.scanner(ctx))
         best, n = min(best, time.perf_counter() - t), len(keep)
     return best, n
 

@@ -19,9 +19,7 @@ from typing import Callable
 
 from . import hashing, output
 from .context import Context
-from .git import reach
 from .git.scan import Hit, Scanner
-from .pointer import Pointer
 from .storage import Store
 
 
@@ -100,32 +98,15 @@ def move_aside(ctx: Context, oid: str, got: str) -> Corrupt | None:
     return Corrupt(oid, f"hashes to xxh128:{got}", dest)
 
 
-def pointers(sc: Scanner, tips: Iterable[str], history: bool) -> dict[str, Pointer]:
-    """Every pointer in the commits `tips` (with history, all their ancestors too)."""
-    return reach.closure(sc, reach.tips(sc, tips, strict=False), history, strict=False)
+def pointers(sc: Scanner, all_history: bool) -> dict[str, Hit]:
+    """Every pointer in HEAD, or in the history of every ref and HEAD."""
+    if all_history:
+        return sc.pointers(["--all"])
+    head = sc.commit_sha("HEAD")
+    return {h.pointer.oid: h for h in (sc.snapshot(head) if head else [])}
 
 
-def paths_of(sc: Scanner, tips: Iterable[str], oids: set[str], history: bool) -> dict[str, Hit]:
-    """A file (path and commit) for each of `oids`; stops once all are found."""
-    found: dict[str, Hit] = {}
-    commits = reach.tips(sc, tips, strict=False)
-    if history:
-        hits: Iterable[Hit] = sc.reachable(commits.commits)
-    else:
-        hits = (
-            Hit(h.pointer, h.path, sha)
-            for sha in commits.commits
-            for h in sc.tree_pointers(sc.tree(sha))
-        )
-    for h in hits:
-        if h.pointer.oid in oids and h.pointer.oid not in found:
-            found[h.pointer.oid] = h
-            if len(found) == len(oids):
-                break
-    return found
-
-
-def without_bytes(ctx: Context, wanted: dict[str, Pointer], store: Store | None) -> set[str]:
+def without_bytes(ctx: Context, wanted: Iterable[str], store: Store | None) -> set[str]:
     """The oids of `wanted` in neither the cache nor `store`."""
     missing = {oid for oid in wanted if not ctx.cache.has(oid)}
     if missing and store is not None:

@@ -43,10 +43,8 @@ from . import resolve, sync
 from .context import Context
 from .errors import GitDataError, UsageError
 from .git import config as git_config
-from .git import reach
-from .git.reach import Tips
 from .git.remote_refs import fetched_refs
-from .git.roots import Roots, gc_roots
+from .git.roots import commits_since, pseudo_refs, worktree_heads
 from .git.scan import Scanner
 from .pointer import is_oid
 from .storage import Store, open_store
@@ -105,21 +103,23 @@ class Outcome:
 # --- what is referenced -----------------------------------------------------------------------
 
 
-def local_tips(sc: Scanner, roots: Roots) -> Tips:
-    """Local rules 1-3: refs, HEADs and the index must resolve; reflog entries and pseudo-refs
-    naming a missing object are skipped, as git does."""
-    tips = reach.tips(sc, set(roots.refs.values()) | roots.heads | roots.index)
-    tips.update(reach.tips(sc, roots.reflogs | roots.pseudo, strict=False))
-    return tips
+#: What `git gc` keeps, in git's own words: every ref and reflog entry, every worktree's HEAD
+#: and index (all stages; split and sparse indexes too). Reflog entries naming pruned objects
+#: are skipped by git, as in its own gc; a missing object of live history fails the walk.
+LIVE = ("--all", "--reflog", "--indexed-objects")
 
 
-def recent_keep(sc: Scanner, roots: Roots, since: float) -> set[str]:
+def local_keep(ctx: Context, sc: Scanner) -> set[str]:
+    """Local rules 1-3: every pointer git's own gc would keep alive, or a pseudo-ref."""
+    pseudo = sc.existing(pseudo_refs(ctx.paths.common_dir))
+    return set(sc.pointers(LIVE, pseudo))
+
+
+def recent_keep(ctx: Context, sc: Scanner, since: float) -> set[str]:
     """--keep-recent: pointers in each worktree's HEAD and index, and in the commits of local
     branches dated `since` or later (their trees, not their history)."""
-    branches = [sha for name, sha in roots.refs.items() if name.startswith("refs/heads/")]
-    tips = reach.tips(sc, roots.heads | roots.index)
-    tips.commits |= reach.commits_since(sc, reach.tips(sc, branches).commits, since)
-    return set(reach.closure(sc, tips, history=False))
+    commits = worktree_heads(ctx.cwd) | set(commits_since(since, ctx.cwd))
+    return set(sc.pointers(["--no-walk", "--indexed-objects"], commits))
 
 
 # --- the local cache --------------------------------------------------------------------------
@@ -156,8 +156,7 @@ def plan_local(
     if not old:
         return plan  # nothing could go: spare the walk
     sc = sync.scanner(ctx)
-    roots = gc_roots(ctx.paths.common_dir)
-    keep = reach.closure(sc, local_tips(sc, roots))
+    keep = local_keep(ctx, sc)
     history_only = []
     for c in old:
         if c.oid not in keep:
@@ -168,7 +167,7 @@ def plan_local(
             history_only.append(c)
     if history_only:
         assert keep_recent is not None
-        recent = recent_keep(sc, roots, now - keep_recent * 86400)
+        recent = recent_keep(ctx, sc, now - keep_recent * 86400)
         candidates = [c for c in history_only if c.oid not in recent]
         plan.referenced += len(history_only) - len(candidates)
         if candidates:
@@ -334,12 +333,10 @@ def plan_store(
         return store, plan
     sc = sync.scanner(ctx)
     with ExitStack() as fetched:
-        ids: set[str] = set()
+        # the remotes' branches and tags, fetched into refs of ours: `--all` then sees them
         for name in same_store_remotes(ctx, remote, store):
-            ids |= set(fetched.enter_context(fetched_refs(name, ctx.cwd)).values())
-        tips = reach.tips(sc, ids)
-        tips.update(local_tips(sc, gc_roots(ctx.paths.common_dir)))
-        keep = reach.closure(sc, tips)
+            fetched.enter_context(fetched_refs(name, ctx.cwd))
+        keep = local_keep(ctx, sc)
     for o in old:
         if o.oid in keep:
             plan.referenced += 1

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from . import output, resolve, transfer
 from .context import Context
@@ -20,7 +20,11 @@ from .storage import Store, open_store
 
 
 def scanner(ctx: Context) -> Scanner:
-    return Scanner(open_repository(ctx.paths))
+    return Scanner(open_repository(ctx.paths), ctx.cwd)
+
+
+#: Missing objects whose commit is looked up for a failing push's message.
+LIST_LIMIT = 20
 
 
 def open_for_remote(ctx: Context, remote: str) -> tuple[Store, resolve.Resolution]:
@@ -131,14 +135,24 @@ def pre_push(ctx: Context, remote: str, url: str, lines: Iterable[str]) -> None:
     if snapshot_tips:
         exclude += _remote_tips(ctx, sc, remote, url)
     hits = sc.introduced(include, exclude)
-    seen: set = set()
     for tip in snapshot_tips:
-        for h in sc.tree_pointers(sc.tree(tip), seen=seen):
-            hits.setdefault(h.pointer.oid, Hit(h.pointer, h.path, tip))
+        for h in sc.snapshot(tip):
+            hits.setdefault(h.pointer.oid, h)
     if not hits:
         return
     store, _ = open_for_remote(ctx, remote)
-    execute_push(ctx, store, plan_push(ctx, store, hits))
+    plan = plan_push(ctx, store, hits)
+    name_commits(sc, plan, include, exclude)
+    execute_push(ctx, store, plan)
+
+
+def name_commits(sc: Scanner, plan: PushPlan, include: list[str], exclude: list[str]) -> None:
+    """Find, for the messages, the commit that brings each object missing everywhere (a walk
+    each: only for the few a failing push lists)."""
+    for oid, hit in sorted(plan.missing.items(), key=lambda kv: kv[1].path)[:LIST_LIMIT]:
+        plan.missing[oid] = plan.hits[oid] = replace(
+            hit, commit=sc.introducing_commit(hit, include, exclude)
+        )
 
 
 def _remote_tips(ctx: Context, sc: Scanner, remote: str, url: str) -> list[str]:
@@ -161,34 +175,21 @@ def _remote_tips(ctx: Context, sc: Scanner, remote: str, url: str) -> list[str]:
     return tips
 
 
-def hits_for_refs(
-    sc: Scanner, refs: Sequence[str], all_prefixes: tuple[str, ...] | None = None
-) -> dict[str, Hit]:
-    """Every pointer in the history of `refs` (default HEAD), or of every ref under
-    `all_prefixes` and HEAD; keyed by oid."""
-    if all_prefixes is not None:
-        tips = list(sc.refs(all_prefixes).values())
-        head = sc.commit_sha("HEAD")
-        if head:
-            tips.append(head)
-    else:
-        tips = []
-        for r in refs or ["HEAD"]:
-            sha = sc.commit_sha(r)
-            if sha is None:
-                raise GitDataError(f"unknown revision '{r}'", "name a branch, tag or commit")
-            tips.append(sha)
-    hits: dict[str, Hit] = {}
-    for h in sc.reachable(tips):
-        hits.setdefault(h.pointer.oid, h)
-    return hits
+def resolve_revs(sc: Scanner, revs: Sequence[str]) -> list[str]:
+    """The commits `revs` name (tags peeled); an unknown one is the user's error."""
+    shas = []
+    for r in revs:
+        sha = sc.commit_sha(r)
+        if sha is None:
+            raise GitDataError(f"unknown revision '{r}'", "name a branch, tag or commit")
+        shas.append(sha)
+    return shas
 
 
 def head_hits(sc: Scanner, paths: PathFilter | None = None) -> list[Hit]:
+    """Every pointer file of HEAD (none before the first commit), optionally filtered."""
     head = sc.commit_sha("HEAD")
-    if head is None:
-        return []
-    hits = list(sc.tree_pointers(sc.tree(head)))
+    hits = sc.snapshot(head) if head else []
     return [h for h in hits if paths is None or paths.match(h.path)]
 
 
@@ -257,7 +258,7 @@ def pointer_files(
         p = parse(data)
         if p is None:
             continue
-        if sc.pointer_of_hex(entry.blob) != p:
+        if sc.pointer_of(entry.blob) != p:
             continue  # the worktree pointer is not what is staged: a user's edit, leave it
         found.append(PointerFile(entry.path, p, entry.mode))
     return found

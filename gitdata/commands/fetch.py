@@ -16,8 +16,7 @@ def fetch(
     sc = sync.scanner(ctx)
     paths = PathFilter(include or [], exclude or [])
     if all_refs:
-        every = sync.hits_for_refs(sc, [], ("refs/",)).values()
-        hits = [h for h in every if paths.match(h.path)]
+        hits = [h for h in sc.pointers(["--all"]).values() if paths.match(h.path)]
     else:
         hits = sync.head_hits(sc, paths)
     result = sync.fetch(ctx, hits, remote)

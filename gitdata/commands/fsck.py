@@ -19,19 +19,15 @@ def fsck(remote: str | None = None, all_history: bool = False) -> int:
         print(f"corrupt xxh128:{c.oid}: {c.problem}{moved}")
 
     sc = sync.scanner(ctx)
-    if all_history:
-        tips = list(sc.refs().values()) + [h for h in [sc.commit_sha("HEAD")] if h]
-    else:
-        tips = [h for h in [sc.commit_sha("HEAD")] if h]
-    wanted = service.pointers(sc, tips, all_history)
+    wanted = service.pointers(sc, all_history)
     missing = service.without_bytes(ctx, wanted, store)
-    hits = service.paths_of(sc, tips, missing, all_history) if missing else {}
     where = f"the cache nor {store.describe()}" if store else "the cache"
-    for oid in sorted(missing, key=lambda o: hits[o].path if o in hits else b""):
-        h = hits.get(oid)
-        path = os.fsdecode(h.path) if h else "?"
-        commit = f" (commit {h.commit[:9]})" if h and h.commit and all_history else ""
-        print(f"missing xxh128:{oid} {path}{commit}: not in {where}")
+    for n, oid in enumerate(sorted(missing, key=lambda o: wanted[o].path)):
+        h = wanted[oid]
+        # in history, name a commit that has it (a walk each: for the first few only)
+        commit = sc.introducing_commit(h, ["--all"], []) if all_history and n < 20 else ""
+        commit = f" (commit {commit[:9]})" if commit and commit != "?" else ""
+        print(f"missing xxh128:{oid} {os.fsdecode(h.path)}{commit}: not in {where}")
 
     scope = "all history" if all_history else "HEAD"
     output.note(

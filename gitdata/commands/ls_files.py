@@ -12,9 +12,7 @@ def ls_files(all_history: bool = False, long: bool = False, as_json: bool = Fals
     ctx = Context()
     sc = sync.scanner(ctx)
     if all_history:
-        tips = list(sc.refs().values())
-        head = sc.commit_sha("HEAD")
-        hits = list(sc.reachable(tips + ([head] if head else [])))
+        hits = list(sc.pointers(["--all"]).values())  # each object once, under one of its paths
     else:
         hits = sync.head_hits(sc)
     rows = sorted({(os.fsdecode(h.path), h.pointer) for h in hits}, key=lambda r: r[0])

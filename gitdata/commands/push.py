@@ -21,7 +21,12 @@ def push(
         raise GitDataError("no Git remote to push to", "name one: git data push REMOTE")
     sc = sync.scanner(ctx)
     # --all is every branch and tag, as for `git push --all --tags`
-    hits = sync.hits_for_refs(sc, refs or [], ("refs/heads/", "refs/tags/") if all_refs else None)
+    if all_refs:
+        tips = ["--branches", "--tags"]
+        hits = sc.pointers(tips)
+    else:
+        tips = sync.resolve_revs(sc, refs or ["HEAD"])
+        hits = sc.history(tips)
     store, res = sync.open_for_remote(ctx, remote)
     plan = sync.plan_push(ctx, store, hits)
     if dry_run:
@@ -30,6 +35,7 @@ def push(
         for hit in sorted(plan.missing.values(), key=lambda h: h.path):
             print(f"missing {hit.pointer.ref} {os.fsdecode(hit.path)}")
         return 1 if plan.missing else 0
+    sync.name_commits(sc, plan, tips, [])
     sync.execute_push(ctx, store, plan)
     output.note(
         f"{len(plan.to_upload)} object(s) uploaded to {store.describe()} ({res.how}), "

@@ -28,7 +28,6 @@ def status(as_json: bool = False) -> int:
                     "path": os.fsdecode(h.path),
                     "oid": h.pointer.ref,
                     "size": h.pointer.size,
-                    "commit": h.commit,
                     "cached": ctx.cache.has(oid),
                 }
                 for oid, h in sorted(pending.items(), key=lambda kv: kv[1].path)
@@ -48,7 +47,7 @@ def status(as_json: bool = False) -> int:
     target = f"'{remote}'" if remote else "(no remote)"
     print(f"Data files in commits not yet on {target}: {len(pending)}")
     for _oid, h in sorted(pending.items(), key=lambda kv: kv[1].path):
-        print(f"  {os.fsdecode(h.path)} ({h.pointer.size} bytes, {h.commit and h.commit[:9]})")
+        print(f"  {os.fsdecode(h.path)} ({h.pointer.size} bytes)")
     print(f"Checked-out files that are still pointers: {len(pointers)}")
     for f in pointers:
         hint = "" if ctx.cache.has(f.pointer.oid) else " (bytes not in the cache)"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 from ..errors import GitError
 
@@ -63,6 +63,46 @@ def run_git(
             "run the command above by hand to see git's full message",
         )
     return proc
+
+
+def stream_git(
+    args: Sequence[str],
+    *,
+    input_lines: Iterable[bytes] = (),
+    sep: bytes = b"\n",
+    cwd: str | os.PathLike[str] | None = None,
+    hint: str = "run the command above by hand to see git's full message",
+) -> Iterator[bytes]:
+    """Run git and yield its output record by record (split on `sep`) as it comes, for outputs
+    too big to hold: a history walk, a tree of a million files. `input_lines` (each without its
+    newline) are written to stdin first: only for commands that read all of stdin before they
+    write (rev-list --stdin), or the pipes could fill both ways."""
+    proc = subprocess.Popen(
+        git_command(args),
+        cwd=cwd,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdin and proc.stdout and proc.stderr
+    try:
+        proc.stdin.write(b"".join(line + b"\n" for line in input_lines))
+        proc.stdin.close()
+    except BrokenPipeError:
+        pass  # it died on its arguments: the status below says why
+    rest = b""
+    while True:
+        chunk = proc.stdout.read(1 << 16)
+        if not chunk:
+            break
+        records = (rest + chunk).split(sep)
+        rest = records.pop()
+        yield from records
+    if rest:
+        yield rest
+    err = proc.stderr.read()
+    if proc.wait() != 0:
+        raise GitError(f"`git {' '.join(args)}` failed: {first_line(err)}", hint)
 
 
 def git_output(args: Sequence[str], **kw: object) -> bytes:

@@ -1,51 +1,54 @@
-"""Read-only pygit2 walks that find pointers: in a push range, in a tree, reachable from refs.
+"""Pointers in a repository: in a push range, in a commit's snapshot, in all that gc keeps.
 
-Only blobs of at most SIZE_CUTOFF bytes are read (the object header says the size), each tree is
-visited once per walk, and blob verdicts are memoised by blob id: a repository with 20,000
-pointers in 10,000 commits reads each pointer blob once. Paths are bytes as git stores them.
+git decides which objects a set of revisions reaches (revlist.small_blobs: `git rev-list` with
+a filter that leaves only blobs small enough to be pointers); pygit2 reads those blobs. A blob's
+verdict is memoised by id, so a repository with 20,000 pointers in 10,000 commits reads each
+pointer blob once. Paths are bytes as git stores them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import pygit2
 from pygit2.enums import ObjectType, RepositoryOpenFlag
 
+from ..errors import GitError
 from ..pointer import SIZE_CUTOFF, Pointer, parse
 from .paths import RepoPaths
-
-_TREE_MODE = 0o040000
-_BLOB_MODES = (0o100644, 0o100755)
+from .revlist import small_blobs
+from .run import run_git, stream_git
 
 
 @dataclass(frozen=True)
 class Hit:
     pointer: Pointer
-    path: bytes  # repository-relative, as git stores it
-    commit: str | None = None  # hex of a commit that has it, when known
+    path: bytes  # repository-relative, as git stores it ("" for a blob named directly)
+    blob: str = ""  # the git blob that holds the pointer
+    commit: str | None = None  # hex of a commit that brings it, when known
 
 
 def open_repository(paths: RepoPaths) -> pygit2.Repository:
     """Open the repository git would use here (GIT_INDEX_FILE, GIT_OBJECT_DIRECTORY and
     alternates honoured through FROM_ENV; the git dir itself comes from `git rev-parse`).
 
-    libgit2 re-hashes every object it reads unless told not to; git's own walks do not (only
-    `git fsck` does), and in a history walk it costs a third of the time."""
+    libgit2 re-hashes every object it reads unless told not to; git's own reads do not (only
+    `git fsck` does), and over many objects it costs a third of the time."""
     pygit2.settings.enable_strict_hash_verification(False)
     return pygit2.Repository(paths.git_dir, RepositoryOpenFlag.FROM_ENV)
 
 
 class Scanner:
-    def __init__(self, repo: pygit2.Repository) -> None:
+    def __init__(self, repo: pygit2.Repository, cwd: str | None = None) -> None:
         self.repo = repo
+        self.cwd = cwd
         self._odb = repo.odb
-        self._verdict: dict[pygit2.Oid, Pointer | None] = {}
+        self._verdict: dict[str, Pointer | None] = {}
 
-    def pointer_of(self, blob_id: pygit2.Oid, strict: bool = False) -> Pointer | None:
-        """The pointer this blob is, or None; memoised. strict: a missing blob raises KeyError
-        instead of counting as "not a pointer"."""
+    def pointer_of(self, blob_id: str, strict: bool = False) -> Pointer | None:
+        """The pointer this blob is, or None; memoised. strict: a missing object raises
+        GitError instead of counting as "not a pointer"."""
         try:
             return self._verdict[blob_id]
         except KeyError:
@@ -55,114 +58,70 @@ class Scanner:
             kind, size = self._odb.read_header(blob_id)
             if kind == ObjectType.BLOB and size <= SIZE_CUTOFF:
                 result = parse(self._odb.read(blob_id)[1])
-        except KeyError:  # missing object (shallow or partial clone): not ours to judge
+        except KeyError:  # missing (shallow or partial clone): not ours to judge
             if strict:
-                raise
-            result = None
+                raise GitError(
+                    f"object {blob_id} is missing from the repository",
+                    "`git fsck` tells what is damaged; a partial clone must fetch it first",
+                ) from None
         self._verdict[blob_id] = result
         return result
 
-    def pointer_of_hex(self, blob_hex: str) -> Pointer | None:
-        return self.pointer_of(pygit2.Oid(hex=blob_hex))
-
-    def tree_pointers(
-        self, tree: pygit2.Tree, prefix: bytes = b"", seen: set[pygit2.Oid] | None = None
-    ) -> Iterator[Hit]:
-        """Pointers in `tree`, with paths; subtrees whose id is in `seen` are skipped (and
-        every visited subtree is added), so several walks sharing `seen` visit a tree once."""
-        stack: list[tuple[pygit2.Tree, bytes]] = [(tree, prefix)]
-        while stack:
-            t, pre = stack.pop()
-            for entry in t:
-                mode = entry.filemode
-                name: bytes = entry.raw_name or b""
-                if mode == _TREE_MODE:
-                    if seen is not None:
-                        if entry.id in seen:
-                            continue
-                        seen.add(entry.id)
-                    stack.append((self.tree(entry.id), pre + name + b"/"))
-                elif mode in _BLOB_MODES:
-                    p = self.pointer_of(entry.id)
-                    if p is not None:
-                        yield Hit(p, pre + name)
-
-    def introduced(self, include: Iterable[str], exclude: Iterable[str]) -> dict[str, Hit]:
-        """Pointers that the commits reachable from `include` but not from `exclude` add or
-        change, relative to each of their parents (like `git log -p include --not exclude`).
-
-        Keyed by oid, first commit that brings it kept (for messages).
-        """
-        walker = self.repo.walk(None)
-        pushed = False
-        for sha in include:
-            walker.push(pygit2.Oid(hex=sha))
-            pushed = True
-        if not pushed:
-            return {}
-        for sha in exclude:
-            try:
-                walker.hide(pygit2.Oid(hex=sha))
-            except (KeyError, ValueError, pygit2.GitError):
-                pass  # not in this repository: cannot be an ancestor of what we push
+    def pointers(self, options: Sequence[str], revs: Iterable[str] = ()) -> dict[str, Hit]:
+        """Every pointer `git rev-list --objects <options> <revs>` reaches, keyed by oid (the
+        first path git lists for it kept)."""
         hits: dict[str, Hit] = {}
-        for commit in walker:
-            sha = str(commit.id)
-            if not commit.parent_ids:
-                for h in self.tree_pointers(commit.tree):
-                    hits.setdefault(h.pointer.oid, Hit(h.pointer, h.path, sha))
-                continue
-            for parent in commit.parents:
-                diff = parent.tree.diff_to_tree(commit.tree)
-                for delta in diff.deltas:
-                    nf = delta.new_file
-                    if nf.mode not in _BLOB_MODES:
-                        continue
-                    p = self.pointer_of(nf.id)
-                    if p is not None and p.oid not in hits:
-                        hits[p.oid] = Hit(p, nf.raw_path, sha)
+        for blob, path in small_blobs(options, revs, self.cwd):
+            p = self.pointer_of(blob, strict=True)
+            if p is not None and p.oid not in hits:
+                hits[p.oid] = Hit(p, path, blob)
         return hits
 
-    def reachable(self, tips: Iterable[str]) -> Iterator[Hit]:
-        """Pointers in every commit reachable from `tips`, each distinct tree read once."""
-        walker = self.repo.walk(None)
-        any_tip = False
-        for sha in tips:
-            try:
-                walker.push(pygit2.Oid(hex=sha))
-                any_tip = True
-            except (KeyError, ValueError, pygit2.GitError):
-                continue
-        if not any_tip:
-            return
-        seen: set[pygit2.Oid] = set()
-        for commit in walker:
-            tree_id = commit.tree_id
-            if tree_id in seen:
-                continue
-            seen.add(tree_id)
-            for h in self.tree_pointers(commit.tree, seen=seen):
-                yield Hit(h.pointer, h.path, str(commit.id))
+    def introduced(self, include: Iterable[str], exclude: Iterable[str]) -> dict[str, Hit]:
+        """Pointers that the commits `include` bring and the commits `exclude` do not have:
+        what a push of `include` adds to a remote that has `exclude`."""
+        return self.pointers([], [*include, *(f"^{sha}" for sha in exclude)])
 
-    def index_pointers(self, index: pygit2.Index | None = None) -> Iterator[Hit]:
-        """Pointers staged in the index (this worktree's, unless another is given)."""
-        for entry in index if index is not None else self.repo.index:
-            if entry.mode in _BLOB_MODES:
-                p = self.pointer_of(entry.id)
-                if p is not None:
-                    yield Hit(p, entry.path.encode("utf-8", "surrogateescape"))
+    def history(self, tips: Iterable[str]) -> dict[str, Hit]:
+        """Pointers in every commit reachable from `tips`."""
+        return self.pointers([], tips)
 
-    def tree(self, oid: pygit2.Oid | str) -> pygit2.Tree:
-        """The tree with this id, or the tree of the commit with this id."""
-        obj = self.repo[oid]
-        tree = obj.peel(pygit2.Tree)
-        return tree
+    def snapshot(self, commit: str) -> list[Hit]:
+        """Every file of `commit` that is a pointer, each path (two files with the same bytes
+        are two hits, where rev-list would list the blob once)."""
+        hits = []
+        for rec in stream_git(["ls-tree", "-r", "-z", "-l", "--full-tree", commit],
+                              sep=b"\0", cwd=self.cwd):  # fmt: skip
+            meta, _, path = rec.partition(b"\t")
+            mode, kind, blob, size = meta.split(None, 3)
+            if kind != b"blob" or mode == b"120000" or int(size) > SIZE_CUTOFF:
+                continue
+            p = self.pointer_of(blob.decode("ascii"), strict=True)
+            if p is not None:
+                hits.append(Hit(p, path, blob.decode("ascii")))
+        return hits
+
+    def introducing_commit(self, hit: Hit, include: Sequence[str], exclude: Sequence[str]) -> str:
+        """The oldest commit of `include ^exclude` that adds (or removes) the blob of `hit`, for
+        messages ("?" when none does). `--find-object` lists both; the oldest brought it."""
+        proc = run_git(
+            ["log", "--format=%H", f"--find-object={hit.blob}", *include,
+             *(f"^{sha}" for sha in exclude), "--"],
+            cwd=self.cwd, check=False,
+        )  # fmt: skip
+        found = proc.stdout.decode("ascii", "replace").split()
+        return found[-1] if found else "?"
 
     def commit_sha(self, rev: str) -> str | None:
         try:
             return str(self.repo.revparse_single(rev).peel(pygit2.Commit).id)
         except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError):
             return None
+
+    def existing(self, ids: Iterable[str]) -> list[str]:
+        """The ids of `ids` that name an object here (a reflog or ORIG_HEAD may name one that
+        was pruned)."""
+        return [i for i in ids if self._odb.exists(i)]
 
     def refs(self, prefixes: tuple[str, ...] = ("refs/",)) -> dict[str, str]:
         """{ref name: commit sha} for refs under `prefixes` that peel to a commit."""

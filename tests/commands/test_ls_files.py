@@ -54,3 +54,13 @@ def test_env_sees_the_installed_filter(env):
     env.data("install", "--skip-smudge")
     doc = json.loads(env.data("env", "--json", cwd=repo).stdout)
     assert doc["filter"] == "git-data filter-process --skip-smudge"
+
+
+def test_identical_files_are_each_listed(env):
+    repo = env.new_repo()
+    write(repo / "a.bin", b"same bytes")
+    write(repo / "copy/a.bin", b"same bytes")
+    env.commit_all(repo)
+    doc = json.loads(env.data("ls-files", "--json", cwd=repo).stdout)
+    assert [d["path"] for d in doc] == ["a.bin", "copy/a.bin"]
+    assert doc[0]["oid"] == doc[1]["oid"]
