@@ -31,6 +31,8 @@ class LocalStore:
         url = spec.url
         self.root = unquote(url[len("file://") :]) if url.startswith("file://") else url
         self.tmp_dir = os.path.join(self.root, "tmp")
+        self._dirs: set[str] = set()  # directories known to exist: a makedirs each, not per object
+        self._can_link = True  # until a link fails for good (another file system): copy then
 
     def describe(self) -> str:
         return self.root
@@ -44,43 +46,41 @@ class LocalStore:
     def upload(self, oid: str, src: str, size: int, progress: Progress | None = None) -> None:
         final = self.path(oid)
         try:
-            try:
-                self._link(src, final)
-                os.utime(final)  # store gc measures age by mtime: this one is new here
-            except FileExistsError:
-                os.utime(final)  # wanted again: a store gc running now must not take it
-            except OSError as e:
-                if e.errno not in _NO_LINK:
-                    raise
+            self._ensure_dir(os.path.dirname(final))
+            linked = False
+            if self._can_link:
+                try:
+                    os.link(src, final)
+                    linked = True
+                except FileExistsError:
+                    linked = True  # there already: wanted again
+                except OSError as e:
+                    if e.errno not in _NO_LINK:
+                        raise
+                    self._can_link = False  # another file system, or no links here
+            if not linked:
                 self._copy_in(src, final)
+            # new here, or wanted again: store gc measures age by mtime, and a gc running now
+            # must not take it
+            os.utime(final)
         except OSError as e:
             raise self._error(e, "write to") from e
         if progress:
             progress(size)
 
-    @staticmethod
-    def _link(src: str, final: str) -> None:
-        """os.link, making the shard directory on first use (not a makedirs per object)."""
-        try:
-            os.link(src, final)
-        except FileNotFoundError:
-            if not os.path.exists(src):
-                raise
-            os.makedirs(os.path.dirname(final), exist_ok=True)
-            os.link(src, final)
+    def _ensure_dir(self, path: str) -> None:
+        if path not in self._dirs:
+            os.makedirs(path, exist_ok=True)
+            self._dirs.add(path)
 
     def _copy_in(self, src: str, final: str) -> None:
-        os.makedirs(self.tmp_dir, exist_ok=True)
+        self._ensure_dir(self.tmp_dir)
         tmp = os.path.join(self.tmp_dir, f"incoming-{os.getpid()}-{os.urandom(8).hex()}")
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
             with open(fd, "wb") as f:
                 copy_into(src, f)
-            try:
-                os.rename(tmp, final)
-            except FileNotFoundError:
-                os.makedirs(os.path.dirname(final), exist_ok=True)
-                os.rename(tmp, final)
+            os.rename(tmp, final)
         finally:
             try:
                 os.unlink(tmp)
