@@ -41,8 +41,11 @@ PART_WORKERS = 8
 MAX_POOL = 64
 #: A dead endpoint fails in about CONNECT_TIMEOUT x attempts (botocore's standard mode: 3), not
 #: the 60 s botocore waits by default. READ_TIMEOUT stays long: a slow part is not a dead server.
+#: GIT_DATA_S3_READ_TIMEOUT (seconds) overrides it: longer for a very slow link, shorter for
+#: tests that stall the server on purpose.
 CONNECT_TIMEOUT = 5
 READ_TIMEOUT = 60
+READ_TIMEOUT_ENV = "GIT_DATA_S3_READ_TIMEOUT"
 #: Parallel HEAD requests when asking which objects exist; ListObjectsV2 returns 1000 keys a page.
 EXISTS_WORKERS = 16
 LIST_PAGE = 1000
@@ -134,7 +137,7 @@ class S3Store:
         config = Config(
             retries={"mode": mode if mode in ("standard", "adaptive") else "standard"},
             connect_timeout=CONNECT_TIMEOUT,
-            read_timeout=READ_TIMEOUT,
+            read_timeout=_read_timeout(),
             max_pool_connections=MAX_POOL,
             user_agent_extra="gitdata",
             **options,
@@ -349,6 +352,22 @@ class _KnownSize(BaseSubscriber):
 
     def on_queued(self, future: Any, **kwargs: Any) -> None:
         future.meta.provide_transfer_size(self.size)
+
+
+def _read_timeout() -> float:
+    value = os.environ.get(READ_TIMEOUT_ENV, "")
+    if not value:
+        return READ_TIMEOUT
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds < float("inf"):
+        raise ConfigError(
+            f"{READ_TIMEOUT_ENV}='{value}' is not a number of seconds",
+            f"unset it, or set it to a positive number (default {READ_TIMEOUT})",
+        )
+    return seconds
 
 
 def _public(url: str | None) -> str:
