@@ -142,9 +142,11 @@ class S3Store:
             user_agent_extra="gitdata",
             **options,
         )
-        return session.client(
+        client = session.client(
             "s3", endpoint_url=self.endpoint_url, region_name=self.spec.region, config=config
         )
+        client.meta.events.register("after-call.s3", _refuse_cut_answer)
+        return client
 
     def _guard(self, fn: Callable[[], _T], oid: str | None = None) -> _T:
         """Run S3 calls; turn whatever boto3 raises into a StoreError for the user. After a
@@ -342,6 +344,42 @@ class S3Store:
         if batch:
             flush()
         return failed
+
+
+#: What a successful answer must carry for gitdata or s3transfer to use it.
+_REQUIRED_FIELDS = {
+    "GetObject": ("ContentLength",),
+    "CreateMultipartUpload": ("UploadId",),
+    "UploadPart": ("ETag",),
+}
+
+
+def _refuse_cut_answer(http_response: Any, parsed: Any, model: Any, **kwargs: Any) -> None:
+    """Refuse a 2xx answer that a connection cut inside its headers may have produced.
+
+    http.client takes end-of-file as the end of the headers, so such an answer looks whole:
+    without Content-Length or chunked encoding its body runs to the end of the connection,
+    i.e. is empty. Unchecked, a cut GetObject crashed gitdata (KeyError), a cut ranged GET hung
+    s3transfer 0.19 for ever (its first-chunk callback raised KeyError and never finished the
+    transfer), a cut CreateMultipartUpload crashed s3transfer, and a cut ListObjectsV2 said the
+    store was empty. Raised as a broken stream, which s3transfer and transfer.with_retries retry.
+    """
+    status = http_response.status_code
+    if not 200 <= status < 300:
+        return
+    headers = http_response.headers
+    framed = (
+        status == 204
+        or model.http.get("method") == "HEAD"
+        or "content-length" in headers
+        or "chunked" in headers.get("transfer-encoding", "").lower()
+    )
+    if framed and all(f in parsed for f in _REQUIRED_FIELDS.get(model.name, ())):
+        return
+    body = parsed.get("Body")
+    if body is not None:
+        body.close()
+    raise bx.ResponseStreamingError(error=f"{model.name}: an incomplete answer (headers cut short)")
 
 
 class _KnownSize(BaseSubscriber):

@@ -1,0 +1,217 @@
+"""S3 transfers through a fault-injecting proxy (tests/faultproxy.py) between boto3 and the moto
+server: dropped connections, 500, 503 SlowDown, stalls and cut bodies, on uploads and downloads,
+directly through transfer.upload/download and through real git push, clone and fetch.
+
+Bounded faults: the transfers retry and finish, byte for byte. Faults that never stop: one
+clear error, the Git remote untouched. Either way the store (listed through the real server, not
+the proxy) and the cache hold only whole objects that hash to their names, and no multipart
+upload is left behind. The module ends by printing how many faults of each kind were injected.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from conftest import random_file, same_file
+from faultproxy import (
+    DROP_MID,
+    KINDS,
+    STALL,
+    TRUNCATE,
+    FaultProxy,
+    Rule,
+)
+from s3_fixtures import S3
+
+from gitdata import transfer
+from gitdata.cache import Cache
+from gitdata.hashing import hash_bytes, hash_file
+from gitdata.pointer import is_oid
+from gitdata.storage import StoreSpec, key_for, open_store
+from gitdata.storage import s3 as s3_store
+from gitdata.storage.s3 import READ_TIMEOUT_ENV, S3Store
+
+#: boto3's read timeout in these tests (seconds); a stall lasts longer.
+READ_TIMEOUT = 1
+STALL_FOR = 2.5
+#: Faults per test when they are bounded: one more than botocore's 3 attempts, so that an object
+#: hit every time needs gitdata's own retry too.
+BOUND = 4
+PREFIX = "p"
+
+
+# -- the count the closing note needs ---------------------------------------------------------
+
+
+class Tally:
+    """Faults injected, by kind: survived (the transfer finished, byte-identical) or met by a
+    clean failure (the faults never stopped; one error, nothing partial left)."""
+
+    def __init__(self) -> None:
+        self.survived: Counter[tuple[str, str]] = Counter()
+        self.failed_cleanly: Counter[tuple[str, str]] = Counter()
+
+    def add(self, proxy: FaultProxy, survived: bool = True) -> None:
+        (self.survived if survived else self.failed_cleanly).update(proxy.injected)
+
+    def lines(self) -> list[str]:
+        kinds = {k for k, _ in self.survived} | {k for k, _ in self.failed_cleanly}
+        out = ["S3 faults injected (kind: survived + met by a clean failure = total; by operation)"]
+        for kind in [k for k in KINDS if k in kinds]:
+            ok = sum(n for (k, _), n in self.survived.items() if k == kind)
+            bad = sum(n for (k, _), n in self.failed_cleanly.items() if k == kind)
+            ops = Counter[str]()
+            for counter in (self.survived, self.failed_cleanly):
+                for (k, op), n in counter.items():
+                    if k == kind:
+                        ops[op] += n
+            by_op = ", ".join(f"{op} {n}" for op, n in sorted(ops.items()))
+            out.append(f"  {kind:13} {ok:4} + {bad:4} = {ok + bad:4}   ({by_op})")
+        ok, bad = sum(self.survived.values()), sum(self.failed_cleanly.values())
+        out.append(f"  {'all':13} {ok:4} + {bad:4} = {ok + bad:4}")
+        return out
+
+
+TALLY = Tally()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def fault_report(request: pytest.FixtureRequest):
+    """Print the tally once the module's tests have run, past pytest's output capture."""
+    yield
+    if not (TALLY.survived or TALLY.failed_cleanly):
+        return
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    with capture.global_and_fixture_disabled():
+        print("\n" + "\n".join(TALLY.lines()))
+
+
+# -- fixtures and checks -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def proxy(s3: S3, monkeypatch: pytest.MonkeyPatch):
+    """A fault proxy in front of the test's moto server; boto3 in this process and in every
+    git-data the test starts gives up on a silent server after READ_TIMEOUT."""
+    monkeypatch.setenv(READ_TIMEOUT_ENV, str(READ_TIMEOUT))
+    with FaultProxy(s3.endpoint) as p:
+        yield p
+
+
+@pytest.fixture
+def small_parts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Multipart from 8 MiB in 5 MiB parts (S3's smallest), both ways: 12 MiB is 3 parts."""
+    monkeypatch.setattr(s3_store, "MULTIPART_THRESHOLD", 8 << 20)
+    monkeypatch.setattr(s3_store, "PART_SIZE", 5 << 20)
+
+
+BIG = 12 << 20
+
+
+def through(proxy: FaultProxy, s3: S3) -> S3Store:
+    st = open_store(StoreSpec(url=s3.url(PREFIX), endpoint_url=proxy.endpoint, name="origin"))
+    assert isinstance(st, S3Store)
+    return st
+
+
+def cached(tmp_path: Path, sizes: list[int]) -> tuple[Cache, dict[str, int]]:
+    """A cache holding objects of `sizes` (deterministic bytes); returns it and {oid: size}."""
+    cache = Cache(str(tmp_path / "cache"))
+    objects = {}
+    for i, size in enumerate(sizes):
+        src = random_file(tmp_path / "src" / str(i), size, seed=i)
+        with open(src, "rb") as f:
+            oid, n = cache.store_stream(f)
+        objects[oid] = n
+    return cache, objects
+
+
+def seed_store(s3: S3, cache: Cache, objects: dict[str, int]) -> None:
+    """Put the objects in the bucket directly (not through the proxy)."""
+    for oid in objects:
+        s3.client.upload_file(cache.path(oid), s3.bucket, f"{PREFIX}/{key_for(oid)}")
+
+
+def store_oids(s3: S3, prefix: str = PREFIX) -> set[str]:
+    """The objects in the bucket, listed and read through the real server: every key is in
+    SPEC's layout and its bytes hash to its name (no partial object is ever visible)."""
+    oids = set()
+    for key in s3.keys():
+        oid = key.rpartition("/")[2]
+        assert is_oid(oid) and key == f"{prefix}/{key_for(oid)}", key
+        body = s3.client.get_object(Bucket=s3.bucket, Key=key)["Body"].read()
+        assert hash_bytes(body) == oid, f"{key} holds {len(body)} bytes that hash elsewhere"
+        oids.add(oid)
+    return oids
+
+
+def assert_no_upload_left(s3: S3, proxy: FaultProxy) -> None:
+    """No incomplete multipart upload holds any part. The only uploads allowed to remain are the
+    empty ones whose CreateMultipartUpload answer the proxy swallowed after the server had
+    started them: their id never reached gitdata, so nobody can abort them (README "Safety")."""
+    uploads = s3.client.list_multipart_uploads(Bucket=s3.bucket).get("Uploads", [])
+    lost = sum(
+        n
+        for (kind, op), n in proxy.injected.items()
+        if op == "CreateMultipartUpload" and kind in (DROP_MID, TRUNCATE)
+    )
+    assert len(uploads) <= lost, uploads
+    for up in uploads:
+        parts = s3.client.list_parts(Bucket=s3.bucket, Key=up["Key"], UploadId=up["UploadId"])
+        assert not parts.get("Parts"), up
+
+
+def cache_oids(cache: Cache) -> set[str]:
+    """The objects in the cache: each hashes to its name; no temporary is left behind."""
+    root = Path(cache.root)
+    oids = set()
+    for p in root.rglob("*"):
+        if p.is_dir():
+            continue
+        rel = p.relative_to(root)
+        assert rel.parts[0] != "tmp", f"temporary left behind: {rel}"
+        assert is_oid(p.name) and rel.as_posix() == key_for(p.name), rel
+        assert hash_file(p)[0] == p.name, rel
+        oids.add(p.name)
+    return oids
+
+
+# -- bounded faults: every transfer finishes -------------------------------------------------
+
+UPLOAD_OPS = ["PutObject", "CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("op", UPLOAD_OPS)
+def test_upload_survives_bounded_faults(s3, proxy, small_parts, tmp_path, op, kind):
+    cache, objects = cached(tmp_path, [200_000, 70_000, 1] if op == "PutObject" else [BIG])
+    proxy.add(Rule(kind, ops={op}, limit=BOUND, stall=STALL_FOR))
+    result = transfer.upload(through(proxy, s3), cache, objects, workers=4)
+    assert result.ok, result.failed
+    assert proxy.count() >= 1
+    assert store_oids(s3) == set(objects)
+    assert_no_upload_left(s3, proxy)
+    TALLY.add(proxy)
+
+
+DOWNLOAD_FAULTS = [(k, False) for k in KINDS] + [(STALL, True)]
+
+
+@pytest.mark.parametrize("kind, mid_body", DOWNLOAD_FAULTS, ids=[*KINDS, "stall-mid-body"])
+@pytest.mark.parametrize("op", ["GetObject", "GetObjectRange"])
+def test_download_survives_bounded_faults(s3, proxy, small_parts, tmp_path, op, kind, mid_body):
+    # a big object's first GET (learning the size) is a GetObject too, then ranged GETs
+    sizes = [200_000, 70_000, 1, BIG] if op == "GetObject" else [BIG]
+    cache, objects = cached(tmp_path, sizes)
+    seed_store(s3, cache, objects)
+    fresh = Cache(str(tmp_path / "fresh"))
+    proxy.add(Rule(kind, ops={op}, limit=BOUND, stall=STALL_FOR, mid_body=mid_body))
+    result = transfer.download(through(proxy, s3), fresh, objects, workers=4)
+    assert result.ok, result.failed
+    assert proxy.count() >= 1
+    assert cache_oids(fresh) == set(objects)
+    for oid in objects:
+        assert same_file(Path(cache.path(oid)), Path(fresh.path(oid)))
+    TALLY.add(proxy)
