@@ -39,7 +39,8 @@ class PushPlan:
 def plan_push(ctx: Context, store: Store, hits: dict[str, Hit]) -> PushPlan:
     """Ask the store, in one batch, which candidates it lacks; sort those by what we have."""
     plan = PushPlan(hits)
-    plan.present = store.exists_many(hits)
+    # a broken connection or a 503 here must not stop a push that the uploads would survive
+    plan.present = transfer.with_retries(lambda: store.exists_many(hits))
     for oid, hit in hits.items():
         if oid in plan.present:
             continue

@@ -8,7 +8,7 @@ import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, TypeVar
 
 from .cache import Cache
 from .errors import GitDataError, StoreError
@@ -19,6 +19,8 @@ from .storage import Store
 #: botocore (3 attempts), so an object sees at most (RETRIES + 1) x 3 requests.
 RETRIES = 4
 BACKOFF_MAX = 10.0
+
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -32,19 +34,21 @@ class TransferResult:
 
 
 def with_retries(
-    fn: Callable[[], None], retries: int = RETRIES, sleep: Callable[[float], None] = time.sleep
-) -> None:
-    """Run fn; on a transient StoreError try again with capped exponential backoff."""
+    fn: Callable[[], _T], retries: int = RETRIES, sleep: Callable[[float], None] = time.sleep
+) -> _T:
+    """Run fn and return what it returns; on a transient StoreError try again with capped
+    exponential backoff."""
     delay = 0.25
-    for attempt in range(retries + 1):
+    attempt = 0
+    while True:
         try:
-            fn()
-            return
+            return fn()
         except StoreError as e:
             if not e.transient or attempt == retries:
                 raise
-            sleep(delay)
-            delay = min(delay * 2, BACKOFF_MAX)
+        sleep(delay)
+        delay = min(delay * 2, BACKOFF_MAX)
+        attempt += 1
 
 
 def upload(

@@ -14,15 +14,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import random_file, same_file
-from faultproxy import (
-    DROP_MID,
-    KINDS,
-    STALL,
-    TRUNCATE,
-    FaultProxy,
-    Rule,
-)
+from conftest import Env, random_file, same_file, write
+from faultproxy import DROP_MID, HTTP_500, KINDS, SLOWDOWN, STALL, TRUNCATE, FaultProxy, Rule
 from s3_fixtures import S3
 
 from gitdata import transfer
@@ -214,4 +207,53 @@ def test_download_survives_bounded_faults(s3, proxy, small_parts, tmp_path, op, 
     assert cache_oids(fresh) == set(objects)
     for oid in objects:
         assert same_file(Path(cache.path(oid)), Path(fresh.path(oid)))
+    TALLY.add(proxy)
+
+
+# -- through git -------------------------------------------------------------------------------
+
+
+def s3_repo(env: Env, s3: S3, endpoint: str) -> tuple[Path, Path]:
+    """A repository whose committed .gitdata.toml sends origin's bytes to the bucket through
+    `endpoint`, and an empty bare repository on disk as origin."""
+    repo = env.new_repo()
+    write(
+        repo / ".gitdata.toml",
+        f'[remote.origin]\nurl = "{s3.url(PREFIX)}"\nendpoint_url = "{endpoint}"\n'.encode(),
+    )
+    bare = env.bare()
+    env.git("remote", "add", "origin", str(bare), cwd=repo)
+    return repo, bare
+
+
+def same_shard_contents(n: int) -> list[bytes]:
+    """`n` small contents whose oids share their first two hex digits: a push of them asks the
+    store with one ListObjectsV2 of that shard instead of a HEAD per object."""
+    shards: dict[str, list[bytes]] = {}
+    i = 0
+    while True:
+        data = b"shard %d\n" % i
+        group = shards.setdefault(hash_bytes(data)[:2], [])
+        group.append(data)
+        if len(group) == n:
+            return group
+        i += 1
+
+
+@pytest.mark.parametrize(
+    "op, kind",
+    [("HeadObject", HTTP_500), ("HeadObject", STALL), ("ListObjectsV2", DROP_MID),
+     ("ListObjectsV2", SLOWDOWN)],
+)  # fmt: skip
+def test_push_survives_faults_while_asking_what_the_store_has(env, s3, proxy, op, kind):
+    repo, bare = s3_repo(env, s3, proxy.endpoint)
+    contents = same_shard_contents(3) if op == "ListObjectsV2" else [b"alpha" * 1000]
+    for i, data in enumerate(contents):
+        write(repo / f"{i}.bin", data)
+    env.commit_all(repo)
+    proxy.add(Rule(kind, ops={op}, limit=BOUND, stall=STALL_FOR))
+    env.git("push", "-q", "origin", "main", cwd=repo)
+    assert proxy.count() == BOUND
+    assert env.head(bare, "main") == env.head(repo)
+    assert store_oids(s3) == {hash_bytes(data) for data in contents}
     TALLY.add(proxy)
