@@ -71,15 +71,15 @@ def execute_push(ctx: Context, store: Store, plan: PushPlan) -> None:
         for o, e in sorted(failed.items(), key=lambda kv: plan.hits[kv[0]].path)
     ]
     if problems:
-        output.error_list(
-            f"{len(problems)} data file(s) cannot be pushed to {store.describe()}:", problems
-        )
+        # one error line, a line per file, the hint (SPEC "Commands": one error line)
         raise GitDataError(
-            "push stopped: the Git remote was not updated",
+            f"push stopped: {len(problems)} data file(s) cannot be pushed to "
+            f"{store.describe()}; the Git remote was not updated:",
             "`git data fetch --all` from a clone that has the bytes, or restore the files and "
             "commit them again"
             if plan.missing
             else "check the store and push again",
+            details=problems,
         )
 
 

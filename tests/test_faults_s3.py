@@ -10,16 +10,19 @@ upload is left behind. The module ends by printing how many faults of each kind 
 
 from __future__ import annotations
 
+import subprocess
+import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
 from conftest import Env, random_file, same_file, write
-from faultproxy import DROP_MID, HTTP_500, KINDS, SLOWDOWN, STALL, TRUNCATE, FaultProxy, Rule
+from faultproxy import DROP, DROP_MID, HTTP_500, KINDS, SLOWDOWN, STALL, TRUNCATE, FaultProxy, Rule
 from s3_fixtures import S3
 
 from gitdata import transfer
 from gitdata.cache import Cache
+from gitdata.errors import StoreError
 from gitdata.hashing import hash_bytes, hash_file
 from gitdata.pointer import is_oid
 from gitdata.storage import StoreSpec, key_for, open_store
@@ -210,6 +213,51 @@ def test_download_survives_bounded_faults(s3, proxy, small_parts, tmp_path, op, 
     TALLY.add(proxy)
 
 
+# -- faults that never stop: one clear failure, nothing partial anywhere ----------------------
+
+#: A transfer that never gets through ends within this many seconds (botocore's 3 attempts
+#: times gitdata's 5, with both backoffs).
+GIVE_UP_WITHIN = 45
+
+
+@pytest.mark.parametrize(
+    "op, kind",
+    [("PutObject", SLOWDOWN), ("PutObject", DROP), ("UploadPart", HTTP_500),
+     ("UploadPart", TRUNCATE), ("CompleteMultipartUpload", DROP)],
+)  # fmt: skip
+def test_upload_fails_cleanly_when_faults_never_stop(s3, proxy, small_parts, tmp_path, op, kind):
+    cache, objects = cached(tmp_path, [200_000] if op == "PutObject" else [BIG])
+    proxy.add(Rule(kind, ops={op}, stall=STALL_FOR))
+    start = time.monotonic()
+    result = transfer.upload(through(proxy, s3), cache, objects, workers=4)
+    assert time.monotonic() - start < GIVE_UP_WITHIN
+    [err] = result.failed.values()
+    assert isinstance(err, StoreError) and err.transient and err.hint, err
+    assert err.message.startswith(f"store {s3.url(PREFIX)} at {proxy.endpoint}: "), err.message
+    assert store_oids(s3) == set()
+    assert s3.client.list_multipart_uploads(Bucket=s3.bucket).get("Uploads", []) == []
+    TALLY.add(proxy, survived=False)
+
+
+@pytest.mark.parametrize(
+    "op, kind",
+    [("GetObject", TRUNCATE), ("GetObject", HTTP_500), ("GetObjectRange", DROP),
+     ("GetObjectRange", TRUNCATE)],
+)  # fmt: skip
+def test_download_fails_cleanly_when_faults_never_stop(s3, proxy, small_parts, tmp_path, op, kind):
+    cache, objects = cached(tmp_path, [200_000] if op == "GetObject" else [BIG])
+    seed_store(s3, cache, objects)
+    fresh = Cache(str(tmp_path / "fresh"))
+    proxy.add(Rule(kind, ops={op}, stall=STALL_FOR))
+    start = time.monotonic()
+    result = transfer.download(through(proxy, s3), fresh, objects, workers=4)
+    assert time.monotonic() - start < GIVE_UP_WITHIN
+    [err] = result.failed.values()
+    assert isinstance(err, StoreError) and err.transient and err.hint, err
+    assert cache_oids(fresh) == set()  # nothing under a final name, no temporary left
+    TALLY.add(proxy, survived=False)
+
+
 # -- through git -------------------------------------------------------------------------------
 
 
@@ -257,3 +305,51 @@ def test_push_survives_faults_while_asking_what_the_store_has(env, s3, proxy, op
     assert env.head(bare, "main") == env.head(repo)
     assert store_oids(s3) == {hash_bytes(data) for data in contents}
     TALLY.add(proxy)
+
+
+def one_error(proc: subprocess.CompletedProcess[bytes], s3: S3) -> str:
+    """The one `git-data: error:` line of a failed command, checked for its hint and for what
+    must never be there (a traceback, the secret key)."""
+    err = proc.stderr.decode()
+    assert proc.returncode != 0, err
+    errors = [ln for ln in err.splitlines() if ln.startswith("git-data: error:")]
+    assert len(errors) == 1, err
+    after = err.split(errors[0], 1)[1]
+    assert "\nhint: " in after, err
+    assert "Traceback" not in err and "error: internal error" not in err, err  # a bug
+    assert s3.secret_key not in err + proc.stdout.decode()
+    return errors[0]
+
+
+@pytest.mark.parametrize(
+    "op, kind, size",
+    [("PutObject", SLOWDOWN, 300_000), ("CompleteMultipartUpload", HTTP_500, 33 << 20)],
+)
+def test_push_fails_cleanly_when_the_store_keeps_failing(env, s3, proxy, op, kind, size):
+    repo, bare = s3_repo(env, s3, proxy.endpoint)
+    write(repo / "first.bin", b"first")
+    env.commit_all(repo)
+    env.git("push", "-q", "-u", "origin", "main", cwd=repo)
+    before, stored = env.head(bare, "main"), store_oids(s3)
+    random_file(repo / "second.bin", size, seed=7)  # 33 MiB: multipart, 16 MiB parts
+    env.commit_all(repo, "second")
+
+    proxy.add(Rule(kind, ops={op}))
+    start = time.monotonic()
+    proc = env.git("push", "origin", "main", cwd=repo, check=False)
+    assert time.monotonic() - start < GIVE_UP_WITHIN
+    line = one_error(proc, s3)
+    assert "push stopped" in line and s3.url(PREFIX) in line, line
+    assert "second.bin" in proc.stderr.decode()
+    assert env.head(bare, "main") == before
+    assert store_oids(s3) == stored
+    assert s3.client.list_multipart_uploads(Bucket=s3.bucket).get("Uploads", []) == []
+    assert not (repo / ".git" / "data" / "objects" / "tmp").exists() or not list(
+        (repo / ".git" / "data" / "objects" / "tmp").iterdir()
+    )
+    TALLY.add(proxy, survived=False)
+
+    proxy.clear()  # the store is back: the same push goes through
+    env.git("push", "-q", "origin", "main", cwd=repo)
+    assert env.head(bare, "main") == env.head(repo)
+    assert len(store_oids(s3)) == 2
