@@ -4,9 +4,11 @@ first exception."""
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable, TypeVar
 
@@ -62,8 +64,12 @@ def upload(
 
     def one(oid: str) -> None:
         src = cache.path(oid)
-        advance = progress.advance if progress else None
-        with_retries(lambda: store.upload(oid, src, sizes[oid], advance))
+
+        def attempt() -> None:
+            with _attempt(progress) as advance:
+                store.upload(oid, src, sizes[oid], advance)
+
+        with_retries(attempt)
 
     return _run(one, sizes, workers, progress)
 
@@ -87,11 +93,34 @@ def download_one(
     store: Store, cache: Cache, oid: str, size: int | None, progress: Progress | None = None
 ) -> None:
     def attempt() -> None:
-        with cache.temp_path() as tmp:
-            store.download(oid, tmp, progress.advance if progress else None)
+        with cache.temp_path() as tmp, _attempt(progress) as advance:
+            store.download(oid, tmp, advance)
             cache.adopt(tmp, oid, size)
 
     with_retries(attempt)
+
+
+@contextmanager
+def _attempt(progress: Progress | None) -> Iterator[Callable[[int], None] | None]:
+    """The progress callback of one attempt at one object. The bytes of an attempt that fails
+    are taken back, so that a retried object is not counted twice."""
+    if progress is None:
+        yield None
+        return
+    lock = threading.Lock()
+    moved = 0
+
+    def advance(n: int) -> None:
+        nonlocal moved
+        with lock:
+            moved += n
+        progress.advance(n)
+
+    try:
+        yield advance
+    except BaseException:
+        progress.advance(-moved)
+        raise
 
 
 def _run(

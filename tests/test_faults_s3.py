@@ -10,6 +10,7 @@ upload is left behind. The module ends by printing how many faults of each kind 
 
 from __future__ import annotations
 
+import io
 import subprocess
 import time
 from collections import Counter
@@ -24,6 +25,7 @@ from gitdata import transfer
 from gitdata.cache import Cache
 from gitdata.errors import StoreError
 from gitdata.hashing import hash_bytes, hash_file
+from gitdata.output import Progress
 from gitdata.pointer import is_oid
 from gitdata.storage import StoreSpec, key_for, open_store
 from gitdata.storage import s3 as s3_store
@@ -124,6 +126,10 @@ def cached(tmp_path: Path, sizes: list[int]) -> tuple[Cache, dict[str, int]]:
     return cache, objects
 
 
+def quiet_progress(objects: dict[str, int]) -> Progress:
+    return Progress("test", len(objects), sum(objects.values()), io.StringIO(), tty=False)
+
+
 def seed_store(s3: S3, cache: Cache, objects: dict[str, int]) -> None:
     """Put the objects in the bucket directly (not through the proxy)."""
     for oid in objects:
@@ -184,9 +190,11 @@ UPLOAD_OPS = ["PutObject", "CreateMultipartUpload", "UploadPart", "CompleteMulti
 def test_upload_survives_bounded_faults(s3, proxy, small_parts, tmp_path, op, kind):
     cache, objects = cached(tmp_path, [200_000, 70_000, 1] if op == "PutObject" else [BIG])
     proxy.add(Rule(kind, ops={op}, limit=BOUND, stall=STALL_FOR))
-    result = transfer.upload(through(proxy, s3), cache, objects, workers=4)
+    progress = quiet_progress(objects)
+    result = transfer.upload(through(proxy, s3), cache, objects, workers=4, progress=progress)
     assert result.ok, result.failed
     assert proxy.count() >= 1
+    assert progress.bytes == sum(objects.values())  # retried bytes are not counted twice
     assert store_oids(s3) == set(objects)
     assert_no_upload_left(s3, proxy)
     TALLY.add(proxy)
@@ -204,9 +212,11 @@ def test_download_survives_bounded_faults(s3, proxy, small_parts, tmp_path, op, 
     seed_store(s3, cache, objects)
     fresh = Cache(str(tmp_path / "fresh"))
     proxy.add(Rule(kind, ops={op}, limit=BOUND, stall=STALL_FOR, mid_body=mid_body))
-    result = transfer.download(through(proxy, s3), fresh, objects, workers=4)
+    progress = quiet_progress(objects)
+    result = transfer.download(through(proxy, s3), fresh, objects, workers=4, progress=progress)
     assert result.ok, result.failed
     assert proxy.count() >= 1
+    assert progress.bytes == sum(objects.values())
     assert cache_oids(fresh) == set(objects)
     for oid in objects:
         assert same_file(Path(cache.path(oid)), Path(fresh.path(oid)))
