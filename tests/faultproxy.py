@@ -11,6 +11,7 @@ for faults that never stop. The proxy counts what it injected, by kind and by S3
     proxy.add(Rule(SLOWDOWN, probability=0.3, seed=7, limit=5))  # any request, 5 at most
     ... endpoint_url = proxy.endpoint ...
     proxy.injected  # Counter({("drop", "PutObject"): 2, ("503-slowdown", "GetObject"): 3, ...})
+    proxy.unheard   # Counter({"CreateMultipartUpload": 1}): done by the server, answer lost
 """
 
 from __future__ import annotations
@@ -75,7 +76,9 @@ def operation(method: str, target: str, headers: dict[str, str]) -> str:
 class Rule:
     """Inject `kind` into requests whose operation is in `ops` (any when empty): the `nth`
     matching ones (1-based), or each with `probability` (drawn from a Random seeded with
-    `seed`), at most `limit` times (None: for ever)."""
+    `seed`), or, with neither, every one; at most `limit` times (None: for ever). `stall` is
+    how long a stall lasts; `mid_body` stalls after half the response body instead of before
+    the response."""
 
     kind: str
     ops: Collection[str] = ()
@@ -98,11 +101,12 @@ class Rule:
         self.seen += 1
         if self.limit is not None and self.fired >= self.limit:
             return False
-        hit = self.seen in self.nth or (
-            self.probability > 0 and self._rng.random() < self.probability
-        )
-        if not self.nth and not self.probability:
-            hit = True  # neither given: every matching request (up to the limit)
+        if self.nth or self.probability:
+            hit = self.seen in self.nth or (
+                self.probability > 0 and self._rng.random() < self.probability
+            )
+        else:
+            hit = True
         if hit:
             self.fired += 1
         return hit
@@ -118,6 +122,9 @@ class FaultProxy:
         self.rules: list[Rule] = []
         self.injected: Counter[tuple[str, str]] = Counter()
         self.requests: list[tuple[str, str]] = []  # (operation, fault or "")
+        #: Faulted requests that the server carried out but whose answer never fully reached
+        #: the client (drop-mid, a cut response, a stall mid-body), by operation.
+        self.unheard: Counter[str] = Counter()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         proxy = self
@@ -133,7 +140,9 @@ class FaultProxy:
         self._server = Server(("127.0.0.1", 0), Handler)
         host, port = self._server.server_address[:2]
         self.endpoint = f"http://{host}:{port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
 
     def add(self, *rules: Rule) -> FaultProxy:
@@ -218,6 +227,8 @@ class FaultProxy:
             self._upstream(method, target, headers, body, cut=len(body) // 2)
             return False
         status, reason, resp_headers, data = self._upstream(method, target, headers, body)
+        with self._lock:
+            self.unheard[op] += 1
         head = _head(method, status, reason, resp_headers, data)
         if kind == DROP_MID:
             conn.sendall(head[: len(head) // 2])
