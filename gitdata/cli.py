@@ -150,7 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         func = getattr(module, args.command.replace("-", "_"))
         return int(func(**kwargs) or 0)
     except GitDataError as e:
-        output.error(e.message, e.hint)
+        output.error_list(e.message, e.details, e.hint)
         return e.exit_code
     except KeyboardInterrupt:
         print(file=sys.stderr)

@@ -7,6 +7,8 @@ it into output and an exit status; anything else escaping there is a bug.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -15,14 +17,16 @@ EXIT_INTERRUPTED = 130
 
 
 class GitDataError(Exception):
-    """An error for the user: `message` says what happened, `hint` what to do about it."""
+    """An error for the user: `message` says what happened, `hint` what to do about it;
+    `details`, indented lines printed between the two (one per file, say)."""
 
     exit_code = EXIT_ERROR
 
-    def __init__(self, message: str, hint: str = "") -> None:
+    def __init__(self, message: str, hint: str = "", details: Sequence[str] = ()) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.details = list(details)
 
 
 class UsageError(GitDataError):

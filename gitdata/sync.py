@@ -43,7 +43,8 @@ class PushPlan:
 def plan_push(ctx: Context, store: Store, hits: dict[str, Hit]) -> PushPlan:
     """Ask the store, in one batch, which candidates it lacks; sort those by what we have."""
     plan = PushPlan(hits)
-    plan.present = store.exists_many(hits)
+    # a broken connection or a 503 here must not stop a push that the uploads would survive
+    plan.present = transfer.with_retries(lambda: store.exists_many(hits))
     for oid, hit in hits.items():
         if oid in plan.present:
             continue
@@ -74,15 +75,15 @@ def execute_push(ctx: Context, store: Store, plan: PushPlan) -> None:
         for o, e in sorted(failed.items(), key=lambda kv: plan.hits[kv[0]].path)
     ]
     if problems:
-        output.error_list(
-            f"{len(problems)} data file(s) cannot be pushed to {store.describe()}:", problems
-        )
+        # one error line, a line per file, the hint (SPEC "Commands": one error line)
         raise GitDataError(
-            "push stopped: the Git remote was not updated",
+            f"push stopped: {len(problems)} data file(s) cannot be pushed to "
+            f"{store.describe()}; the Git remote was not updated:",
             "`git data fetch --all` from a clone that has the bytes, or restore the files and "
             "commit them again"
             if plan.missing
             else "check the store and push again",
+            details=problems,
         )
 
 

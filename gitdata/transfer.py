@@ -4,11 +4,13 @@ first exception."""
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, TypeVar
 
 from .cache import Cache, disk_error
 from .errors import GitDataError, StoreError
@@ -19,6 +21,8 @@ from .storage import Store
 #: botocore (3 attempts), so an object sees at most (RETRIES + 1) x 3 requests.
 RETRIES = 4
 BACKOFF_MAX = 10.0
+
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -32,19 +36,21 @@ class TransferResult:
 
 
 def with_retries(
-    fn: Callable[[], None], retries: int = RETRIES, sleep: Callable[[float], None] = time.sleep
-) -> None:
-    """Run fn; on a transient StoreError try again with capped exponential backoff."""
+    fn: Callable[[], _T], retries: int = RETRIES, sleep: Callable[[float], None] = time.sleep
+) -> _T:
+    """Run fn and return what it returns; on a transient StoreError try again with capped
+    exponential backoff."""
     delay = 0.25
-    for attempt in range(retries + 1):
+    attempt = 0
+    while True:
         try:
-            fn()
-            return
+            return fn()
         except StoreError as e:
             if not e.transient or attempt == retries:
                 raise
-            sleep(delay)
-            delay = min(delay * 2, BACKOFF_MAX)
+        sleep(delay)
+        delay = min(delay * 2, BACKOFF_MAX)
+        attempt += 1
 
 
 def upload(
@@ -58,8 +64,12 @@ def upload(
 
     def one(oid: str) -> None:
         src = cache.path(oid)
-        advance = progress.advance if progress else None
-        with_retries(lambda: store.upload(oid, src, sizes[oid], advance))
+
+        def attempt() -> None:
+            with _attempt(progress) as advance:
+                store.upload(oid, src, sizes[oid], advance)
+
+        with_retries(attempt)
 
     return _run(one, sizes, workers, progress)
 
@@ -83,14 +93,37 @@ def download_one(
     store: Store, cache: Cache, oid: str, size: int | None, progress: Progress | None = None
 ) -> None:
     def attempt() -> None:
-        with cache.temp_path() as tmp:
-            store.download(oid, tmp, progress.advance if progress else None)
+        with cache.temp_path() as tmp, _attempt(progress) as advance:
+            store.download(oid, tmp, advance)
             cache.adopt(tmp, oid, size)
 
     try:
         with_retries(attempt)
     except OSError as e:
         raise disk_error(e, cache.root) from e
+
+
+@contextmanager
+def _attempt(progress: Progress | None) -> Iterator[Callable[[int], None] | None]:
+    """The progress callback of one attempt at one object. The bytes of an attempt that fails
+    are taken back, so that a retried object is not counted twice."""
+    if progress is None:
+        yield None
+        return
+    lock = threading.Lock()
+    moved = 0
+
+    def advance(n: int) -> None:
+        nonlocal moved
+        with lock:
+            moved += n
+        progress.advance(n)
+
+    try:
+        yield advance
+    except BaseException:
+        progress.advance(-moved)
+        raise
 
 
 def _run(

@@ -41,8 +41,11 @@ PART_WORKERS = 8
 MAX_POOL = 64
 #: A dead endpoint fails in about CONNECT_TIMEOUT x attempts (botocore's standard mode: 3), not
 #: the 60 s botocore waits by default. READ_TIMEOUT stays long: a slow part is not a dead server.
+#: GIT_DATA_S3_READ_TIMEOUT (seconds) overrides it: longer for a very slow link, shorter for
+#: tests that stall the server on purpose.
 CONNECT_TIMEOUT = 5
 READ_TIMEOUT = 60
+READ_TIMEOUT_ENV = "GIT_DATA_S3_READ_TIMEOUT"
 #: Parallel HEAD requests when asking which objects exist; ListObjectsV2 returns 1000 keys a page.
 EXISTS_WORKERS = 16
 LIST_PAGE = 1000
@@ -134,14 +137,16 @@ class S3Store:
         config = Config(
             retries={"mode": mode if mode in ("standard", "adaptive") else "standard"},
             connect_timeout=CONNECT_TIMEOUT,
-            read_timeout=READ_TIMEOUT,
+            read_timeout=_read_timeout(),
             max_pool_connections=MAX_POOL,
             user_agent_extra="gitdata",
             **options,
         )
-        return session.client(
+        client = session.client(
             "s3", endpoint_url=self.endpoint_url, region_name=self.spec.region, config=config
         )
+        client.meta.events.register("after-call.s3", _refuse_cut_answer)
+        return client
 
     def _guard(self, fn: Callable[[], _T], oid: str | None = None) -> _T:
         """Run S3 calls; turn whatever boto3 raises into a StoreError for the user. After a
@@ -341,6 +346,42 @@ class S3Store:
         return failed
 
 
+#: What a successful answer must carry for gitdata or s3transfer to use it.
+_REQUIRED_FIELDS = {
+    "GetObject": ("ContentLength",),
+    "CreateMultipartUpload": ("UploadId",),
+    "UploadPart": ("ETag",),
+}
+
+
+def _refuse_cut_answer(http_response: Any, parsed: Any, model: Any, **kwargs: Any) -> None:
+    """Refuse a 2xx answer that a connection cut inside its headers may have produced.
+
+    http.client takes end-of-file as the end of the headers, so such an answer looks whole:
+    without Content-Length or chunked encoding its body runs to the end of the connection,
+    i.e. is empty. Unchecked, a cut GetObject crashed gitdata (KeyError), a cut ranged GET hung
+    s3transfer 0.19 for ever (its first-chunk callback raised KeyError and never finished the
+    transfer), a cut CreateMultipartUpload crashed s3transfer, and a cut ListObjectsV2 said the
+    store was empty. Raised as a broken stream, which s3transfer and transfer.with_retries retry.
+    """
+    status = http_response.status_code
+    if not 200 <= status < 300:
+        return
+    headers = http_response.headers
+    framed = (
+        status == 204
+        or model.http.get("method") == "HEAD"
+        or "content-length" in headers
+        or "chunked" in headers.get("transfer-encoding", "").lower()
+    )
+    if framed and all(f in parsed for f in _REQUIRED_FIELDS.get(model.name, ())):
+        return
+    body = parsed.get("Body")
+    if body is not None:
+        body.close()
+    raise bx.ResponseStreamingError(error=f"{model.name}: an incomplete answer (headers cut short)")
+
+
 class _KnownSize(BaseSubscriber):
     """Tells s3transfer an object's size, so that it sends no HEAD request to learn it."""
 
@@ -349,6 +390,22 @@ class _KnownSize(BaseSubscriber):
 
     def on_queued(self, future: Any, **kwargs: Any) -> None:
         future.meta.provide_transfer_size(self.size)
+
+
+def _read_timeout() -> float:
+    value = os.environ.get(READ_TIMEOUT_ENV, "")
+    if not value:
+        return READ_TIMEOUT
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds < float("inf"):
+        raise ConfigError(
+            f"{READ_TIMEOUT_ENV}='{value}' is not a number of seconds",
+            f"unset it, or set it to a positive number (default {READ_TIMEOUT})",
+        )
+    return seconds
 
 
 def _public(url: str | None) -> str:

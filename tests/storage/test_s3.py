@@ -210,3 +210,15 @@ def test_boto3_is_not_imported_until_an_s3_store_is_opened():
         "assert 'boto3' in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_read_timeout_comes_from_the_environment(s3, monkeypatch):
+    from gitdata.storage.s3 import READ_TIMEOUT, READ_TIMEOUT_ENV
+
+    assert store(s3).client.meta.config.read_timeout == READ_TIMEOUT
+    monkeypatch.setenv(READ_TIMEOUT_ENV, "2.5")
+    assert store(s3).client.meta.config.read_timeout == 2.5
+    for bad in ("soon", "0", "-1", "nan", "inf"):
+        monkeypatch.setenv(READ_TIMEOUT_ENV, bad)
+        with pytest.raises(ConfigError, match=f"{READ_TIMEOUT_ENV}='{bad}' is not a number"):
+            store(s3).exists_many(["0" * 32])

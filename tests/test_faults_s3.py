@@ -1,0 +1,490 @@
+"""S3 transfers through a fault-injecting proxy (tests/faultproxy.py) between boto3 and the moto
+server: dropped connections, 500, 503 SlowDown, stalls and cut bodies, on uploads and downloads,
+directly through transfer.upload/download and through real git push, clone and fetch.
+
+Bounded faults: the transfers retry and finish, byte for byte. Faults that never stop: one
+clear error, the Git remote untouched. Either way the store (listed through the real server, not
+the proxy) and the cache hold only whole objects that hash to their names, and no multipart
+upload is left behind. The module ends by printing how many faults of each kind were injected.
+"""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from conftest import Env, random_file, same_file, write
+from faultproxy import DROP, DROP_MID, HTTP_500, KINDS, SLOWDOWN, STALL, TRUNCATE, FaultProxy, Rule
+from s3_fixtures import S3
+
+from gitdata import transfer
+from gitdata.cache import Cache
+from gitdata.errors import StoreError
+from gitdata.hashing import hash_bytes, hash_file
+from gitdata.output import Progress
+from gitdata.pointer import is_oid, parse
+from gitdata.storage import StoreSpec, key_for, open_store
+from gitdata.storage import s3 as s3_store
+from gitdata.storage.s3 import READ_TIMEOUT_ENV, S3Store
+
+#: boto3's read timeout in these tests (seconds); a stall lasts longer.
+READ_TIMEOUT = 1
+STALL_FOR = 2.5
+#: Faults per test when they are bounded: one more than botocore's 3 attempts, so that an object
+#: hit every time needs gitdata's own retry too.
+BOUND = 4
+PREFIX = "p"
+
+
+# -- the count the closing note needs ---------------------------------------------------------
+
+
+class Tally:
+    """Faults injected, by kind: survived (the transfer finished, byte-identical) or met by a
+    clean failure (the faults never stopped; one error, nothing partial left)."""
+
+    def __init__(self) -> None:
+        self.survived: Counter[tuple[str, str]] = Counter()
+        self.failed_cleanly: Counter[tuple[str, str]] = Counter()
+
+    def add(self, proxy: FaultProxy, survived: bool = True) -> None:
+        (self.survived if survived else self.failed_cleanly).update(proxy.injected)
+
+    def lines(self) -> list[str]:
+        kinds = {k for k, _ in self.survived} | {k for k, _ in self.failed_cleanly}
+        out = ["S3 faults injected (kind: survived + met by a clean failure = total; by operation)"]
+        for kind in [k for k in KINDS if k in kinds]:
+            ok = sum(n for (k, _), n in self.survived.items() if k == kind)
+            bad = sum(n for (k, _), n in self.failed_cleanly.items() if k == kind)
+            ops = Counter[str]()
+            for counter in (self.survived, self.failed_cleanly):
+                for (k, op), n in counter.items():
+                    if k == kind:
+                        ops[op] += n
+            by_op = ", ".join(f"{op} {n}" for op, n in sorted(ops.items()))
+            out.append(f"  {kind:13} {ok:4} + {bad:4} = {ok + bad:4}   ({by_op})")
+        ok, bad = sum(self.survived.values()), sum(self.failed_cleanly.values())
+        out.append(f"  {'all':13} {ok:4} + {bad:4} = {ok + bad:4}")
+        return out
+
+
+TALLY = Tally()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def fault_report(request: pytest.FixtureRequest):
+    """Print the tally once the module's tests have run, past pytest's output capture."""
+    yield
+    if not (TALLY.survived or TALLY.failed_cleanly):
+        return
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    with capture.global_and_fixture_disabled():
+        print("\n" + "\n".join(TALLY.lines()))
+
+
+# -- fixtures and checks -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def proxy(s3: S3, monkeypatch: pytest.MonkeyPatch):
+    """A fault proxy in front of the test's moto server; boto3 in this process and in every
+    git-data the test starts gives up on a silent server after READ_TIMEOUT."""
+    monkeypatch.setenv(READ_TIMEOUT_ENV, str(READ_TIMEOUT))
+    with FaultProxy(s3.endpoint) as p:
+        yield p
+
+
+@pytest.fixture
+def small_parts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Multipart from 8 MiB in 5 MiB parts (S3's smallest), both ways: 12 MiB is 3 parts."""
+    monkeypatch.setattr(s3_store, "MULTIPART_THRESHOLD", 8 << 20)
+    monkeypatch.setattr(s3_store, "PART_SIZE", 5 << 20)
+
+
+BIG = 12 << 20
+
+
+def through(proxy: FaultProxy, s3: S3) -> S3Store:
+    st = open_store(StoreSpec(url=s3.url(PREFIX), endpoint_url=proxy.endpoint, name="origin"))
+    assert isinstance(st, S3Store)
+    return st
+
+
+def cached(tmp_path: Path, sizes: list[int]) -> tuple[Cache, dict[str, int]]:
+    """A cache holding objects of `sizes` (deterministic bytes); returns it and {oid: size}."""
+    cache = Cache(str(tmp_path / "cache"))
+    objects = {}
+    for i, size in enumerate(sizes):
+        src = random_file(tmp_path / "src" / str(i), size, seed=i)
+        with open(src, "rb") as f:
+            oid, n = cache.store_stream(f)
+        objects[oid] = n
+    return cache, objects
+
+
+def quiet_progress(objects: dict[str, int]) -> Progress:
+    return Progress("test", len(objects), sum(objects.values()), io.StringIO(), tty=False)
+
+
+def seed_store(s3: S3, cache: Cache, objects: dict[str, int]) -> None:
+    """Put the objects in the bucket directly (not through the proxy)."""
+    for oid in objects:
+        s3.client.upload_file(cache.path(oid), s3.bucket, f"{PREFIX}/{key_for(oid)}")
+
+
+def store_oids(s3: S3, prefix: str = PREFIX) -> set[str]:
+    """The objects in the bucket, listed and read through the real server: every key is in
+    SPEC's layout and its bytes hash to its name (no partial object is ever visible)."""
+    oids = set()
+    for key in s3.keys():
+        oid = key.rpartition("/")[2]
+        assert is_oid(oid) and key == f"{prefix}/{key_for(oid)}", key
+        body = s3.client.get_object(Bucket=s3.bucket, Key=key)["Body"].read()
+        assert hash_bytes(body) == oid, f"{key} holds {len(body)} bytes that hash elsewhere"
+        oids.add(oid)
+    return oids
+
+
+def assert_no_upload_left(s3: S3, proxy: FaultProxy) -> None:
+    """No incomplete multipart upload is left, but for two cases that no client can avoid
+    (README "Safety"): a CreateMultipartUpload that the server carried out but whose answer was
+    lost leaves an empty upload whose id gitdata never learnt; an AbortMultipartUpload that
+    failed botocore's three attempts leaves its parts (s3transfer only logs that)."""
+    uploads = s3.client.list_multipart_uploads(Bucket=s3.bucket).get("Uploads", [])
+    empty = with_parts = 0
+    for up in uploads:
+        parts = s3.client.list_parts(Bucket=s3.bucket, Key=up["Key"], UploadId=up["UploadId"])
+        if parts.get("Parts"):
+            with_parts += 1
+        else:
+            empty += 1
+    aborts_failed = (
+        sum(n for (_, op), n in proxy.injected.items() if op == "AbortMultipartUpload")
+        - proxy.unheard["AbortMultipartUpload"]
+    )
+    assert empty <= proxy.unheard["CreateMultipartUpload"], uploads
+    assert with_parts <= aborts_failed // 3, uploads
+
+
+def cache_oids(cache: Cache) -> set[str]:
+    """The objects in the cache: each hashes to its name; no temporary is left behind."""
+    root = Path(cache.root)
+    oids = set()
+    for p in root.rglob("*"):
+        if p.is_dir():
+            continue
+        rel = p.relative_to(root)
+        assert rel.parts[0] != "tmp", f"temporary left behind: {rel}"
+        assert is_oid(p.name) and rel.as_posix() == key_for(p.name), rel
+        assert hash_file(p)[0] == p.name, rel
+        oids.add(p.name)
+    return oids
+
+
+# -- bounded faults: every transfer finishes -------------------------------------------------
+
+UPLOAD_OPS = ["PutObject", "CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("op", UPLOAD_OPS)
+def test_upload_survives_bounded_faults(s3, proxy, small_parts, tmp_path, op, kind):
+    cache, objects = cached(tmp_path, [200_000, 70_000, 1] if op == "PutObject" else [BIG])
+    proxy.add(Rule(kind, ops={op}, limit=BOUND, stall=STALL_FOR))
+    progress = quiet_progress(objects)
+    result = transfer.upload(through(proxy, s3), cache, objects, workers=4, progress=progress)
+    assert result.ok, result.failed
+    assert proxy.count() >= 1
+    assert progress.bytes == sum(objects.values())  # retried bytes are not counted twice
+    assert store_oids(s3) == set(objects)
+    assert_no_upload_left(s3, proxy)
+    TALLY.add(proxy)
+
+
+DOWNLOAD_FAULTS = [(k, False) for k in KINDS] + [(STALL, True)]
+
+
+@pytest.mark.parametrize("kind, mid_body", DOWNLOAD_FAULTS, ids=[*KINDS, "stall-mid-body"])
+@pytest.mark.parametrize("op", ["GetObject", "GetObjectRange"])
+def test_download_survives_bounded_faults(s3, proxy, small_parts, tmp_path, op, kind, mid_body):
+    # a big object's first GET (learning the size) is a GetObject too, then ranged GETs
+    sizes = [200_000, 70_000, 1, BIG] if op == "GetObject" else [BIG]
+    cache, objects = cached(tmp_path, sizes)
+    seed_store(s3, cache, objects)
+    fresh = Cache(str(tmp_path / "fresh"))
+    proxy.add(Rule(kind, ops={op}, limit=BOUND, stall=STALL_FOR, mid_body=mid_body))
+    progress = quiet_progress(objects)
+    result = transfer.download(through(proxy, s3), fresh, objects, workers=4, progress=progress)
+    assert result.ok, result.failed
+    assert proxy.count() >= 1
+    assert progress.bytes == sum(objects.values())
+    assert cache_oids(fresh) == set(objects)
+    for oid in objects:
+        assert same_file(Path(cache.path(oid)), Path(fresh.path(oid)))
+    TALLY.add(proxy)
+
+
+# -- faults that never stop: one clear failure, nothing partial anywhere ----------------------
+
+#: A transfer that never gets through ends within this many seconds (botocore's 3 attempts
+#: times gitdata's 5, with both backoffs).
+GIVE_UP_WITHIN = 45
+
+
+@pytest.mark.parametrize(
+    "op, kind",
+    [("PutObject", SLOWDOWN), ("UploadPart", TRUNCATE), ("CompleteMultipartUpload", DROP)],
+)
+def test_upload_fails_cleanly_when_faults_never_stop(s3, proxy, small_parts, tmp_path, op, kind):
+    cache, objects = cached(tmp_path, [200_000] if op == "PutObject" else [BIG])
+    proxy.add(Rule(kind, ops={op}, stall=STALL_FOR))
+    start = time.monotonic()
+    result = transfer.upload(through(proxy, s3), cache, objects, workers=4)
+    assert time.monotonic() - start < GIVE_UP_WITHIN
+    [err] = result.failed.values()
+    assert isinstance(err, StoreError) and err.transient and err.hint, err
+    assert err.message.startswith(f"store {s3.url(PREFIX)} at {proxy.endpoint}: "), err.message
+    assert store_oids(s3) == set()
+    assert s3.client.list_multipart_uploads(Bucket=s3.bucket).get("Uploads", []) == []
+    TALLY.add(proxy, survived=False)
+
+
+@pytest.mark.parametrize(
+    "op, kind",
+    [("GetObject", TRUNCATE), ("GetObjectRange", DROP)],
+)
+def test_download_fails_cleanly_when_faults_never_stop(s3, proxy, small_parts, tmp_path, op, kind):
+    cache, objects = cached(tmp_path, [200_000] if op == "GetObject" else [BIG])
+    seed_store(s3, cache, objects)
+    fresh = Cache(str(tmp_path / "fresh"))
+    proxy.add(Rule(kind, ops={op}, stall=STALL_FOR))
+    start = time.monotonic()
+    result = transfer.download(through(proxy, s3), fresh, objects, workers=4)
+    assert time.monotonic() - start < GIVE_UP_WITHIN
+    [err] = result.failed.values()
+    assert isinstance(err, StoreError) and err.transient and err.hint, err
+    assert cache_oids(fresh) == set()  # nothing under a final name, no temporary left
+    TALLY.add(proxy, survived=False)
+
+
+# -- through git -------------------------------------------------------------------------------
+
+
+def s3_repo(env: Env, s3: S3, endpoint: str) -> tuple[Path, Path]:
+    """A repository whose committed .gitdata.toml sends origin's bytes to the bucket through
+    `endpoint`, and an empty bare repository on disk as origin."""
+    repo = env.new_repo()
+    write(
+        repo / ".gitdata.toml",
+        f'[remote.origin]\nurl = "{s3.url(PREFIX)}"\nendpoint_url = "{endpoint}"\n'.encode(),
+    )
+    bare = env.bare()
+    env.git("remote", "add", "origin", str(bare), cwd=repo)
+    return repo, bare
+
+
+def same_shard_contents(n: int) -> list[bytes]:
+    """`n` small contents whose oids share their first two hex digits: a push of them asks the
+    store with one ListObjectsV2 of that shard instead of a HEAD per object."""
+    shards: dict[str, list[bytes]] = {}
+    i = 0
+    while True:
+        data = b"shard %d\n" % i
+        group = shards.setdefault(hash_bytes(data)[:2], [])
+        group.append(data)
+        if len(group) == n:
+            return group
+        i += 1
+
+
+@pytest.mark.parametrize(
+    "op, kind",
+    [("HeadObject", HTTP_500), ("HeadObject", STALL), ("ListObjectsV2", DROP_MID),
+     ("ListObjectsV2", SLOWDOWN)],
+)  # fmt: skip
+def test_push_survives_faults_while_asking_what_the_store_has(env, s3, proxy, op, kind):
+    repo, bare = s3_repo(env, s3, proxy.endpoint)
+    contents = same_shard_contents(3) if op == "ListObjectsV2" else [b"alpha" * 1000]
+    for i, data in enumerate(contents):
+        write(repo / f"{i}.bin", data)
+    env.commit_all(repo)
+    proxy.add(Rule(kind, ops={op}, limit=BOUND, stall=STALL_FOR))
+    env.git("push", "-q", "origin", "main", cwd=repo)
+    assert proxy.count() == BOUND
+    assert env.head(bare, "main") == env.head(repo)
+    assert store_oids(s3) == {hash_bytes(data) for data in contents}
+    TALLY.add(proxy)
+
+
+def one_error(proc: subprocess.CompletedProcess[bytes], s3: S3) -> str:
+    """The one `git-data: error:` line of a failed command, checked for its hint and for what
+    must never be there (a traceback, the secret key)."""
+    err = proc.stderr.decode()
+    assert proc.returncode != 0, err
+    errors = [ln for ln in err.splitlines() if ln.startswith("git-data: error:")]
+    assert len(errors) == 1, err
+    after = err.split(errors[0], 1)[1]
+    assert "\nhint: " in after, err
+    assert "Traceback" not in err and "error: internal error" not in err, err  # a bug
+    assert s3.secret_key not in err + proc.stdout.decode()
+    return errors[0]
+
+
+@pytest.mark.parametrize(
+    "op, kind, size",
+    [("PutObject", DROP, 300_000), ("CompleteMultipartUpload", HTTP_500, 33 << 20)],
+)
+def test_push_fails_cleanly_when_the_store_keeps_failing(env, s3, proxy, op, kind, size):
+    repo, bare = s3_repo(env, s3, proxy.endpoint)
+    write(repo / "first.bin", b"first")
+    env.commit_all(repo)
+    env.git("push", "-q", "-u", "origin", "main", cwd=repo)
+    before, stored = env.head(bare, "main"), store_oids(s3)
+    random_file(repo / "second.bin", size, seed=7)  # 33 MiB: multipart, 16 MiB parts
+    env.commit_all(repo, "second")
+
+    proxy.add(Rule(kind, ops={op}))
+    start = time.monotonic()
+    proc = env.git("push", "origin", "main", cwd=repo, check=False)
+    assert time.monotonic() - start < GIVE_UP_WITHIN
+    line = one_error(proc, s3)
+    assert "push stopped" in line and s3.url(PREFIX) in line, line
+    assert "second.bin" in proc.stderr.decode()
+    assert env.head(bare, "main") == before
+    assert store_oids(s3) == stored
+    assert s3.client.list_multipart_uploads(Bucket=s3.bucket).get("Uploads", []) == []
+    assert not (repo / ".git" / "data" / "objects" / "tmp").exists() or not list(
+        (repo / ".git" / "data" / "objects" / "tmp").iterdir()
+    )
+    TALLY.add(proxy, survived=False)
+
+    proxy.clear()  # the store is back: the same push goes through
+    env.git("push", "-q", "origin", "main", cwd=repo)
+    assert env.head(bare, "main") == env.head(repo)
+    assert len(store_oids(s3)) == 2
+
+
+def chaos(proxy: FaultProxy, seed: int, probability: float, limit: int) -> None:
+    """Every kind of fault (and a stall mid-body) on any request, each with `probability`
+    drawn from its own seeded Random, at most `limit` of each."""
+    for i, kind in enumerate(KINDS):
+        proxy.add(Rule(kind, probability=probability, seed=seed + i, limit=limit, stall=STALL_FOR))
+    proxy.add(Rule(STALL, probability=probability, seed=seed - 1, limit=limit, mid_body=True))
+
+
+def test_seeded_chaos_round_trip(s3, proxy, small_parts, tmp_path):
+    cache, objects = cached(tmp_path, [1, 5_000, 70_000, 300_000, 9 << 20, BIG])
+    st = through(proxy, s3)
+    chaos(proxy, seed=10, probability=0.1, limit=5)
+    proxy.add(Rule(DROP, ops={"UploadPart"}, nth={2}))  # at least these two, whatever the draws
+    result = transfer.upload(st, cache, objects, workers=4)
+    assert result.ok, result.failed
+    assert store_oids(s3) == set(objects)
+    assert_no_upload_left(s3, proxy)
+
+    proxy.clear()
+    chaos(proxy, seed=20, probability=0.1, limit=5)
+    proxy.add(Rule(TRUNCATE, ops={"GetObjectRange"}, nth={1}))
+    fresh = Cache(str(tmp_path / "fresh"))
+    result = transfer.download(st, fresh, objects, workers=4)
+    assert result.ok, result.failed
+    assert cache_oids(fresh) == set(objects)
+    for oid in objects:
+        assert same_file(Path(cache.path(oid)), Path(fresh.path(oid)))
+    assert proxy.count() >= 2
+    TALLY.add(proxy)
+
+
+def oid_of(env: Env, repo: Path, path: str) -> str:
+    p = parse(env.git("cat-file", "blob", f"HEAD:{path}", cwd=repo).stdout)
+    assert p is not None, path
+    return p.oid
+
+
+def repo_cache(repo: Path) -> Cache:
+    return Cache(str(repo / ".git" / "data" / "objects"))
+
+
+FILES = {"a.bin": 5, "b.bin": 70_000, "c/d.bin": 300_000, "e.bin": 1 << 20, "big.bin": 33 << 20}
+
+
+def test_push_clone_and_fetch_survive_bounded_faults(env, s3, proxy):
+    repo, bare = s3_repo(env, s3, proxy.endpoint)
+    for i, (name, size) in enumerate(FILES.items()):
+        random_file(repo / name, size, seed=i)
+    env.commit_all(repo)
+    oids = {oid_of(env, repo, name) for name in FILES}
+
+    # push: the pre-push hook uploads through the proxy (big.bin in three 16 MiB parts)
+    chaos(proxy, seed=100, probability=0.06, limit=2)
+    proxy.add(Rule(SLOWDOWN, ops={"PutObject"}, nth={1}), Rule(DROP, ops={"UploadPart"}, nth={2}))
+    env.git("push", "-q", "-u", "origin", "main", cwd=repo)
+    assert env.head(bare, "main") == env.head(repo)
+    assert store_oids(s3) == oids
+    assert_no_upload_left(s3, proxy)
+    pushed = proxy.count()
+    assert pushed >= 2
+
+    # clone: the filter process downloads every file through the proxy
+    proxy.clear()
+    chaos(proxy, seed=200, probability=0.06, limit=2)
+    proxy.add(Rule(TRUNCATE, ops={"GetObject"}, nth={1}))
+    proxy.add(Rule(HTTP_500, ops={"GetObjectRange"}, nth={1}))
+    clone = env.root / "clone"
+    env.git("clone", "-q", str(bare), str(clone))
+    for name in FILES:
+        assert same_file(repo / name, clone / name), name
+    assert env.out("status", "--porcelain", cwd=clone) == ""
+    assert cache_oids(repo_cache(clone)) == oids
+    cloned = proxy.count() - pushed
+    assert cloned >= 2
+
+    # fetch: `git data fetch` in a clone without a checkout
+    proxy.clear()
+    chaos(proxy, seed=300, probability=0.06, limit=2)
+    proxy.add(Rule(STALL, ops={"GetObject"}, nth={2}, stall=STALL_FOR))
+    other = env.root / "no-checkout"
+    env.git("clone", "-q", "--no-checkout", str(bare), str(other))
+    env.data("fetch", cwd=other)
+    assert cache_oids(repo_cache(other)) == oids
+    assert proxy.count() - pushed - cloned >= 1
+    TALLY.add(proxy)
+
+
+def test_fetch_and_clone_fail_cleanly_when_the_store_keeps_failing(env, s3, proxy):
+    repo, bare = s3_repo(env, s3, proxy.endpoint)
+    write(repo / "a.bin", b"alpha" * 1000)
+    random_file(repo / "b.bin", 200_000, seed=1)
+    env.commit_all(repo)
+    env.git("push", "-q", "-u", "origin", "main", cwd=repo)
+    proxy.add(Rule(HTTP_500, ops={"GetObject"}))
+
+    other = env.root / "no-checkout"
+    env.git("clone", "-q", "--no-checkout", str(bare), str(other))
+    start = time.monotonic()
+    proc = env.data("fetch", cwd=other, check=False)
+    assert time.monotonic() - start < GIVE_UP_WITHIN
+    line = one_error(proc, s3)
+    assert "cannot get the bytes of 2 file(s)" in line and s3.url(PREFIX) in line, line
+    assert "a.bin" in proc.stderr.decode() and "b.bin" in proc.stderr.decode()
+    assert cache_oids(repo_cache(other)) == set()
+
+    # git stops the checkout at the first file the filter fails: that file is named, with its
+    # oid, the store and the way out
+    clone = env.root / "clone"
+    proc = env.git("clone", str(bare), str(clone), check=False)
+    err = proc.stderr.decode()
+    assert "Traceback" not in err and "error: internal error" not in err, err
+    ours = [ln for ln in err.splitlines() if ln.startswith("git-data:")]
+    assert ours and all(ln.startswith("git-data: error: ") for ln in ours), err
+    assert any(oid_of(env, repo, ln.split()[2].rstrip(":")) in ln for ln in ours), err
+    assert s3.url(PREFIX) in ours[0] and "GIT_DATA_SKIP_SMUDGE=1" in err, err
+    assert cache_oids(repo_cache(clone)) == set()
+    for name in ("a.bin", "b.bin"):  # absent, or the pointer: never other bytes
+        got = clone / name
+        assert not got.exists() or parse(got.read_bytes()) is not None
+    TALLY.add(proxy, survived=False)
