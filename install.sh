@@ -19,8 +19,14 @@ need() {
   command -v "$1" >/dev/null 2>&1 || { echo "install.sh: $1 is required: $2" >&2; exit 1; }
 }
 
-need git "install git 2.31 or newer"
+need git "install git 2.32 or newer"
 need "$PYTHON" "install Python 3.9 or newer"
+# rev-list's object:type filter and --filter-provided-objects (gitdata/git/revlist.py) need 2.32
+read -r git_major git_minor < <(git version | sed -n 's/^git version \([0-9]*\)\.\([0-9]*\).*/\1 \2/p')
+if [ "${git_major:-0}" -lt 2 ] || { [ "$git_major" -eq 2 ] && [ "${git_minor:-0}" -lt 32 ]; }; then
+  echo "install.sh: git ${git_major:-?}.${git_minor:-?} is too old: gitdata needs git 2.32 or newer" >&2
+  exit 1
+fi
 
 make_venv() {  # $1: directory
   if [ ! -x "$1/bin/python" ]; then

@@ -1,7 +1,7 @@
 """Where a repository keeps things, from one `git rev-parse` call.
 
 git's own rules decide (GIT_DIR, GIT_COMMON_DIR, worktrees, core.hooksPath), so we ask git rather
-than guess; `--path-format=absolute` needs git 2.31.
+than guess; `--path-format=absolute` needs git 2.31 (and gitdata as a whole 2.32).
 """
 
 from __future__ import annotations

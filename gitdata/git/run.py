@@ -56,7 +56,7 @@ def run_git(
             env=full_env,
         )
     except FileNotFoundError as e:
-        raise GitError("git is not installed or not on PATH", "install git 2.31 or newer") from e
+        raise GitError("git is not installed or not on PATH", "install git 2.32 or newer") from e
     if check and proc.returncode not in tuple(ok_codes):
         raise GitError(
             f"`git {' '.join(args)}` failed: {first_line(proc.stderr)}",
