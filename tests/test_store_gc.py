@@ -1,7 +1,7 @@
-"""Store gc (`git data gc --remote`) through the service, parametrised over the kind of store so
-that it runs unchanged against S3 once `storage/s3.py` exists (add a factory that configures
-`data.remote.origin.url = s3://…` against the moto server); the age of stored objects is
-controlled with an injected `now`, which works for any store. Also: durations."""
+"""Store gc (`git data gc --remote`) through the service, parametrised over the kind of store:
+the embedded default, a directory, and S3 (the moto server of the `s3` fixture, over HTTP). The
+age of stored objects is controlled with an injected `now`, which works for any store (file
+mtime, S3 LastModified). Also: durations."""
 
 from __future__ import annotations
 
@@ -42,6 +42,13 @@ STORES: dict[str, Callable[[Env, Path, Path], StoreSpec]] = {
 }
 
 
+def s3_store(env: Env, repo: Path, s3) -> StoreSpec:  # noqa: ANN001 - the s3 fixture
+    """A data remote in S3 (the moto server), configured in git config for the Git remote."""
+    env.git("config", "data.remote.origin.url", s3.url("gc"), cwd=repo)
+    env.git("config", "data.remote.origin.endpointUrl", s3.endpoint, cwd=repo)
+    return StoreSpec(url=s3.url("gc"), endpoint_url=s3.endpoint, name="origin")
+
+
 def oid_at(env: Env, repo: Path, spec: str) -> str:
     p = parse(env.git("cat-file", "blob", spec, cwd=repo).stdout)
     assert p is not None
@@ -61,12 +68,18 @@ def upload_stray(env: Env, store: Store, content: bytes) -> str:
     return oid
 
 
-def setup_remote(env: Env, kind: str) -> tuple[Path, Path, Store]:
+def setup_remote(
+    env: Env, kind: str, request: pytest.FixtureRequest | None = None
+) -> tuple[Path, Path, Store]:
     repo = env.new_repo()
     bare = env.bare()
     env.git("remote", "add", "origin", str(bare), cwd=repo)
-    store = open_store(STORES[kind](env, repo, bare))
-    return repo, bare, store
+    if kind == "s3":
+        assert request is not None
+        spec = s3_store(env, repo, request.getfixturevalue("s3"))
+    else:
+        spec = STORES[kind](env, repo, bare)
+    return repo, bare, open_store(spec)
 
 
 def forget(env: Env, repo: Path) -> None:
@@ -74,9 +87,9 @@ def forget(env: Env, repo: Path) -> None:
     env.git("reflog", "expire", "--expire=now", "--all", cwd=repo)
 
 
-@pytest.mark.parametrize("kind", sorted(STORES))
-def test_store_gc_keeps_young_and_referenced_deletes_old_unreferenced(env, kind):
-    repo, _, store = setup_remote(env, kind)
+@pytest.mark.parametrize("kind", [*sorted(STORES), "s3"])
+def test_store_gc_keeps_young_and_referenced_deletes_old_unreferenced(env, kind, request):
+    repo, _, store = setup_remote(env, kind, request)
     write(repo / "a.bin", b"on main")
     env.commit_all(repo, "v1")
     env.git("push", "-q", "origin", "main", cwd=repo)
