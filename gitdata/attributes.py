@@ -30,11 +30,6 @@ def _split(line: str) -> tuple[str, list[str]] | None:
     return parts[0], parts[1:]
 
 
-def is_data_line(line: str) -> bool:
-    parsed = _split(line)
-    return parsed is not None and "filter=data" in parsed[1]
-
-
 def read(top: str) -> list[str]:
     try:
         with open(os.path.join(top, FILE), encoding="utf-8") as f:

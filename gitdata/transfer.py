@@ -30,10 +30,6 @@ class TransferResult:
     done: list[str] = field(default_factory=list)
     failed: dict[str, BaseException] = field(default_factory=dict)
 
-    @property
-    def ok(self) -> bool:
-        return not self.failed
-
 
 def with_retries(
     fn: Callable[[], _T], retries: int = RETRIES, sleep: Callable[[float], None] = time.sleep

@@ -78,6 +78,7 @@ def _document(
             for oid, why in sorted((outcome.failed if outcome else {}).items())
         ],
         "temporaries_removed": outcome.temporaries if outcome else 0,
+        "stat_entries_removed": outcome.stat_entries if outcome else 0,
     }
 
 

@@ -105,10 +105,6 @@ def stream_git(
         raise GitError(f"`git {' '.join(args)}` failed: {first_line(err)}", hint)
 
 
-def git_output(args: Sequence[str], **kw: object) -> bytes:
-    return run_git(args, **kw).stdout  # type: ignore[arg-type]
-
-
 def split_z(data: bytes) -> list[bytes]:
     """Split NUL-terminated output (`-z`) into its records."""
     if not data:
