@@ -342,7 +342,12 @@ class Fetcher:
             self.setup_error: GitDataError | None = None
         except GitDataError as e:
             self.setup_error = e
-        self._pool = ThreadPoolExecutor(max_workers=ctx.settings.transfers)
+        from .transfer import workers_for
+
+        workers = ctx.settings.transfers
+        if self.setup_error is None:
+            workers = workers_for(self.store, workers)
+        self._pool = ThreadPoolExecutor(max_workers=workers)
         self._futures: dict[str, Future[None]] = {}
         self._lock = threading.Lock()
 

@@ -4,10 +4,10 @@ first exception."""
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable, TypeVar
@@ -30,6 +30,10 @@ class TransferResult:
     done: list[str] = field(default_factory=list)
     failed: dict[str, BaseException] = field(default_factory=dict)
 
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
 
 def with_retries(
     fn: Callable[[], _T], retries: int = RETRIES, sleep: Callable[[float], None] = time.sleep
@@ -47,6 +51,11 @@ def with_retries(
         sleep(delay)
         delay = min(delay * 2, BACKOFF_MAX)
         attempt += 1
+
+
+def workers_for(store: Store, configured: int) -> int:
+    """How many objects to move at once: `data.transfers`, capped by what the store is worth."""
+    return min(configured, store.max_workers or configured)
 
 
 def upload(
@@ -67,7 +76,7 @@ def upload(
 
         with_retries(attempt)
 
-    return _run(one, sizes, workers, progress)
+    return _run(one, sizes, workers_for(store, workers), progress)
 
 
 def download(
@@ -82,7 +91,7 @@ def download(
     def one(oid: str) -> None:
         download_one(store, cache, oid, sizes.get(oid), progress)
 
-    return _run(one, sizes, workers, progress)
+    return _run(one, sizes, workers_for(store, workers), progress)
 
 
 def download_one(
@@ -125,24 +134,60 @@ def _attempt(progress: Progress | None) -> Iterator[Callable[[int], None] | None
 def _run(
     fn: Callable[[str], None], sizes: Mapping[str, int], workers: int, progress: Progress | None
 ) -> TransferResult:
+    """Run fn on every oid, largest first, in `workers` threads that pull from one queue.
+
+    No Future per object: with thousands of small objects, a thread pool's per-task futures and
+    conditions cost more than a hard link or a 64 KiB copy (a profile of a 5,000-object push
+    spent a quarter of its time entering their locks)."""
     result = TransferResult()
     order = sorted(sizes, key=lambda o: -sizes[o])  # largest first: the long pole starts early
     if not order:
         return result
-    pool = ThreadPoolExecutor(max_workers=max(1, min(workers, len(order))))
-    try:
-        futures = {pool.submit(fn, oid): oid for oid in order}
-        for fut in as_completed(futures):
-            oid = futures[fut]
+    todo: queue.SimpleQueue[str] = queue.SimpleQueue()
+    for oid in order:
+        todo.put(oid)
+    lock = threading.Lock()
+    stop = threading.Event()
+    bugs: list[BaseException] = []
+
+    def work() -> None:
+        while not stop.is_set():
             try:
-                fut.result()
-                result.done.append(oid)
+                oid = todo.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                fn(oid)
+                failed = None
             except (GitDataError, OSError) as e:
-                result.failed[oid] = e
+                failed = e
+            except BaseException as e:  # a bug: stop everything, raise it in the caller
+                bugs.append(e)
+                stop.set()
+                return
+            with lock:
+                if failed is None:
+                    result.done.append(oid)
+                else:
+                    result.failed[oid] = failed
             if progress:
                 progress.object_done()
-    finally:
-        # On Ctrl-C, drop the queued transfers instead of waiting for all of them; the ones
-        # under way finish or fail on their own (their temporaries never take a final name).
-        pool.shutdown(wait=True, cancel_futures=True)
+
+    n = max(1, min(workers, len(order)))
+    threads = [threading.Thread(target=work, daemon=True) for _ in range(n)]
+    for t in threads:
+        t.start()
+    try:
+        for t in threads:
+            while t.is_alive():
+                t.join(0.2)  # wake up for Ctrl-C
+    except BaseException:
+        # Ctrl-C: take no new object; the ones under way finish or fail on their own (their
+        # temporaries never take a final name)
+        stop.set()
+        for t in threads:
+            t.join()
+        raise
+    if bugs:
+        raise bugs[0]
     return result

@@ -38,6 +38,8 @@ class StoredObject:
 
 class Store(Protocol):
     spec: StoreSpec
+    #: The most objects worth moving at once with this store (None: `data.transfers`).
+    max_workers: int | None
 
     def describe(self) -> str:
         """Where this store is, for messages: never a secret."""

@@ -59,6 +59,8 @@ _T = TypeVar("_T")
 
 
 class S3Store:
+    max_workers: int | None = None  # network round trips: data.transfers at once
+
     def __init__(self, spec: StoreSpec) -> None:
         self.spec = spec
         try:
