@@ -13,14 +13,14 @@ from .context import Context
 from .errors import GitDataError
 from .git.index import ls_files, restage
 from .git.run import run_git
-from .git.scan import Hit, Scanner, open_repository
+from .git.scan import Hit, Scanner
 from .globs import PathFilter
 from .pointer import SIZE_CUTOFF, Pointer, parse
 from .storage import Store, open_store
 
 
 def scanner(ctx: Context) -> Scanner:
-    return Scanner(open_repository(ctx.paths), ctx.cwd)
+    return Scanner(ctx.cwd)
 
 
 #: Missing objects whose commit is looked up for a failing push's message.
@@ -233,7 +233,7 @@ class PointerFile:
 
 
 def pointer_files(
-    ctx: Context, sc: Scanner, pathspecs: Sequence[str] = (), only: Iterable[bytes] | None = None
+    ctx: Context, pathspecs: Sequence[str] = (), only: Iterable[bytes] | None = None
 ) -> list[PointerFile]:
     """Files in the worktree that are exactly the pointer staged for them."""
     top = ctx.paths.toplevel
@@ -259,7 +259,7 @@ def pointer_files(
         p = parse(data)
         if p is None:
             continue
-        if sc.pointer_of(entry.blob) != p:
+        if not entry.stages(data):
             continue  # the worktree pointer is not what is staged: a user's edit, leave it
         found.append(PointerFile(entry.path, p, entry.mode))
     return found

@@ -1,5 +1,5 @@
 """The architecture, asserted: imports point down; git/ and storage/ never meet but in services;
-boto3 only in storage/s3.py; pygit2 only in git/; commands never import each other."""
+boto3 only in storage/s3.py; no pygit2 (git/scan.py says why); commands never import each other."""
 
 from __future__ import annotations
 
@@ -44,8 +44,8 @@ def test_heavy_libraries_stay_in_their_corner():
         mods = imports(p)
         if any(m.split(".")[0] in ("boto3", "botocore") for m in mods):
             assert p.parent.name == "storage", p
-        if any(m.split(".")[0] == "pygit2" for m in mods):
-            assert p.parent.name == "git", p
+        # importing pygit2 costs 70 ms, half of a push with nothing to copy: git reads instead
+        assert not any(m.split(".")[0] == "pygit2" for m in mods), p
 
 
 def test_commands_do_not_import_each_other():

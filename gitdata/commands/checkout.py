@@ -9,7 +9,7 @@ def checkout(pathspecs: list[str] | None = None) -> int:
     """Replace pointer files in the worktree by their bytes from the cache."""
     ctx = Context()
     require_worktree(ctx.paths)
-    files = sync.pointer_files(ctx, sync.scanner(ctx), pathspecs or [])
+    files = sync.pointer_files(ctx, pathspecs or [])
     result = sync.materialize(ctx, files, download=False)
     output.note(f"{len(result.written)} file(s) written")
     if result.unavailable:

@@ -21,7 +21,7 @@ def hook(name: str, args: list[str]) -> int:
             return status  # the user's hook stopped the push
         if len(args) < 2:
             raise UsageError("pre-push needs the remote name and URL", "git runs this hook itself")
-        from .. import sync  # pygit2 and the stores: only when there is work
+        from .. import sync  # the scanner and the stores: only when there is work
 
         sync.pre_push(ctx, args[0], args[1], stdin.decode("utf-8", "replace").splitlines())
         return 0
@@ -45,7 +45,7 @@ def materialize_pending(ctx: Context) -> int:
         return 0
     from .. import sync
 
-    files = sync.pointer_files(ctx, sync.scanner(ctx), only=paths)
+    files = sync.pointer_files(ctx, only=paths)
     result = sync.materialize(ctx, files)
     if result.unavailable:
         output.error(

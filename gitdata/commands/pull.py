@@ -15,7 +15,7 @@ def pull(
     paths = PathFilter(include or [], exclude or [])
     sc = sync.scanner(ctx)
     fetched = sync.fetch(ctx, sync.head_hits(sc, paths), remote)
-    files = [f for f in sync.pointer_files(ctx, sc) if paths.match(f.path)]
+    files = [f for f in sync.pointer_files(ctx) if paths.match(f.path)]
     result = sync.materialize(ctx, files, download=False)
     output.note(f"{len(fetched.done)} object(s) downloaded, {len(result.written)} file(s) written")
     if result.unavailable:

@@ -19,7 +19,7 @@ def status(as_json: bool = False) -> int:
     if head:
         theirs = list(sc.refs((f"refs/remotes/{remote}/",)).values()) if remote else []
         pending = sc.introduced([head], theirs)
-    pointers = sync.pointer_files(ctx, sc) if ctx.paths.toplevel else []
+    pointers = sync.pointer_files(ctx) if ctx.paths.toplevel else []
     if as_json:
         doc = {
             "remote": remote,

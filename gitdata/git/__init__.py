@@ -1,1 +1,1 @@
-"""Everything that runs git or opens a repository with pygit2. Never imports storage/."""
+"""Everything that runs git: the only way gitdata reads a repository. Never imports storage/."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -13,6 +14,14 @@ class IndexEntry:
     mode: int
     blob: str
     path: bytes  # relative to the top of the worktree
+
+    def stages(self, data: bytes) -> bool:
+        """Whether `data` is exactly the blob this entry stages (git's object id of it: SHA-1,
+        or SHA-256 in a repository that uses it), without reading the object."""
+        h = hashlib.sha1() if len(self.blob) == 40 else hashlib.sha256()
+        h.update(b"blob %d\0" % len(data))
+        h.update(data)
+        return h.hexdigest() == self.blob
 
 
 def ls_files(pathspecs: Sequence[str] = ()) -> Iterator[IndexEntry]:

@@ -4,7 +4,7 @@
 push of A adds to a remote that has B, `--all --reflog --indexed-objects` is what `git gc` keeps
 (every worktree's HEAD, refs, reflogs and index, split and sparse indexes included). The filter
 leaves only blobs of at most SIZE_CUTOFF bytes, so the walk runs in C, reads no big blob and
-prints only candidates; pygit2 then reads those (Scanner). Each object is listed once, under the
+prints only candidates; `git cat-file --batch` then reads those (Scanner). Each object is listed once, under the
 first path git meets it at.
 
 Measured on 10,000 commits and 20,000 pointers: libgit2's reads of the 40,000 trees alone took

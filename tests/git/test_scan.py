@@ -1,4 +1,4 @@
-"""Scanner (git rev-list decides, pygit2 reads) against an independent oracle that walks every
+"""Scanner (git rev-list decides, git cat-file reads) against an independent oracle that walks every
 tree with pygit2 TreeEntry objects: random histories of random trees, names chosen to confuse a
 parser (spaces, digits, modes inside names, names that sort next to each other and to
 directories), merges, executable files, ordinary content beside pointers."""
@@ -6,6 +6,7 @@ directories), merges, executable files, ordinary content beside pointers."""
 from __future__ import annotations
 
 import random
+import threading
 from pathlib import Path
 
 import pygit2
@@ -14,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gitdata.errors import GitError
-from gitdata.git.scan import Scanner
+from gitdata.git.scan import Scanner, cat_blobs
 from gitdata.pointer import Pointer, parse
 
 NAMES = [
@@ -105,7 +106,7 @@ def heads(repo: pygit2.Repository) -> list[pygit2.Oid]:
 def test_history_matches_the_tree_entry_walk(tmp_path_factory, seed, commits):
     path = tmp_path_factory.mktemp("r")
     repo = build(path, seed, commits)
-    sc = Scanner(repo, str(path))
+    sc = Scanner(str(path))
     got = sc.history(str(h) for h in heads(repo))
     assert set(got) == oracle(repo, heads(repo))
     assert all(h.pointer.oid == oid and repo[h.blob].data == h.pointer.encode()
@@ -114,7 +115,7 @@ def test_history_matches_the_tree_entry_walk(tmp_path_factory, seed, commits):
 
 def test_snapshot_lists_every_path_and_history_excludes(tmp_path):
     repo = build(tmp_path / "r", seed=3, commits=30, big=True)
-    sc = Scanner(repo, str(tmp_path / "r"))
+    sc = Scanner(str(tmp_path / "r"))
     head = repo.references["refs/heads/b2"].target
     snap = sc.snapshot(str(head))
     assert {h.pointer.oid for h in snap} == oracle(repo, [head], history=False)
@@ -132,6 +133,32 @@ def test_a_missing_tree_is_an_error_naming_it(tmp_path):
     obj = tmp_path / "r" / "objects" / str(tree)[:2] / str(tree)[2:]
     obj.chmod(0o644)
     obj.unlink()
-    sc = Scanner(repo, str(tmp_path / "r"))
+    sc = Scanner(str(tmp_path / "r"))
     with pytest.raises(GitError, match=f"tree {tree} is missing"):
         sc.history([str(head)])
+
+
+def test_a_missing_blob_is_an_error_naming_it(tmp_path):
+    repo = build(tmp_path / "r", seed=1, commits=3)
+    head = repo.references["refs/heads/b2"].target
+    blob = next(e.id for e in repo[head].tree if e.type_str == "blob")
+    obj = tmp_path / "r" / "objects" / str(blob)[:2] / str(blob)[2:]
+    obj.chmod(0o644)
+    obj.unlink()
+    sc = Scanner(str(tmp_path / "r"))
+    with pytest.raises(GitError, match=f"{blob} is missing"):
+        sc.snapshot(str(head))
+
+
+def test_many_blobs_stream_through_and_an_early_stop_does_not_hang(tmp_path):
+    """More blobs than the pipes hold, so feeder and reader must overlap; a reader that stops
+    early leaves no process or thread behind."""
+    repo = pygit2.init_repository(str(tmp_path / "r"), bare=True)
+    blobs = [(str(repo.create_blob(Pointer(f"{i:032x}", i).encode())), i) for i in range(20000)]
+    got = list(cat_blobs(blobs, set(), str(tmp_path / "r")))
+    assert [parse(d).size for _, _, d in got] == list(range(20000))  # type: ignore[union-attr]
+    it = cat_blobs(blobs, {blobs[1][0]}, str(tmp_path / "r"))
+    first, second = next(it), next(it)
+    assert first[2] is not None and second[2] is None  # a known blob is not read again
+    it.close()
+    assert not any(t.name == "cat-file feed" for t in threading.enumerate())
