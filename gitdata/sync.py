@@ -99,10 +99,6 @@ def _message(e: BaseException) -> str:
     return e.message if isinstance(e, GitDataError) else str(e)
 
 
-def _is_zero(sha: str) -> bool:
-    return set(sha) <= {"0"}
-
-
 def pre_push(ctx: Context, remote: str, url: str, lines: Iterable[str]) -> None:
     """The pre-push hook: upload the bytes the pushed commits bring and the store lacks.
 
@@ -116,17 +112,14 @@ def pre_push(ctx: Context, remote: str, url: str, lines: Iterable[str]) -> None:
     include: list[str] = []
     exclude: list[str] = []
     snapshot_tips: list[str] = []
-    for line in lines:
-        parts = line.split()
-        if len(parts) != 4:
-            continue
-        _local_ref, local_sha, _remote_ref, remote_sha = parts
-        # a deletion sends no bytes; tags are peeled; a tag of a tree or blob has no history
-        local = None if _is_zero(local_sha) else sc.commit_sha(local_sha)
+    pairs = [(p[1], p[3]) for p in (line.split() for line in lines) if len(p) == 4]
+    # one lookup for every ref (a push of 1,000 tags); a deletion (zeros) names no commit, tags
+    # are peeled, a tag of a tree or blob has no history
+    shas = sc.commit_shas([sha for pair in pairs for sha in pair])
+    for local, theirs in zip(shas[0::2], shas[1::2]):
         if local is None:
             continue
         include.append(local)
-        theirs = None if _is_zero(remote_sha) else sc.commit_sha(remote_sha)
         if theirs is not None:
             exclude.append(theirs)
         else:
@@ -168,23 +161,17 @@ def _remote_tips(ctx: Context, sc: Scanner, remote: str, url: str) -> list[str]:
         prefixes = tuple(f"refs/remotes/{n}/" for n in names)
         return list(sc.refs(prefixes).values())
     proc = run_git(["ls-remote", "--heads", "--tags", url], check=False)
-    tips = []
-    for line in proc.stdout.decode("ascii", "replace").splitlines():
-        sha = sc.commit_sha(line.split("\t", 1)[0])
-        if sha is not None:
-            tips.append(sha)
-    return tips
+    lines = proc.stdout.decode("ascii", "replace").splitlines()
+    return [sha for sha in sc.commit_shas([ln.split("\t", 1)[0] for ln in lines]) if sha]
 
 
 def resolve_revs(sc: Scanner, revs: Sequence[str]) -> list[str]:
     """The commits `revs` name (tags peeled); an unknown one is the user's error."""
-    shas = []
-    for r in revs:
-        sha = sc.commit_sha(r)
+    shas = sc.commit_shas(revs)
+    for r, sha in zip(revs, shas):
         if sha is None:
             raise GitDataError(f"unknown revision '{r}'", "name a branch, tag or commit")
-        shas.append(sha)
-    return shas
+    return [sha for sha in shas if sha]
 
 
 def head_hits(sc: Scanner, paths: PathFilter | None = None) -> list[Hit]:

@@ -22,7 +22,7 @@ from typing import IO, TypeVar
 
 from ..errors import GitError
 from ..pointer import SIZE_CUTOFF, Pointer, parse
-from .revlist import small_blobs
+from .revlist import FSCK_HINT, missing_object, small_blobs
 from .run import first_line, git_command, run_git, stream_git
 
 T = TypeVar("T")
@@ -181,10 +181,7 @@ def cat_blobs(
                 continue
             parts = proc.stdout.readline().split()
             if len(parts) != 3:
-                raise GitError(
-                    f"object {blob} is missing from the repository",
-                    "`git fsck` tells what is damaged; a partial clone must fetch it first",
-                )
+                raise missing_object(blob)
             data = proc.stdout.read(int(parts[2]) + 1)[:-1]
             yield blob, tag, data if parts[1] == b"blob" else None
         done = True
@@ -196,4 +193,4 @@ def cat_blobs(
         err = proc.stderr.read()
         status = proc.wait()
     if status != 0:
-        raise GitError(f"`git cat-file --batch` failed: {first_line(err)}", "run `git fsck`")
+        raise GitError(f"`git cat-file --batch` failed: {first_line(err)}", FSCK_HINT)
