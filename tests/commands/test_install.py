@@ -6,11 +6,14 @@ def test_install_and_uninstall_global(env):
     assert "filter.data.process git-data filter-process" in cfg
     assert "filter.data.required true" in cfg
     assert "filter.data.clean git-data clean -- %f" in cfg
-    env.data("uninstall")
-    assert (
-        env.git("config", "--global", "--get-regexp", "^filter\\.data\\.", check=False).stdout
-        == b""
+    assert "merge.data.driver git-data merge-driver %O %A %B %P" in env.out(
+        "config", "--global", "--get-regexp", "^merge\\.data\\."
     )
+    env.data("uninstall")
+    cfg = env.out("config", "--global", "--get-regexp", "^filter\\.data\\.")
+    assert "filter.data.process" not in cfg  # gone, but a guard stays (see test_everyday)
+    assert "filter.data.required true" in cfg
+    assert env.git("config", "--global", "--get-regexp", "^merge\\.", check=False).stdout == b""
 
 
 def test_install_local_and_skip_smudge(env):
