@@ -48,8 +48,9 @@ def read_head(src: Reader, n: int) -> bytes:
 
 
 def passes_through(content: bytes) -> bool:
-    """Empty content and pointers are stored as they are (SPEC "Pointer"): committing a pointer
-    that was never smudged must not wrap it twice. `content` is the whole content."""
+    """Empty content and pointers are stored as they are (docs/formats.md, "Pointer"):
+    committing a pointer that was never smudged must not wrap it twice. `content` is the whole
+    content."""
     return len(content) <= SIZE_CUTOFF and (not content or ptr.parse(content) is not None)
 
 
@@ -328,8 +329,8 @@ class FilterHandler:
 
 
 class Fetcher:
-    """Downloads objects for smudge from the store SPEC's resolution picks, one at a time per
-    oid, `data.transfers` at once."""
+    """Downloads objects for smudge from the store that docs/configuration.md's rule picks, one
+    at a time per oid, `data.transfers` at once."""
 
     def __init__(self, ctx: Context) -> None:
         from . import resolve
