@@ -7,7 +7,9 @@
 #
 # Environment: PYTHON (default python3), GITDATA_HOME (default ~/.local/share/gitdata, where the
 # virtualenv lives), BIN_DIR (where the `git-data` link goes; default: ~/.local/bin when it is on
-# PATH, else /usr/local/bin when writable, else ~/.local/bin).
+# PATH, else /usr/local/bin when writable, else ~/.local/bin), MAN_DIR (where the man page
+# git-data.1 goes, for `git help data`; default: share/man beside BIN_DIR, where man looks for a
+# directory on PATH).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -73,6 +75,19 @@ say "linked $BIN_DIR/git-data"
 if ! on_path "$BIN_DIR"; then
   say "add $BIN_DIR to your PATH (e.g. in ~/.profile): export PATH=\"$BIN_DIR:\$PATH\""
   export PATH="$BIN_DIR:$PATH"
+fi
+
+# The command reference (docs/commands.md) as a man page: `git help data` and `git data --help`
+# (which git turns into `git help data`) run `man git-data`. man-db looks in <dir>/../share/man
+# for every <dir>/bin on PATH, so beside BIN_DIR needs no MANPATH.
+MAN_DIR=${MAN_DIR:-$(dirname "$BIN_DIR")/share/man}
+if mkdir -p "$MAN_DIR/man1" 2>/dev/null \
+  && "$venv/bin/git-data" help --man >"$MAN_DIR/man1/git-data.1.tmp" 2>/dev/null \
+  && mv "$MAN_DIR/man1/git-data.1.tmp" "$MAN_DIR/man1/git-data.1"; then
+  say "installed the man page $MAN_DIR/man1/git-data.1 (git help data)"
+else
+  rm -f "$MAN_DIR/man1/git-data.1.tmp" 2>/dev/null || true
+  say "could not install the man page into $MAN_DIR/man1 (set MAN_DIR); git data help works anyway"
 fi
 
 say "git data install"

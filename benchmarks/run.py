@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""gitdata against git-lfs, DVC and cp on the workloads of issue 5. See the README, "Benchmarks".
+"""gitdata against git-lfs, DVC and cp on the workloads of issue 5. See docs/benchmarks.md.
 
     python benchmarks/run.py [--quick] [--runs N] [--tools gitdata,lfs,dvc,git,cp]
                              [--workloads W1,W2,W3,W4] [--git-data PATH] [--out FILE]

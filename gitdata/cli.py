@@ -8,14 +8,45 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from . import __version__, output
 from .errors import EXIT_BUG, EXIT_INTERRUPTED, GitDataError, UsageError
 
 
 class Parser(argparse.ArgumentParser):
+    """As git does: `-h` prints a short usage, `--help` the command's reference (its section of
+    docs/commands.md, the text `git data help COMMAND` shows)."""
+
+    def __init__(self, *args: Any, add_help: bool = True, **kwargs: Any) -> None:
+        super().__init__(*args, **{**kwargs, "add_help": False})
+        if add_help:
+            self.add_argument("-h", action="help", help="show this short usage and exit")
+            self.add_argument(
+                "--help",
+                action=_Reference,
+                nargs=0,
+                dest=argparse.SUPPRESS,
+                default=argparse.SUPPRESS,
+                help="show the reference and exit",
+            )
+
     def error(self, message: str):  # type: ignore[override]
         raise UsageError(message, f"see `{self.prog} -h`")
+
+
+class _Reference(argparse.Action):
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
+        from .commands.help import help as show_reference
+
+        words = parser.prog.split()[2:]  # "git data remote add" -> remote add
+        parser.exit(show_reference(words))
 
 
 def build_parser(only: str | None = None) -> Parser:
@@ -74,7 +105,7 @@ def build_parser(only: str | None = None) -> Parser:
         "files of HEAD it lacks",
     )
     sp = cmd("push", "upload what REF… need and the store lacks")
-    sp.add_argument("remote", nargs="?")
+    sp.add_argument("remote", nargs="?", metavar="REMOTE")
     sp.add_argument("refs", nargs="*", metavar="REF")
     sp.add_argument("--all", dest="all_refs", action="store_true", help="every ref")
     sp.add_argument("--dry-run", action="store_true")
@@ -83,7 +114,7 @@ def build_parser(only: str | None = None) -> Parser:
         ("pull", "fetch, then write the bytes over pointer files"),
     ):
         sp = cmd(name, help)
-        sp.add_argument("remote", nargs="?")
+        sp.add_argument("remote", nargs="?", metavar="REMOTE")
         if name == "fetch":
             sp.add_argument(
                 "--all", dest="all_refs", action="store_true", help="every ref's whole history"
@@ -111,6 +142,9 @@ def build_parser(only: str | None = None) -> Parser:
         "--remote", metavar="NAME", help="check that this remote's store itself holds the bytes"
     )
     sp.add_argument("--all", dest="all_history", action="store_true", help="all history")
+    sp = cmd("help", "show the reference of COMMAND, or a guide; with none, list them")
+    sp.add_argument("topic", nargs="*", metavar="COMMAND")
+    sp.add_argument("--man", action="store_true", help="print the command reference as a man page")
     sp = cmd("pointer", "print the pointer FILE would get")
     sp.add_argument("file", metavar="FILE")
     sp = cmd("remote", "manage data remotes: .gitdata.toml, or git config with --local")
@@ -132,10 +166,10 @@ def build_parser(only: str | None = None) -> Parser:
     sp = cmd("env", "print the resolved configuration")
     sp.add_argument("--json", dest="as_json", action="store_true")
     sp = cmd("clean", "plumbing: clean filter (stdin to stdout)")
-    sp.add_argument("path", nargs="?")
+    sp.add_argument("path", nargs="?", metavar="PATH")
     sp = cmd("smudge", "plumbing: smudge filter (stdin to stdout)")
     sp.add_argument("--skip", action="store_true")
-    sp.add_argument("path", nargs="?")
+    sp.add_argument("path", nargs="?", metavar="PATH")
     sp = cmd("filter-process", "plumbing: the long-running filter git starts")
     sp.add_argument("--skip-smudge", action="store_true")
     sp = cmd("merge-driver", "plumbing: the merge=data driver git runs on a conflict")
@@ -143,8 +177,8 @@ def build_parser(only: str | None = None) -> Parser:
         sp.add_argument(arg)
     sp.add_argument("path", nargs="?", default="")
     sp = cmd("hook", "plumbing: run by the hook shims")
-    sp.add_argument("name")
-    sp.add_argument("args", nargs=argparse.REMAINDER)
+    sp.add_argument("name", metavar="HOOK")
+    sp.add_argument("args", nargs=argparse.REMAINDER, metavar="ARG")
     if only is not None and only not in names:
         return build_parser()  # not a command: the full parser says so, with the choices
     return p

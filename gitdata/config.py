@@ -1,7 +1,7 @@
 """Settings: `.gitdata.toml` + `git config data.*` + environment, merged into one frozen value.
 
-The merge is pure (text and dicts in, Settings out) so that every rule of SPEC.md's
-"Configuration" section is testable without a repository. Nothing read from `.gitdata.toml`
+The merge is pure (text and dicts in, Settings out) so that every rule of
+docs/configuration.md is testable without a repository. Nothing read from `.gitdata.toml`
 (committed, so written by anyone with push access) can set credentials, the cache location or a
 command: the file knows only `default` and `remote.<name>.{url,endpoint_url,region}`.
 """
@@ -123,7 +123,7 @@ def merge(
     environ: Mapping[str, str],
     file_name: str = CONFIG_FILE,
 ) -> Settings:
-    """Combine the shared file, per-user git config and the environment (SPEC "Configuration")."""
+    """Combine the shared file, per-user git config and the environment (docs/configuration.md)."""
 
     def get(key: str) -> str | None:
         values = git_config.get(key)
@@ -193,7 +193,7 @@ def merge(
 
 
 def check_url(url: str, where: str) -> None:
-    """Raise unless `url` names a store kind we have (SPEC "Stores")."""
+    """Raise unless `url` names a store kind we have (docs/formats.md, "Stores")."""
     if url.startswith("s3://"):
         try:
             storage.parse_s3_url(url)

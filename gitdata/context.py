@@ -86,8 +86,8 @@ class Context:
 
     @cached_property
     def cache(self) -> Cache:
-        """SPEC "Local cache": `<common dir>/data/objects`, or `git config data.cachedir`
-        (a relative one is taken from the top of the work tree)."""
+        """`<common dir>/data/objects`, or `git config data.cachedir` (a relative one is taken
+        from the top of the work tree): docs/formats.md, "Local cache"."""
         cachedir = git_config.last(self.git_config, "data.cachedir")
         if not cachedir:
             return Cache(os.path.join(self.paths.data_dir, "objects"))

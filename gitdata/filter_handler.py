@@ -154,8 +154,8 @@ class FilterHandler:
 
 
 class Fetcher:
-    """Downloads objects for smudge from the store SPEC's resolution picks, one at a time per
-    oid, `data.transfers` at once."""
+    """Downloads objects for smudge from the store that docs/configuration.md's rule picks, one
+    at a time per oid, `data.transfers` at once."""
 
     def __init__(self, ctx: Context) -> None:
         from . import resolve

@@ -42,8 +42,9 @@ def read_head(src: Reader, n: int) -> bytes:
 
 
 def passes_through(content: bytes) -> bool:
-    """Empty content and pointers are stored as they are (SPEC "Pointer"): committing a pointer
-    that was never smudged must not wrap it twice. `content` is the whole content."""
+    """Empty content and pointers are stored as they are (docs/formats.md, "Pointer"):
+    committing a pointer that was never smudged must not wrap it twice. `content` is the whole
+    content."""
     return len(content) <= SIZE_CUTOFF and (not content or ptr.parse(content) is not None)
 
 

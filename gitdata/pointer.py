@@ -1,4 +1,4 @@
-"""The pointer: the few bytes Git stores in place of a data file (SPEC.md, "Pointer").
+"""The pointer: the few bytes Git stores in place of a data file (docs/formats.md, "Pointer").
 
 Parsing is strict on purpose: a blob is a pointer only if it is exactly the canonical form, so
 ordinary content that merely resembles one passes through untouched, and nothing from a blob can

@@ -1,4 +1,5 @@
-"""Which store a Git remote's bytes live in (SPEC "Configuration" and "Stores").
+"""Which store a Git remote's bytes live in (docs/configuration.md, "Which store a Git remote
+uses").
 
 For a Git remote R: data remote R (git config keys over the file's, key by key); else the default
 data remote; else, when R is a local path, the embedded store `data/objects` inside R's git

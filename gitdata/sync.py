@@ -73,7 +73,7 @@ def execute_push(ctx: Context, store: Store, plan: PushPlan) -> None:
         for o, e in sorted(failed.items(), key=lambda kv: plan.hits[kv[0]].path)
     ]
     if problems:
-        # one error line, a line per file, the hint (SPEC "Commands": one error line)
+        # one error line, a line per file, the hint (docs/commands.md, "Conventions")
         raise GitDataError(
             f"push stopped: {len(problems)} data file(s) cannot be pushed to "
             f"{store.describe()}; the Git remote was not updated:",

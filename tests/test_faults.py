@@ -23,8 +23,8 @@ from gitdata.layout import iter_object_paths
 
 
 def verified(root: Path) -> list[str]:
-    """The oids under `root`, each checked to hash to its name (SPEC: a file with a 32-hex name
-    is always complete)."""
+    """The oids under `root`, each checked to hash to its name (docs/formats.md: a file with a
+    32-hex name is always complete)."""
     oids = []
     for oid, path in iter_object_paths(str(root)):
         with open(path, "rb") as f:

@@ -137,8 +137,9 @@ def seed_store(s3: S3, cache: Cache, objects: dict[str, int]) -> None:
 
 
 def store_oids(s3: S3, prefix: str = PREFIX) -> set[str]:
-    """The objects in the bucket, listed and read through the real server: every key is in
-    SPEC's layout and its bytes hash to its name (no partial object is ever visible)."""
+    """The objects in the bucket, listed and read through the real server: every key is in the
+    store layout (docs/formats.md) and its bytes hash to its name (no partial object is ever
+    visible)."""
     oids = set()
     for key in s3.keys():
         oid = key.rpartition("/")[2]
@@ -151,7 +152,7 @@ def store_oids(s3: S3, prefix: str = PREFIX) -> set[str]:
 
 def assert_no_upload_left(s3: S3, proxy: FaultProxy) -> None:
     """No incomplete multipart upload is left, but for two cases that no client can avoid
-    (README "Safety"): a CreateMultipartUpload that the server carried out but whose answer was
+    (docs/s3.md, "Safety"): a CreateMultipartUpload that the server carried out but whose answer was
     lost leaves an empty upload whose id gitdata never learnt; an AbortMultipartUpload that
     failed botocore's three attempts leaves its parts (s3transfer only logs that)."""
     uploads = s3.client.list_multipart_uploads(Bucket=s3.bucket).get("Uploads", [])

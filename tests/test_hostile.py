@@ -213,8 +213,9 @@ def test_clone_of_a_repository_with_a_bad_gitdata_toml(env):
 
 
 def test_a_committed_store_url_gets_only_objects(env, tmp_path):
-    """A .gitdata.toml may name a directory store (SPEC); pushing there writes objects under
-    `<root>/<h[0:2]>/<h[2:4]>/<h>` (and temporaries under `<root>/tmp`), and nothing else."""
+    """A .gitdata.toml may name a directory store (docs/configuration.md); pushing there writes
+    objects under `<root>/<h[0:2]>/<h[2:4]>/<h>` (and temporaries under `<root>/tmp`), and
+    nothing else."""
     target = tmp_path / "some-dir"
     target.mkdir()
     (target / "keep.txt").write_text("keep")

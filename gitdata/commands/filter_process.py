@@ -50,7 +50,7 @@ def _grow_pipe(fd: int) -> None:
 
 
 def ensure_hooks(ctx: Context) -> None:
-    """A clone gets its hooks the first time the filter runs in it (SPEC "Hooks")."""
+    """A clone gets its hooks the first time the filter runs in it (docs/formats.md, "Hooks")."""
     try:
         paths = ctx.paths
         if not paths.bare and hooks.missing(paths.hooks_dir):

@@ -1,10 +1,11 @@
 """A store in S3 or an S3-compatible service (MinIO, Ceph RGW, R2, …), through boto3.
 
-Keys follow SPEC's layout under the URL's prefix: `<prefix>/<h[0:2]>/<h[2:4]>/<h>`. S3 makes an
-object visible only when its PUT or CompleteMultipartUpload succeeds, so a key is always a whole
-object. Transfers go through boto3's managed transfer (s3transfer), streamed from and to files in
-parts; a multipart upload that fails is aborted by s3transfer's failure cleanup (tested), and a
-bucket lifecycle rule catches the ones a killed process leaves (README).
+Keys follow the store layout of docs/formats.md under the URL's prefix:
+`<prefix>/<h[0:2]>/<h[2:4]>/<h>`. S3 makes an object visible only when its PUT or
+CompleteMultipartUpload succeeds, so a key is always a whole object. Transfers go through boto3's
+managed transfer (s3transfer), streamed from and to files in parts; a multipart upload that fails
+is aborted by s3transfer's failure cleanup (tested), and a bucket lifecycle rule catches the ones
+a killed process leaves (docs/s3.md, "Safety").
 
 This module is imported only when an s3:// store is opened (storage.open_store), so a process
 that never talks to S3 never pays for boto3.
@@ -245,7 +246,7 @@ class S3Store:
         return names, pages
 
     def _oid_of(self, key: str, root: str) -> str | None:
-        """The oid a listed key holds, or None for anything not in SPEC's layout."""
+        """The oid a listed key holds, or None for anything not in the store layout."""
         oid = key[len(root) :].rpartition("/")[2]
         return oid if is_oid(oid) and key == f"{root}{key_for(oid)}" else None
 
