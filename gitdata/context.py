@@ -95,5 +95,12 @@ class Context:
         return Cache(os.path.normpath(os.path.join(base, os.path.expanduser(cachedir))))
 
     @cached_property
+    def quote_path(self) -> bool:
+        """`core.quotePath` (default true): whether paths printed for people escape bytes of
+        0x80 and up, as git's own output does (names.quote)."""
+        value = git_config.last(self.git_config, "core.quotepath")
+        return (value or "true").lower() not in ("false", "no", "off", "0")
+
+    @cached_property
     def stat_cache(self) -> StatCache:
         return StatCache(os.path.join(self.paths.data_dir, "stat"))

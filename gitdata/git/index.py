@@ -46,3 +46,15 @@ def restage(top: str, paths: Sequence[bytes]) -> None:
             input=b"\0".join(paths) + b"\0",
             filters=True,
         )
+
+
+def filter_drivers(paths: Sequence[bytes], top: str) -> dict[bytes, str]:
+    """The `filter` attribute of each top-relative path as `git add` would see it (the
+    worktree's .gitattributes files): a driver name, or "set", "unset", "unspecified"."""
+    if not paths:
+        return {}
+    out = run_git(["check-attr", "-z", "--stdin", "filter"], cwd=top,
+                  input=b"".join(p + b"\0" for p in paths)).stdout  # fmt: skip
+    recs = split_z(out)
+    return {path: value.decode("utf-8", "replace")
+            for path, _attr, value in zip(recs[0::3], recs[1::3], recs[2::3])}  # fmt: skip
