@@ -137,6 +137,8 @@ def build_parser(only: str | None = None) -> Parser:
         r.add_argument("--local", action="store_true", help=local_help)
     sp = cmd("env", "print the resolved configuration")
     sp.add_argument("--json", dest="as_json", action="store_true")
+    sp = cmd("textconv", "plumbing: the diff driver's one line for a data file")
+    sp.add_argument("file", metavar="FILE")
     sp = cmd("clean", "plumbing: clean filter (stdin to stdout)")
     sp.add_argument("path", nargs="?")
     sp = cmd("smudge", "plumbing: smudge filter (stdin to stdout)")

@@ -8,7 +8,7 @@ import stat
 from functools import cached_property
 
 from . import config
-from .cache import Cache
+from .cache import Cache, cache_root
 from .errors import ConfigError
 from .git import config as git_config
 from .git.paths import RepoPaths, repo_paths
@@ -89,10 +89,8 @@ class Context:
         """SPEC "Local cache": `<common dir>/data/objects`, or `git config data.cachedir`
         (a relative one is taken from the top of the work tree)."""
         cachedir = git_config.last(self.git_config, "data.cachedir")
-        if not cachedir:
-            return Cache(os.path.join(self.paths.data_dir, "objects"))
         base = self.paths.toplevel or self.paths.git_dir
-        return Cache(os.path.normpath(os.path.join(base, os.path.expanduser(cachedir))))
+        return Cache(cache_root(self.paths.data_dir, base, cachedir))
 
     @cached_property
     def quote_path(self) -> bool:

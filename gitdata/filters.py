@@ -254,6 +254,25 @@ def record_pending(ctx: Context, pathname: str) -> None:
         f.write(os.fsencode(pathname) + b"\0")
 
 
+def is_display_read(req: Request) -> bool:
+    """Whether git smudges one blob to show it rather than to check it out.
+
+    `git diff`, `git log -p` and `git show` smudge each version into a temporary file before
+    they hand it to a textconv or external diff driver (diff.c, prep_temp_blob, git 2.39), and
+    so does `git cat-file --filters`. Such a request names the blob but no tree or ref and
+    cannot be delayed; every checkout that moves HEAD or restores from a tree names the tree
+    (`treeish=`), and index checkouts (`git checkout -- PATH`, stash, merges) may be delayed.
+    `git checkout-index` looks the same as a display read, so it too gets cached bytes but
+    leaves a pointer where the bytes are not cached (`git data pull` fills it).
+    """
+    return (
+        not req.can_delay
+        and "blob" in req.extra
+        and "treeish" not in req.extra
+        and "ref" not in req.extra
+    )
+
+
 class FilterHandler:
     """Answers git's filter-process requests for one repository."""
 
@@ -285,6 +304,11 @@ class FilterHandler:
             return rest if rest is not None else head
         if self._skip_smudge or self.ctx.settings.skip_smudge:
             return head
+        if is_display_read(req):
+            # never a download, never a big file through git's memory: the diff driver
+            # (`git-data textconv`) describes a pointer as well as the bytes
+            big = p.size >= self.ctx.settings.big_file_threshold
+            return head if big or not self.ctx.cache.has(p.oid) else open_cached(self.ctx, p, path)
         if p.size >= self.ctx.settings.big_file_threshold:
             record_pending(self.ctx, path)
             return head

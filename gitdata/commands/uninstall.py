@@ -11,7 +11,11 @@ def uninstall(scope: str | None = None) -> int:
     hooks are put back)."""
     scope = scope or "global"
     git_config.remove_section("filter.data", scope)
-    output.note(f"filter 'data' removed from the {scope} git config")
+    # only our key: other `diff.data.*` settings are the user's; an empty section goes too
+    git_config.unset_value("diff.data.textconv", scope)
+    if not git_config.has_keys("diff.data.", scope):
+        git_config.remove_section("diff.data", scope)
+    output.note(f"filter and diff driver 'data' removed from the {scope} git config")
     try:
         paths = repo_paths()
     except GitDataError:
