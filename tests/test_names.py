@@ -14,7 +14,7 @@ def test_quote_like_git():
 
 def test_quote_path_false_keeps_utf8():
     assert quote("café".encode(), quote_path=False) == "café"
-    assert quote("a\nb".encode(), quote_path=False) == '"a\\nb"'
+    assert quote(b"a\nb", quote_path=False) == '"a\\nb"'
 
 
 def test_json_fields_lossless():
