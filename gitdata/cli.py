@@ -81,6 +81,14 @@ def build_parser(only: str | None = None) -> Parser:
     sp.add_argument("--json", dest="as_json", action="store_true")
     sp = cmd("status", "what the next push uploads; which files are still pointers")
     sp.add_argument("--json", dest="as_json", action="store_true")
+    sp.add_argument(
+        "--remote",
+        nargs="?",
+        const="",
+        metavar="NAME",
+        help="also ask the store of Git remote NAME (default: the download remote) which data "
+        "files of HEAD it lacks",
+    )
     sp = cmd("push", "upload what REF… need and the store lacks")
     sp.add_argument("remote", nargs="?")
     sp.add_argument("refs", nargs="*", metavar="REF")
@@ -115,7 +123,9 @@ def build_parser(only: str | None = None) -> Parser:
     sp.add_argument("--remote", metavar="NAME", help="collect the store of Git remote NAME")
     sp.add_argument("--yes", action="store_true", help="confirm deleting from the store")
     sp = cmd("fsck", "verify cached bytes, and that every pointer has its bytes")
-    sp.add_argument("--remote", metavar="NAME", help="bytes in this remote's store count too")
+    sp.add_argument(
+        "--remote", metavar="NAME", help="check that this remote's store itself holds the bytes"
+    )
     sp.add_argument("--all", dest="all_history", action="store_true", help="all history")
     sp = cmd("pointer", "print the pointer FILE would get")
     sp.add_argument("file", metavar="FILE")
@@ -146,6 +156,10 @@ def build_parser(only: str | None = None) -> Parser:
     sp.add_argument("path", nargs="?")
     sp = cmd("filter-process", "plumbing: the long-running filter git starts")
     sp.add_argument("--skip-smudge", action="store_true")
+    sp = cmd("merge-driver", "plumbing: the merge=data driver git runs on a conflict")
+    for arg in ("base", "ours", "theirs"):
+        sp.add_argument(arg)
+    sp.add_argument("path", nargs="?", default="")
     sp = cmd("hook", "plumbing: run by the hook shims")
     sp.add_argument("name")
     sp.add_argument("args", nargs=argparse.REMAINDER)

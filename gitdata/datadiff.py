@@ -36,7 +36,7 @@ from .context import Context
 from .errors import GitDataError, UsageError
 from .filters import NEVER_FILTERED
 from .git import diff as gitdiff
-from .git.index import filter_drivers
+from .git.index import data_paths
 from .git.paths import require_worktree
 from .git.scan import Scanner
 from .peek import peek
@@ -156,10 +156,10 @@ def changes(ctx: Context, ends: Endpoints, pathspecs: Sequence[str] = ()) -> lis
 def worktree_pointers(ctx: Context, paths: Sequence[bytes]) -> dict[bytes, Pointer]:
     """The pointer each worktree file would be committed as, for those that would be one."""
     top = os.fsencode(require_worktree(ctx.paths))
-    drivers = filter_drivers(paths, os.fsdecode(top))
+    tracked = data_paths(paths, os.fsdecode(top))
     found = {}
     for path in paths:
-        cleaned = drivers.get(path) == "data" and os.path.basename(path) not in _NEVER
+        cleaned = path in tracked and os.path.basename(path) not in _NEVER
         p = _peek_file(ctx, os.path.join(top, path), cleaned)
         if p is not None:
             found[path] = p

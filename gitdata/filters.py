@@ -9,19 +9,14 @@ from __future__ import annotations
 
 import io
 import os
-import queue
+import re
 import stat
-import threading
-from concurrent.futures import Future, ThreadPoolExecutor
-from functools import partial
 from typing import BinaryIO, cast
 
 from . import hashing
 from . import pointer as ptr
 from .context import Context
 from .errors import GitDataError, IntegrityError, ObjectMissing
-from .git.filter_protocol import DELAYED, Output, Request
-from .git.pktline import ContentReader
 from .hashing import Reader
 from .pointer import SIZE_CUTOFF, Pointer
 from .statcache import MIN_SIZE
@@ -30,7 +25,6 @@ from .statcache import MIN_SIZE
 #: the bytes compared with the cached object before a stat-cache entry is trusted.
 HEAD_CHECK = hashing.CHUNK
 SPOOL_MAX = 16 << 20
-PENDING_FILE = "pending-checkout"
 #: Files git and gitdata must read as text: a pattern like `*` must not turn them into pointers.
 NEVER_FILTERED = (".gitattributes", ".gitdata.toml")
 
@@ -53,6 +47,20 @@ def passes_through(content: bytes) -> bool:
     return len(content) <= SIZE_CUTOFF and (not content or ptr.parse(content) is not None)
 
 
+_MARKERS = (re.compile(rb"^<{7}(?: |$)", re.M), re.compile(rb"^={7}$", re.M),
+            re.compile(rb"^>{7}(?: |$)", re.M))  # fmt: skip
+
+
+def is_conflict_text(content: bytes) -> bool:
+    """What git's text merge makes of two different pointers when no merge driver resolves
+    them: pointer lines with conflict markers between (`content` is the whole content)."""
+    return (
+        len(content) <= 4 * SIZE_CUTOFF
+        and b"version gitdata/1\n" in content
+        and all(m.search(content) for m in _MARKERS)
+    )
+
+
 def clean(ctx: Context, src: Reader, pathname: str | None = None) -> bytes:
     """The blob git should store for the content read from `src`.
 
@@ -63,6 +71,14 @@ def clean(ctx: Context, src: Reader, pathname: str | None = None) -> bytes:
     head = read_head(src, HEAD_CHECK)  # shorter only at the end of the stream
     if passes_through(head):
         return head
+    if is_conflict_text(head):
+        name = pathname or "the file"
+        raise GitDataError(
+            f"{name}: conflict markers around gitdata pointers: this is the text of an "
+            "unresolved merge, not data; it was not added",
+            f"take one side: `git checkout --ours -- {name}` (or --theirs), then `git add "
+            f"{name}`; `git data install` defines the merge=data driver that avoids this",
+        )
     if len(head) < HEAD_CHECK:  # the whole file is in hand: write it only if it is new
         return Pointer(ctx.cache.store_bytes(head), len(head)).encode()
     st = _stat(pathname)
@@ -244,163 +260,3 @@ class VerifiedReader(io.RawIOBase):
     def close(self) -> None:
         self._f.close()
         super().close()
-
-
-def record_pending(ctx: Context, pathname: str) -> None:
-    """Remember a big file left as a pointer; the post-checkout/post-merge hook writes it."""
-    d = ctx.paths.worktree_data_dir
-    os.makedirs(d, exist_ok=True)
-    with open(os.path.join(d, PENDING_FILE), "ab") as f:
-        f.write(os.fsencode(pathname) + b"\0")
-
-
-def is_display_read(req: Request) -> bool:
-    """Whether git smudges one blob to show it rather than to check it out.
-
-    `git diff`, `git log -p` and `git show` smudge each version into a temporary file before
-    they hand it to a textconv or external diff driver (diff.c, prep_temp_blob, git 2.39), and
-    so does `git cat-file --filters`. Such a request names the blob but no tree or ref and
-    cannot be delayed; every checkout that moves HEAD or restores from a tree names the tree
-    (`treeish=`), and index checkouts (`git checkout -- PATH`, stash, merges) may be delayed.
-    `git checkout-index` looks the same as a display read, so it too gets cached bytes but
-    leaves a pointer where the bytes are not cached (`git data pull` fills it).
-    """
-    return (
-        not req.can_delay
-        and "blob" in req.extra
-        and "treeish" not in req.extra
-        and "ref" not in req.extra
-    )
-
-
-class FilterHandler:
-    """Answers git's filter-process requests for one repository."""
-
-    def __init__(self, ctx: Context, skip_smudge: bool = False) -> None:
-        self.ctx = ctx
-        # Settings (.gitdata.toml) are read at the first smudge: a broken file must not stop
-        # `git add`, which never needs it.
-        self._skip_smudge = skip_smudge
-        self._fetcher: Fetcher | None = None
-        self._delayed: dict[str, Future[None]] = {}  # pathname -> its download
-        self._finished: dict[str, BaseException | None] = {}
-        self._done: queue.Queue[str] = queue.Queue()
-        self._pointers: dict[str, Pointer] = {}
-
-    def clean(self, req: Request, content: ContentReader) -> Output:
-        if os.path.basename(req.pathname) in NEVER_FILTERED:
-            return content.read()
-        return clean(self.ctx, content, req.pathname)
-
-    def smudge(self, req: Request, content: Reader) -> Output:
-        path = req.pathname
-        if path in self._finished:  # git asks again for a file we delayed
-            error = self._finished.pop(path)
-            if error is not None:
-                raise error
-            return open_cached(self.ctx, self._pointers.pop(path), path)
-        p, head, rest = read_pointer_input(content)
-        if p is None:
-            return rest if rest is not None else head
-        if self._skip_smudge or self.ctx.settings.skip_smudge:
-            return head
-        if is_display_read(req):
-            # never a download, never a big file through git's memory: the diff driver
-            # (`git-data textconv`) describes a pointer as well as the bytes
-            big = p.size >= self.ctx.settings.big_file_threshold
-            return head if big or not self.ctx.cache.has(p.oid) else open_cached(self.ctx, p, path)
-        if p.size >= self.ctx.settings.big_file_threshold:
-            record_pending(self.ctx, path)
-            return head
-        if self.ctx.cache.has(p.oid):
-            return open_cached(self.ctx, p, path)
-        fetcher = self.fetcher()
-        if req.can_delay:
-            self._pointers[path] = p
-            fut = fetcher.submit(p)
-            self._delayed[path] = fut
-            fut.add_done_callback(partial(self._mark_done, path))
-            return DELAYED
-        fetcher.fetch(p, path)
-        return open_cached(self.ctx, p, path)
-
-    def _mark_done(self, path: str, _fut: Future[None]) -> None:
-        self._done.put(path)
-
-    def available(self) -> list[str]:
-        """Block until at least one delayed file is ready; [] when none is left."""
-        if not self._delayed:
-            return []
-        ready = [self._done.get()]
-        while True:
-            try:
-                ready.append(self._done.get_nowait())
-            except queue.Empty:
-                break
-        for path in ready:
-            fut = self._delayed.pop(path)
-            exc = fut.exception()
-            self._finished[path] = (
-                None if exc is None else self.fetcher().explain(exc, self._pointers[path], path)
-            )
-        return ready
-
-    def fetcher(self) -> Fetcher:
-        if self._fetcher is None:
-            self._fetcher = Fetcher(self.ctx)
-        return self._fetcher
-
-
-class Fetcher:
-    """Downloads objects for smudge from the store SPEC's resolution picks, one at a time per
-    oid, `data.transfers` at once."""
-
-    def __init__(self, ctx: Context) -> None:
-        from . import resolve
-        from .storage import open_store
-
-        self.ctx = ctx
-        try:
-            self.resolution = resolve.for_download(ctx)
-            self.store = open_store(self.resolution.spec)
-            self.setup_error: GitDataError | None = None
-        except GitDataError as e:
-            self.setup_error = e
-        from .transfer import workers_for
-
-        workers = ctx.settings.transfers
-        if self.setup_error is None:
-            workers = workers_for(self.store, workers)
-        self._pool = ThreadPoolExecutor(max_workers=workers)
-        self._futures: dict[str, Future[None]] = {}
-        self._lock = threading.Lock()
-
-    def submit(self, p: Pointer) -> Future[None]:
-        with self._lock:
-            fut = self._futures.get(p.oid)
-            if fut is None:
-                fut = self._pool.submit(self._download, p)
-                self._futures[p.oid] = fut
-            return fut
-
-    def fetch(self, p: Pointer, pathname: str) -> None:
-        exc = self.submit(p).exception()
-        if exc is not None:
-            raise self.explain(exc, p, pathname)
-
-    def _download(self, p: Pointer) -> None:
-        from .transfer import download_one
-
-        if self.setup_error is not None:
-            raise self.setup_error
-        if not self.ctx.cache.has(p.oid):
-            download_one(self.store, self.ctx.cache, p.oid, p.size)
-
-    def explain(self, exc: BaseException, p: Pointer, pathname: str) -> GitDataError:
-        where = self.store.describe() if self.setup_error is None else "no store"
-        cause = exc.message if isinstance(exc, GitDataError) else str(exc)
-        return GitDataError(
-            f"{pathname}: cannot get the bytes of xxh128:{p.oid} from {where}: {cause}",
-            "set GIT_DATA_SKIP_SMUDGE=1 to check out pointers instead, then run "
-            "`git data pull` once the store has the bytes",
-        )

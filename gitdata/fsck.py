@@ -4,7 +4,7 @@ Every cached object is hashed again, in parallel and streaming (the hash of a ch
 while the next is read, never a whole file in memory). One that does not hash to its name is
 moved to `<common dir>/data/bad/`, out of the way of checkouts, and kept for inspection. Then
 every pointer in HEAD (in all history with --all) must have its bytes in the cache or, when a
-store is given, in the store.
+store is given, in the store itself: the cache holding a copy says nothing about the store.
 """
 
 from __future__ import annotations
@@ -107,8 +107,8 @@ def pointers(sc: Scanner, all_history: bool) -> dict[str, Hit]:
 
 
 def without_bytes(ctx: Context, wanted: Iterable[str], store: Store | None) -> set[str]:
-    """The oids of `wanted` in neither the cache nor `store`."""
-    missing = {oid for oid in wanted if not ctx.cache.has(oid)}
-    if missing and store is not None:
-        missing -= store.exists_many(missing)
-    return missing
+    """The oids of `wanted` that `store` lacks, or without a store, that the cache lacks."""
+    wanted = set(wanted)
+    if store is not None:
+        return wanted - store.exists_many(wanted) if wanted else set()
+    return {oid for oid in wanted if not ctx.cache.has(oid)}

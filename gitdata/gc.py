@@ -7,11 +7,14 @@ Local cache (`git data gc`). A cached object is KEPT when any of these reference
   2. a commit reachable from any reflog entry, either side (the stash's entries are the reflog
      of refs/stash; each worktree's HEAD has its own reflog);
   3. any worktree's index, at any stage (staged files, both sides of a conflict);
-  4. nothing, but its file is younger than the grace period (`--grace`, default 1h): `git add`
+  4. a pointer file sitting in any worktree, tracked or not, staged or not, ignored or not
+     (`git stash pop` of a big file, a file restored by a command that runs no hook): its
+     bytes may exist nowhere else;
+  5. nothing, but its file is younger than the grace period (`--grace`, default 1h): `git add`
      writes the object before the index that names it, and a gc in between must not take it.
 With `--keep-recent DAYS`, rules 1 and 2 narrow to each worktree's HEAD commit and the commits of
 the last DAYS days (committer date) on local branches; an object that only older history needs
-is removed only if the data remote, asked now, confirms that it holds it. Rules 3 and 4 stand,
+is removed only if the data remote, asked now, confirms that it holds it. Rules 3 to 5 stand,
 so an unpushed object is never removed.
 
 Refused: a bare repository (its data/objects is the store its clones push to), a cache moved
@@ -21,7 +24,7 @@ with missing objects (gc cannot prove what it would need).
 Store (`git data gc --remote NAME`). A stored object is KEPT when any of these references it:
   1. a commit reachable from a branch or tag of Git remote NAME, fetched at gc time, or of any
      other Git remote of this repository whose bytes go to the same store;
-  2. whatever this repository keeps by the local rules 1-3 (its own unpushed work);
+  2. whatever this repository keeps by the local rules 1-4 (its own unpushed work);
   3. nothing, but it is younger than the grace period (default 14d; age is the store's
      modification time): a teammate's push uploads bytes before its ref moves.
 The store is listed before the refs are fetched, so a push that lands during gc is either
@@ -39,12 +42,12 @@ import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 
-from . import resolve, sync
+from . import resolve, sync, worktree
 from .context import Context
 from .errors import GitDataError, UsageError
 from .git import config as git_config
 from .git.remote_refs import fetched_refs
-from .git.roots import commits_since, pseudo_refs, worktree_heads
+from .git.roots import commits_since, pseudo_refs, worktree_heads, worktree_paths
 from .git.scan import Scanner
 from .pointer import is_oid
 from .storage import Store, open_store
@@ -110,16 +113,26 @@ LIVE = ("--all", "--reflog", "--indexed-objects")
 
 
 def local_keep(ctx: Context, sc: Scanner) -> set[str]:
-    """Local rules 1-3: every pointer git's own gc would keep alive, or a pseudo-ref."""
+    """Local rules 1-4: every pointer git's own gc would keep alive, or a pseudo-ref, or a file
+    of any worktree."""
     pseudo = sc.existing(pseudo_refs(ctx.paths.common_dir))
-    return set(sc.pointers(LIVE, pseudo))
+    return set(sc.pointers(LIVE, pseudo)) | worktree_keep(ctx)
+
+
+def worktree_keep(ctx: Context) -> set[str]:
+    """Rule 4: what the pointer files of every worktree name, ignored files included."""
+    return {
+        f.pointer.oid
+        for top in worktree_paths(ctx.cwd)
+        for f in worktree.scan(ctx, top=top, ignored=True).all
+    }
 
 
 def recent_keep(ctx: Context, sc: Scanner, since: float) -> set[str]:
-    """--keep-recent: pointers in each worktree's HEAD and index, and in the commits of local
-    branches dated `since` or later (their trees, not their history)."""
+    """--keep-recent: pointers in each worktree's HEAD, index and files, and in the commits of
+    local branches dated `since` or later (their trees, not their history)."""
     commits = worktree_heads(ctx.cwd) | set(commits_since(since, ctx.cwd))
-    return set(sc.pointers(["--no-walk", "--indexed-objects"], commits))
+    return set(sc.pointers(["--no-walk", "--indexed-objects"], commits)) | worktree_keep(ctx)
 
 
 # --- the local cache --------------------------------------------------------------------------

@@ -61,3 +61,8 @@ def parse_oid(text: str) -> str:
     if not is_oid(text):
         raise ValueError(f"not an oid: {text!r}")
     return text
+
+
+#: The lengths a pointer can have (69 to 88 bytes): a file of any other size is not one, and a
+#: scan of a worktree reads no other file.
+LENGTHS = range(len(Pointer("0" * 32, 0).encode()), len(Pointer("0" * 32, 10**20 - 1).encode()) + 1)

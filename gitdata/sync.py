@@ -4,18 +4,16 @@ and write cached bytes over pointer files in the worktree."""
 from __future__ import annotations
 
 import os
-import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
 from . import output, resolve, transfer
 from .context import Context
 from .errors import GitDataError
-from .git.index import ls_files, restage
+from .git.index import skip_worktree
 from .git.run import run_git
 from .git.scan import Hit, Scanner
 from .globs import PathFilter
-from .pointer import SIZE_CUTOFF, Pointer, parse
 from .storage import Store, open_store
 
 
@@ -181,6 +179,13 @@ def head_hits(sc: Scanner, paths: PathFilter | None = None) -> list[Hit]:
     return [h for h in hits if paths is None or paths.match(h.path)]
 
 
+def checked_out(ctx: Context, hits: list[Hit]) -> list[Hit]:
+    """`hits` less the files a sparse checkout leaves out (the skip-worktree bit): fetch and
+    pull download only what the worktree can hold."""
+    outside = skip_worktree(ctx.cwd) if hits and ctx.paths.toplevel else set()
+    return [h for h in hits if h.path not in outside] if outside else hits
+
+
 def fetch(ctx: Context, hits: Sequence[Hit], remote: str | None = None) -> transfer.TransferResult:
     """Download into the cache the objects of `hits` that it lacks; report each failure."""
     need = {h.pointer.oid: h.pointer.size for h in hits if not ctx.cache.has(h.pointer.oid)}
@@ -208,101 +213,3 @@ def fetch(ctx: Context, hits: Sequence[Hit], remote: str | None = None) -> trans
             "checkouts leave pointers instead",
         )
     return result
-
-
-@dataclass(frozen=True)
-class PointerFile:
-    """A worktree file that still holds the pointer its index entry has."""
-
-    path: bytes
-    pointer: Pointer
-    mode: int
-
-
-def pointer_files(
-    ctx: Context, pathspecs: Sequence[str] = (), only: Iterable[bytes] | None = None
-) -> list[PointerFile]:
-    """Files in the worktree that are exactly the pointer staged for them."""
-    top = ctx.paths.toplevel
-    assert top is not None
-    wanted = set(only) if only is not None else None
-    if wanted is not None and not wanted:
-        return []
-    found = []
-    for entry in ls_files(pathspecs):
-        if wanted is not None and entry.path not in wanted:
-            continue
-        if entry.mode not in (0o100644, 0o100755):
-            continue
-        full = os.path.join(os.fsencode(top), entry.path)
-        try:
-            st = os.lstat(full)
-        except OSError:
-            continue
-        if not stat.S_ISREG(st.st_mode) or st.st_size > SIZE_CUTOFF:
-            continue
-        with open(full, "rb") as f:
-            data = f.read(SIZE_CUTOFF + 1)
-        p = parse(data)
-        if p is None:
-            continue
-        if not entry.stages(data):
-            continue  # the worktree pointer is not what is staged: a user's edit, leave it
-        found.append(PointerFile(entry.path, p, entry.mode))
-    return found
-
-
-@dataclass
-class Materialized:
-    written: list[bytes] = field(default_factory=list)
-    unavailable: list[PointerFile] = field(default_factory=list)
-
-
-def materialize(
-    ctx: Context, files: Sequence[PointerFile], download: bool = True, remote: str | None = None
-) -> Materialized:
-    """Replace pointer files by their bytes from the cache (downloading what is missing), then
-    re-stage them so that `git status` is clean."""
-    result = Materialized()
-    if not files:
-        return result
-    if download:
-        fetch(ctx, [Hit(f.pointer, f.path) for f in files], remote)
-    top = os.fsencode(ctx.paths.toplevel or "")
-    for f in files:
-        if not ctx.cache.has(f.pointer.oid):
-            result.unavailable.append(f)
-            continue
-        target = os.path.join(top, f.path)
-        write_worktree_file(ctx, f.pointer, target, f.mode)
-        result.written.append(f.path)
-    restage(os.fsdecode(top), result.written)
-    return result
-
-
-def write_worktree_file(ctx: Context, p: Pointer, target: bytes, mode: int) -> None:
-    """Copy the cached object over `target` atomically, with the index's executable bit, and
-    remember its stat data so that re-staging it does not hash it again.
-
-    The temporary file gets a fresh name created with O_EXCL: a fixed name could be a symlink
-    that a repository committed next to the file, and following it would write the file's
-    bytes anywhere the user can write."""
-    import tempfile
-
-    from .cache import disk_error
-    from .fsutil import copy_into, umask
-
-    tmp: bytes | None = None
-    try:
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target), prefix=b".gitdata-", suffix=b".tmp")
-        with open(fd, "wb") as fout:
-            copy_into(ctx.cache.path(p.oid), fout)
-            os.fchmod(fd, (0o777 if mode == 0o100755 else 0o666) & ~umask())
-        os.rename(tmp, target)
-        tmp = None
-    except OSError as e:
-        raise disk_error(e, os.fsdecode(target)) from e
-    finally:
-        if tmp is not None and os.path.lexists(tmp):
-            os.unlink(tmp)
-    ctx.stat_cache.record(os.stat(target), p.oid)

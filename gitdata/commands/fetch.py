@@ -18,7 +18,7 @@ def fetch(
     if all_refs:
         hits = [h for h in sc.pointers(["--all"]).values() if paths.match(h.path)]
     else:
-        hits = sync.head_hits(sc, paths)
+        hits = sync.checked_out(ctx, sync.head_hits(sc, paths))
     result = sync.fetch(ctx, hits, remote)
     if result.failed:
         return 1

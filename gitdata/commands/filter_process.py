@@ -4,7 +4,8 @@ import sys
 
 from .. import hooks, output
 from ..context import Context
-from ..filters import FilterHandler
+from ..errors import GitDataError
+from ..filter_handler import FilterHandler
 from ..git.filter_protocol import FilterServer
 from ..git.pktline import ProtocolError
 
@@ -20,14 +21,20 @@ def filter_process(skip_smudge: bool = False) -> int:
     stdin = open(0, "rb", buffering=1 << 20, closefd=False)
     stdout = open(1, "wb", buffering=1 << 20, closefd=False)
     sys.stdout = sys.stderr  # stdout belongs to the protocol: a stray print must not corrupt it
-    server = FilterServer(stdin, stdout, FilterHandler(ctx, skip_smudge))
+    handler = FilterHandler(ctx, skip_smudge)
+    server = FilterServer(stdin, stdout, handler)
     try:
         server.serve()
     except ProtocolError as e:
         output.error(f"filter protocol: {e}", "this is a bug in git or gitdata; please report it")
         return 1
     except BrokenPipeError:
-        return 0
+        pass
+    try:
+        handler.finish()
+    except GitDataError as e:
+        output.error(e.message, e.hint)
+        return 1
     return 0
 
 
@@ -47,6 +54,6 @@ def ensure_hooks(ctx: Context) -> None:
     try:
         paths = ctx.paths
         if not paths.bare and hooks.missing(paths.hooks_dir):
-            hooks.install(paths.hooks_dir, quiet=True)
+            hooks.install_in(paths, quiet=True)
     except Exception as e:  # noqa: BLE001 - never fail a checkout over a hook
         output.warn(f"could not install the hooks: {e}")

@@ -10,7 +10,8 @@ from ..errors import GitDataError
 
 def fsck(remote: str | None = None, all_history: bool = False) -> int:
     """Re-hash every cached object (moving corrupt ones to data/bad/), then check that every
-    pointer in HEAD (--all: in all history) has its bytes in the cache or in REMOTE's store."""
+    pointer in HEAD (--all: in all history) has its bytes in the cache, or with --remote, in
+    REMOTE's store itself."""
     ctx = Context()
     store = sync.open_for_remote(ctx, remote)[0] if remote else None
     verified = service.verify_cache(ctx, os.cpu_count() or 1)
@@ -21,7 +22,7 @@ def fsck(remote: str | None = None, all_history: bool = False) -> int:
     sc = sync.scanner(ctx)
     wanted = service.pointers(sc, all_history)
     missing = service.without_bytes(ctx, wanted, store)
-    where = f"the cache nor {store.describe()}" if store else "the cache"
+    where = store.describe() if store else "the cache"
     for n, oid in enumerate(sorted(missing, key=lambda o: wanted[o].path)):
         h = wanted[oid]
         # in history, name a commit that has it (a walk each: for the first few only)
@@ -38,7 +39,11 @@ def fsck(remote: str | None = None, all_history: bool = False) -> int:
         hint = []
         if verified.corrupt:
             hint.append(f"corrupt objects are in {os.path.join(ctx.paths.data_dir, 'bad')}")
-        hint.append("`git data fetch" + (" --all" if all_history else "") + "` gets bytes back")
+        if store is not None:
+            hint.append("`git data push" + (" --all" if all_history else "") + "` from a clone "
+                        "that has the bytes puts them back in the store")
+        else:
+            hint.append("`git data fetch" + (" --all" if all_history else "") + "` gets bytes back")
         raise GitDataError(
             f"{len(verified.corrupt)} corrupt object(s), {len(missing)} data object(s) without "
             "their bytes",

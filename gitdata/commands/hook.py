@@ -1,17 +1,27 @@
 from __future__ import annotations
 
-import os
 import sys
 
-from .. import hooks, output
+from .. import hooks
 from ..context import Context
 from ..errors import UsageError
-from ..filters import PENDING_FILE
+
+USAGE = """usage: git data hook pre-push REMOTE URL
+
+Run by the pre-push shim that `git data install` puts into the repository's hooks directory:
+runs the user's own hook (pre-push.legacy) first with the same arguments and standard input,
+then uploads the bytes of every data file the pushed commits bring and the store lacks. Git
+passes the arguments and the refs on standard input; it is not meant to be run by hand.
+The names post-checkout, post-merge, post-commit and post-rewrite are still answered for shims
+that earlier versions installed (they write big files left as pointers)."""
 
 
 def hook(name: str, args: list[str]) -> int:
     """Run by the shims in the hooks directory: the user's own hook first, then ours."""
-    if name not in hooks.HOOKS:
+    if name in ("-h", "--help") or args[:1] in (["-h"], ["--help"]):
+        print(USAGE)
+        return 0
+    if name not in hooks.HOOKS + hooks.OBSOLETE:
         raise UsageError(f"unknown hook '{name}'", f"known hooks: {', '.join(hooks.HOOKS)}")
     ctx = Context()
     stdin = sys.stdin.buffer.read() if name in ("pre-push", "post-rewrite") else b""
@@ -25,32 +35,6 @@ def hook(name: str, args: list[str]) -> int:
 
         sync.pre_push(ctx, args[0], args[1], stdin.decode("utf-8", "replace").splitlines())
         return 0
-    return materialize_pending(ctx) or status
+    from .. import worktree
 
-
-def materialize_pending(ctx: Context) -> int:
-    """Write the big files that smudge left as pointers (see filters.record_pending)."""
-    pending = os.path.join(ctx.paths.worktree_data_dir, PENDING_FILE)
-    taken = f"{pending}.{os.getpid()}"
-    try:
-        os.rename(pending, taken)
-    except FileNotFoundError:
-        return 0
-    try:
-        with open(taken, "rb") as f:
-            paths = {p for p in f.read().split(b"\0") if p}
-    finally:
-        os.unlink(taken)
-    if ctx.settings.skip_smudge or ctx.paths.toplevel is None:
-        return 0
-    from .. import sync
-
-    files = sync.pointer_files(ctx, only=paths)
-    result = sync.materialize(ctx, files)
-    if result.unavailable:
-        output.error(
-            f"{len(result.unavailable)} file(s) are still pointers: their bytes could not be had",
-            "run `git data pull` once the store has them",
-        )
-        return 1
-    return 0
+    return worktree.finish(ctx) or status

@@ -13,6 +13,8 @@ def filter_config(skip_smudge: bool) -> dict[str, str]:
         "filter.data.clean": "git-data clean -- %f",
         "filter.data.smudge": f"git-data smudge{skip} -- %f",
         "filter.data.required": "true",
+        "merge.data.name": "gitdata: keep ours when both sides changed a data file",
+        "merge.data.driver": "git-data merge-driver %O %A %B %P",
     }
 
 
@@ -33,9 +35,9 @@ def install(scope: str | None = None, skip_smudge: bool = False) -> int:
         paths = None
     for key, value in {**filter_config(skip_smudge), **DIFF_CONFIG}.items():
         git_config.set_value(key, value, scope)
-    output.note(f"filter and diff driver 'data' installed in the {scope} git config")
-    if paths is not None and not paths.bare:
-        changed = hooks.install(paths.hooks_dir)
+    output.note(f"filter, merge and diff drivers 'data' installed in the {scope} git config")
+    if paths is not None:
+        changed = hooks.install_in(paths)
         if changed:
             output.note(f"hooks installed in {paths.hooks_dir}: {', '.join(changed)}")
     return 0

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
-from .. import output, sync
+from .. import output, sync, worktree
 from ..context import Context
 from ..git.paths import require_worktree
+from ..git.scan import Hit
 from ..globs import PathFilter
 
 
@@ -14,9 +15,13 @@ def pull(
     require_worktree(ctx.paths)
     paths = PathFilter(include or [], exclude or [])
     sc = sync.scanner(ctx)
-    fetched = sync.fetch(ctx, sync.head_hits(sc, paths), remote)
-    files = [f for f in sync.pointer_files(ctx) if paths.match(f.path)]
-    result = sync.materialize(ctx, files, download=False)
+    files = [f for f in worktree.scan(ctx).pointers if paths.match(f.path)]
+    # what HEAD needs, and what any pointer in the worktree names (a stash popped, a file
+    # restored from another commit)
+    hits = sync.checked_out(ctx, sync.head_hits(sc, paths))
+    hits += [Hit(f.pointer, f.path) for f in files]
+    fetched = sync.fetch(ctx, hits, remote)
+    result = worktree.materialize(ctx, files, download=False)
     output.note(f"{len(fetched.done)} object(s) downloaded, {len(result.written)} file(s) written")
     if result.unavailable:
         output.error(

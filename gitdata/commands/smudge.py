@@ -3,15 +3,15 @@ from __future__ import annotations
 import shutil
 import sys
 
-from .. import filters
 from ..context import Context
+from ..filter_handler import FilterHandler
 from ..git.filter_protocol import Request
 
 
 def smudge(path: str | None = None, skip: bool = False) -> int:
     """Single-shot smudge filter: a pointer on stdin, the file's bytes on stdout."""
     ctx = Context()
-    handler = filters.FilterHandler(ctx, skip_smudge=skip)
+    handler = FilterHandler(ctx, skip_smudge=skip)
     stdin = open(0, "rb", closefd=False)
     out = handler.smudge(Request("smudge", path or ""), stdin)
     if isinstance(out, (bytes, bytearray)):

@@ -8,7 +8,7 @@ def track(patterns: list[str]) -> int:
     """Track PATTERN… with gitdata (.gitattributes); with none, list the tracked patterns."""
     paths = repo_paths()
     top = require_worktree(paths)
-    hooks.install(paths.hooks_dir, quiet=True)
+    hooks.install_in(paths, quiet=not patterns)
     if not patterns:
         for p in attributes.tracked(top):
             print(p)

@@ -75,6 +75,19 @@ def worktree_heads(cwd: str | None = None) -> set[str]:
     }
 
 
+def worktree_paths(cwd: str | None = None) -> list[str]:
+    """The top directory of every worktree that still exists (the main one unless bare)."""
+    out = run_git(["worktree", "list", "--porcelain", "-z"], cwd=cwd).stdout
+    paths = []
+    for block in out.split(b"\0\0"):
+        recs = block.split(b"\0")
+        if recs and recs[0].startswith(b"worktree ") and b"bare" not in recs[1:]:
+            path = os.fsdecode(recs[0][len(b"worktree ") :])
+            if os.path.isdir(path):
+                paths.append(path)
+    return paths
+
+
 def commits_since(since: float, cwd: str | None = None) -> Iterator[str]:
     """Commits of local branches whose committer date is `since` (epoch seconds) or later. All
     history is looked at: dates are not monotonic (rebases, skewed clocks), so `--since`, which

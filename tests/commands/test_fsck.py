@@ -82,18 +82,24 @@ def test_all_checks_history(env, repo):
     assert proc.stdout.decode() == f"missing xxh128:{old} a.bin (commit {v1}): not in the cache\n"
 
 
-def test_bytes_in_the_store_count_with_remote(env, repo):
+def test_remote_checks_the_store_itself(env, repo):
+    """`--remote` verifies what it names: bytes in the local cache do not stand in for a store
+    that lost them (issue 10)."""
     bare = env.bare()
     env.git("remote", "add", "origin", str(bare), cwd=repo)
     env.git("push", "-q", "origin", "main", cwd=repo)
     oid = oid_at(env, repo, "HEAD:a.bin")
+    assert env.data("fsck", "--remote", "origin", cwd=repo).returncode == 0
     cache_path(repo, oid).unlink()
     assert env.data("fsck", cwd=repo, check=False).returncode == 1
-    assert env.data("fsck", "--remote", "origin", cwd=repo).returncode == 0
+    assert env.data("fsck", "--remote", "origin", cwd=repo).returncode == 0  # the store has it
+    env.data("fetch", cwd=repo)  # the cache has it again; now the store loses it
     (bare / "data" / "objects" / oid[:2] / oid[2:4] / oid).unlink()
+    assert env.data("fsck", cwd=repo).returncode == 0
     proc = env.data("fsck", "--remote", "origin", cwd=repo, check=False)
     assert proc.returncode == 1
-    assert f"not in the cache nor {bare / 'data' / 'objects'}" in proc.stdout.decode()
+    assert f"a.bin: not in {bare / 'data' / 'objects'}" in proc.stdout.decode()
+    assert b"git data push" in proc.stderr
 
 
 def test_a_good_object_moved_aside_by_mistake_goes_back(env, repo):

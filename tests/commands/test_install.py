@@ -6,12 +6,15 @@ def test_install_and_uninstall_global(env):
     assert "filter.data.process git-data filter-process" in cfg
     assert "filter.data.required true" in cfg
     assert "filter.data.clean git-data clean -- %f" in cfg
+    assert "merge.data.driver git-data merge-driver %O %A %B %P" in env.out(
+        "config", "--global", "--get-regexp", "^merge\\.data\\."
+    )
     assert env.out("config", "--global", "diff.data.textconv").strip() == "git-data textconv"
     env.data("uninstall")
-    assert (
-        env.git("config", "--global", "--get-regexp", "^filter\\.data\\.", check=False).stdout
-        == b""
-    )
+    cfg = env.out("config", "--global", "--get-regexp", "^filter\\.data\\.")
+    assert "filter.data.process" not in cfg  # gone, but a guard stays (see test_everyday)
+    assert "filter.data.required true" in cfg
+    assert env.git("config", "--global", "--get-regexp", "^merge\\.", check=False).stdout == b""
     assert env.git("config", "--global", "diff.data.textconv", check=False).stdout == b""
     assert '[diff "data"]' not in (env.home / ".gitconfig").read_text()  # no empty section left
 
@@ -35,7 +38,7 @@ def test_install_local_and_skip_smudge(env):
     assert (repo / ".git" / "hooks" / "pre-push").exists()
     env.data("uninstall", "--local", cwd=repo)
     assert not (repo / ".git" / "hooks" / "pre-push").exists()
-    assert env.git("config", "--local", "--get-regexp", "^(filter|diff)\\.data\\.", cwd=repo,
+    assert env.git("config", "--local", "--get-regexp", "^diff\\.data\\.", cwd=repo,
                    check=False).stdout == b""  # fmt: skip
     assert env.out("config", "--global", "diff.data.textconv").strip() == "git-data textconv"
 

@@ -172,7 +172,7 @@ def test_bad_handshake_is_a_protocol_error():
 def test_real_handler_round_trip(tmp_path):
     """FilterHandler over a real cache: clean stores the bytes, smudge gives them back."""
     from gitdata.cache import Cache
-    from gitdata.filters import FilterHandler
+    from gitdata.filter_handler import FilterHandler
 
     class Ctx:
         cache = Cache(str(tmp_path / "objects"))
@@ -195,7 +195,7 @@ def test_real_handler_round_trip(tmp_path):
 
 def test_available_blocks_until_a_download_finishes():
     """list_available_blobs must block, not answer an empty list, while downloads run."""
-    from gitdata.filters import FilterHandler
+    from gitdata.filter_handler import FilterHandler
 
     h = FilterHandler.__new__(FilterHandler)
     import queue

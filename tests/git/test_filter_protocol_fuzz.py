@@ -253,7 +253,7 @@ def handler_requests(draw):
 )
 @given(st.lists(handler_requests(), min_size=1, max_size=6))
 def test_real_handler_survives_a_mixed_conversation(repo_ctx, script):
-    from gitdata.filters import FilterHandler
+    from gitdata.filter_handler import FilterHandler
     from gitdata.hashing import hash_bytes
     from gitdata.pointer import Pointer, parse
 
