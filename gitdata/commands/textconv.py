@@ -9,8 +9,8 @@ its cache is), and those only for a pointer or a big file. It never downloads an
 never stores anything.
 
 What git hands us. For a version in a commit or the index, git smudges the blob into a
-temporary file first (diff.c, prep_temp_blob), so FILE holds either the pointer (the bytes are
-not cached, or too big: filters.FilterHandler never downloads for such a read) or the bytes
+temporary file first (diff.c, prep_temp_blob), so FILE holds either the pointer (the bytes
+are not cached, or too big: filter_handler.py never downloads for such a read) or the bytes
 themselves. For the worktree side, FILE is the worktree file itself, real bytes of any size.
 Content that is not a pointer is described as what `git add` would make of it: its size and,
 when that is cheap, its oid (peek.py: from the stat cache, which the clean filter that `git diff`
