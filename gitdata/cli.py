@@ -49,6 +49,10 @@ class _Reference(argparse.Action):
         parser.exit(show_reference(words))
 
 
+#: Commands that take `[-- PATH...]` after their other arguments.
+PATHSPEC_COMMANDS = ("diff",)
+
+
 def build_parser(only: str | None = None) -> Parser:
     """The whole parser, or with `only`, the parser of that one command: git starts the filter
     and hooks often, and building every subparser costs more than parsing."""
@@ -93,6 +97,18 @@ def build_parser(only: str | None = None) -> Parser:
     sp = cmd("ls-files", "list the data files in HEAD")
     sp.add_argument("--all", dest="all_history", action="store_true", help="all history")
     sp.add_argument("--long", action="store_true", help="full oid and size")
+    sp.add_argument("--json", dest="as_json", action="store_true")
+    sp = cmd("diff", "data files added, deleted, modified and renamed, with sizes")
+    sp.usage = "%(prog)s [-h] [--cached] [--stat] [--json] [REV [REV]] [-- PATH ...]"
+    sp.add_argument(
+        "revs",
+        nargs="*",
+        metavar="REV",
+        help="none: HEAD against the worktree; one: REV against the worktree (the index with "
+        "--cached); two, A..B or A...B: two revisions",
+    )
+    sp.add_argument("--cached", action="store_true", help="compare with the index")
+    sp.add_argument("--stat", action="store_true", help="only the totals")
     sp.add_argument("--json", dest="as_json", action="store_true")
     sp = cmd("status", "what the next push uploads; which files are still pointers")
     sp.add_argument("--json", dest="as_json", action="store_true")
@@ -165,6 +181,8 @@ def build_parser(only: str | None = None) -> Parser:
         r.add_argument("--local", action="store_true", help=local_help)
     sp = cmd("env", "print the resolved configuration")
     sp.add_argument("--json", dest="as_json", action="store_true")
+    sp = cmd("textconv", "plumbing: the diff driver's one line for a data file")
+    sp.add_argument("file", metavar="FILE")
     sp = cmd("clean", "plumbing: clean filter (stdin to stdout)")
     sp.add_argument("path", nargs="?", metavar="PATH")
     sp = cmd("smudge", "plumbing: smudge filter (stdin to stdout)")
@@ -189,11 +207,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     # `git-data clean -- %f`: argparse would take `--` as the end of options, which it is.
     try:
         first = argv[0] if argv and not argv[0].startswith("-") else None
+        # `git data diff REV -- PATH`: argparse cannot tell revisions from paths once `--` is
+        # gone, so the paths are cut off first, as git itself reads them
+        pathspecs = None
+        if first in PATHSPEC_COMMANDS and "--" in argv:
+            cut = argv.index("--")
+            argv, pathspecs = argv[:cut], argv[cut + 1 :]
         args = build_parser(first).parse_args(argv)
         if not args.command:
             build_parser().print_help(sys.stderr)
             return 2
         kwargs = {k: v for k, v in vars(args).items() if k != "command"}
+        if args.command in PATHSPEC_COMMANDS:
+            kwargs["pathspecs"] = pathspecs or []
         module = importlib.import_module(f".commands.{args.command.replace('-', '_')}", __package__)
         func = getattr(module, args.command.replace("-", "_"))
         return int(func(**kwargs) or 0)

@@ -8,7 +8,7 @@ import stat
 from functools import cached_property
 
 from . import config
-from .cache import Cache
+from .cache import Cache, cache_root
 from .errors import ConfigError
 from .git import config as git_config
 from .git.paths import RepoPaths, repo_paths
@@ -89,10 +89,15 @@ class Context:
         """`<common dir>/data/objects`, or `git config data.cachedir` (a relative one is taken
         from the top of the work tree): docs/formats.md, "Local cache"."""
         cachedir = git_config.last(self.git_config, "data.cachedir")
-        if not cachedir:
-            return Cache(os.path.join(self.paths.data_dir, "objects"))
         base = self.paths.toplevel or self.paths.git_dir
-        return Cache(os.path.normpath(os.path.join(base, os.path.expanduser(cachedir))))
+        return Cache(cache_root(self.paths.data_dir, base, cachedir))
+
+    @cached_property
+    def quote_path(self) -> bool:
+        """`core.quotePath` (default true): whether paths printed for people escape bytes of
+        0x80 and up, as git's own output does (names.quote)."""
+        value = git_config.last(self.git_config, "core.quotepath")
+        return (value or "true").lower() not in ("false", "no", "off", "0")
 
     @cached_property
     def stat_cache(self) -> StatCache:

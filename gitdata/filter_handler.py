@@ -30,18 +30,43 @@ def parent_is_archive() -> bool:
     (git holds each file in memory for an archive anyway) rather than as a pointer for the
     worktree pass. Linux's /proc tells (git starts the filter through `sh -c`, which may stay
     in between); elsewhere the answer is no."""
+    return parent_subcommand() == b"archive"
+
+
+def parent_subcommand() -> bytes | None:
+    """The subcommand of the git that started this filter (`archive`, `checkout-index`), from
+    Linux's /proc; None where it cannot be told."""
     pid = os.getppid()
     for _ in range(2):
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as f:
                 argv = f.read().split(b"\0")
             if os.path.basename(argv[0]) not in (b"sh", b"bash", b"dash") or argv[1:2] != [b"-c"]:
-                return git_subcommand(argv) == b"archive"
+                return git_subcommand(argv)
             with open(f"/proc/{pid}/stat", "rb") as f:
                 pid = int(f.read().rpartition(b")")[2].split()[1])  # the shell's parent
         except (OSError, ValueError, IndexError):
-            return False
-    return False
+            return None
+    return None
+
+
+def is_display_read(req: Request) -> bool:
+    """Whether git smudges one blob to show it rather than to check it out (as far as the
+    request tells: see FilterHandler._for_display).
+
+    `git diff`, `git log -p` and `git show` smudge each version into a temporary file before
+    they hand it to a textconv or external diff driver (diff.c, prep_temp_blob, git 2.39), and
+    so does `git cat-file --filters`. Such a request names the blob but no tree or ref and
+    cannot be delayed; every checkout that moves HEAD or restores from a tree names the tree
+    (`treeish=`), and index checkouts (`git checkout -- PATH`, stash, merges, read-tree) may be
+    delayed. Only `git checkout-index` sends the same request for the worktree.
+    """
+    return (
+        not req.can_delay
+        and "blob" in req.extra
+        and "treeish" not in req.extra
+        and "ref" not in req.extra
+    )
 
 
 def git_subcommand(argv: list[bytes]) -> bytes | None:
@@ -73,6 +98,7 @@ class FilterHandler:
         self._pointers: dict[str, Pointer] = {}
         self._left: set[bytes] = set()  # big files smudged as pointers: finish() writes them
         self._archive: bool | None = None  # started by `git archive`? (asked once)
+        self._checkout_index: bool | None = None  # started by `git checkout-index`? (likewise)
 
     def clean(self, req: Request, content: ContentReader) -> Output:
         if os.path.basename(req.pathname) in NEVER_FILTERED:
@@ -91,6 +117,11 @@ class FilterHandler:
             return rest if rest is not None else head
         if self._skip_smudge or self.ctx.settings.skip_smudge:
             return head
+        if self._for_display(req):
+            # never a download, never a big file through git's memory, nothing left for
+            # finish(): the diff driver (`git-data textconv`) describes a pointer as well
+            big = p.size >= self.ctx.settings.big_file_threshold
+            return head if big or not self.ctx.cache.has(p.oid) else open_cached(self.ctx, p, path)
         if p.size >= self.ctx.settings.big_file_threshold and not self._for_archive():
             # Recorded for crash recovery too: a filter killed before finish() leaves the list
             # to the next git command's filter (or `git data checkout`).
@@ -108,6 +139,16 @@ class FilterHandler:
             return DELAYED
         fetcher.fetch(p, path)
         return open_cached(self.ctx, p, path)
+
+    def _for_display(self, req: Request) -> bool:
+        """A display read (is_display_read), unless /proc says `git checkout-index` sent it:
+        that one writes the worktree, so it downloads and leaves big files to finish() like any
+        checkout. Where /proc cannot tell, it is served as a display read."""
+        if not is_display_read(req):
+            return False
+        if self._checkout_index is None:
+            self._checkout_index = parent_subcommand() == b"checkout-index"
+        return not self._checkout_index
 
     def _for_archive(self) -> bool:
         if self._archive is None:

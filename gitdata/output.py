@@ -8,6 +8,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from collections.abc import Collection
 from typing import TextIO
 
 
@@ -47,6 +48,28 @@ def human_bytes(n: float) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     raise AssertionError
+
+
+def signed_bytes(n: int) -> str:
+    """A change in size: `+1.5 MiB`, `-5 B`, `0 B`."""
+    return ("+" if n > 0 else "") + human_bytes(n)
+
+
+def table(rows: list[list[str]], right: Collection[int] = ()) -> list[str]:
+    """Rows of cells as aligned lines: columns joined by two spaces, those in `right` aligned
+    to the right. Put a free-width column (a path) last: it is never padded."""
+    if not rows:
+        return []
+    widths = [max(len(r[i]) for r in rows if i < len(r)) for i in range(max(map(len, rows)))]
+    lines = []
+    for r in rows:
+        cells = [
+            c if i == len(r) - 1 and i not in right else c.rjust(widths[i]) if i in right
+            else c.ljust(widths[i])
+            for i, c in enumerate(r)
+        ]  # fmt: skip
+        lines.append("  ".join(cells))
+    return lines
 
 
 class Progress:

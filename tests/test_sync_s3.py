@@ -96,7 +96,8 @@ def test_fresh_clone_restores_bytes_from_s3_reading_the_config_from_head(env, s3
     assert not (bare_clone / ".gitdata.toml").exists()
     env.data("fetch", cwd=bare_clone)
     listing = env.data("ls-files", cwd=bare_clone).stdout.decode().splitlines()
-    assert len(listing) == 21 and all(line.split()[1] == "*" for line in listing)
+    assert len(listing) == 22 and all(line.split()[1] == "*" for line in listing[:-1])
+    assert listing[-1].startswith("21 files, ") and "not in the cache" not in listing[-1]
 
 
 @pytest.mark.slow

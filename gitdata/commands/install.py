@@ -18,6 +18,12 @@ def filter_config(skip_smudge: bool) -> dict[str, str]:
     }
 
 
+#: The diff driver: one readable line per version of a data file in `git diff`, `git log -p`
+#: and `git show` (commands/textconv.py). Not `diff.data.cachetextconv`: the line says whether
+#: the bytes are cached, which a cached answer would stop telling.
+DIFF_CONFIG = {"diff.data.textconv": "git-data textconv"}
+
+
 def install(scope: str | None = None, skip_smudge: bool = False) -> int:
     """Register the `data` filter in git config and the hooks in the current repository."""
     scope = scope or "global"
@@ -27,9 +33,9 @@ def install(scope: str | None = None, skip_smudge: bool = False) -> int:
         if scope == "local":
             raise
         paths = None
-    for key, value in filter_config(skip_smudge).items():
+    for key, value in {**filter_config(skip_smudge), **DIFF_CONFIG}.items():
         git_config.set_value(key, value, scope)
-    output.note(f"filter 'data' installed in the {scope} git config")
+    output.note(f"filter, merge and diff drivers 'data' installed in the {scope} git config")
     if paths is not None:
         changed = hooks.install_in(paths)
         if changed:

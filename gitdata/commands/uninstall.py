@@ -33,6 +33,10 @@ def uninstall(scope: str | None = None) -> int:
         git_config.remove_section(section, scope)
     for key, value in GUARD.items():
         git_config.set_value(key, value, scope)
+    # only our key: other `diff.data.*` settings are the user's; an empty section goes too
+    git_config.unset_value("diff.data.textconv", scope)
+    if not git_config.has_keys("diff.data.", scope):
+        git_config.remove_section("diff.data", scope)
     output.note(
         f"filter 'data' removed from the {scope} git config; a guard stays: `git add` of a file "
         "that .gitattributes gives filter=data now fails instead of storing its bytes "

@@ -48,6 +48,14 @@ def remove_section(section: str, scope: str | None = None, cwd: str | None = Non
     run_git(["config", *_scope(scope), "--remove-section", section], cwd=cwd, ok_codes=(0, 128))
 
 
+def has_keys(prefix: str, scope: str | None = None, cwd: str | None = None) -> bool:
+    """Whether any key starts with `prefix` (say `diff.data.`) in that scope; a config file
+    that does not exist has none."""
+    pattern = "^" + prefix.replace(".", "\\.")
+    proc = run_git(["config", *_scope(scope), "--get-regexp", pattern], cwd=cwd, check=False)
+    return proc.returncode == 0 and bool(proc.stdout)
+
+
 def _scope(scope: str | None) -> list[str]:
     return [f"--{scope}"] if scope else []
 

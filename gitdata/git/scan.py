@@ -84,6 +84,29 @@ class Scanner:
                 verdict[blob] = parse(data)
             yield blob, tag, verdict.setdefault(blob, None)  # None: known, or not a blob
 
+    def blob_pointers(self, blobs: Iterable[str]) -> dict[str, Pointer | None]:
+        """The pointer each of `blobs` holds (None: ordinary content, or not a blob). One
+        `cat-file --batch-check` learns the sizes first, so no blob bigger than a pointer is
+        read; a missing object raises GitError."""
+        ids = list(dict.fromkeys(blobs))
+        small = []
+        verdict = self._verdict
+        for blob, (kind, size) in zip(ids, self._batch_info(ids)):
+            if kind == "missing":
+                raise missing_object(blob, "blob")
+            if kind == "blob" and size <= SIZE_CUTOFF:
+                small.append((blob, blob))
+            else:
+                verdict.setdefault(blob, None)
+        for _ in self._read(small):
+            pass
+        return {blob: verdict.get(blob) for blob in ids}
+
+    def trees(self, revs: Sequence[str]) -> list[str | None]:
+        """The tree each of `revs` names (a commit's, a tag's peeled); None where it names none."""
+        return [sha if kind == "tree" else None
+                for sha, kind in self._batch_check(f"{r}^{{tree}}" for r in revs)]  # fmt: skip
+
     def introducing_commit(self, hit: Hit, include: Sequence[str], exclude: Sequence[str]) -> str:
         """The oldest commit of `include ^exclude` that adds (or removes) the blob of `hit`, for
         messages ("?" when none does). `--find-object` lists both; the oldest brought it."""
@@ -116,6 +139,19 @@ class Scanner:
         pairs = [line.split(" ", 1) for line in out.decode("utf-8", "replace").splitlines()]
         shas = self.commit_shas([sha for sha, _ in pairs])
         return {name: sha for (_, name), sha in zip(pairs, shas) if sha is not None}
+
+    def _batch_info(self, ids: Sequence[str]) -> list[tuple[str, int]]:
+        """(type, size) of each object id, ("missing", 0) where there is none."""
+        if not ids:
+            return []
+        out = run_git(["cat-file", "--batch-check=%(objecttype) %(objectsize)"], cwd=self.cwd,
+                      input="".join(f"{i}\n" for i in ids).encode()).stdout  # fmt: skip
+        result = []
+        for line in out.decode("utf-8", "replace").splitlines():
+            kind, _, size = line.rpartition(" ")
+            # "<id> missing": no size; kind is then the id itself
+            result.append((kind, int(size)) if size.isdigit() else ("missing", 0))
+        return result
 
     def _batch_check(self, names: Iterable[str]) -> list[tuple[str, str]]:
         """(object id, type) for each name, ("", "missing") where it names nothing."""
