@@ -3,7 +3,6 @@ and write cached bytes over pointer files in the worktree."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -14,6 +13,7 @@ from .git.index import skip_worktree
 from .git.run import run_git
 from .git.scan import Hit, Scanner
 from .globs import PathFilter
+from .names import quote
 from .storage import Store, open_store
 
 
@@ -86,7 +86,7 @@ def execute_push(ctx: Context, store: Store, plan: PushPlan) -> None:
 
 
 def _path(hit: Hit) -> str:
-    return os.fsdecode(hit.path)
+    return quote(hit.path)
 
 
 def _short(hit: Hit) -> str:
@@ -201,7 +201,7 @@ def fetch(ctx: Context, hits: Sequence[Hit], remote: str | None = None) -> trans
     if result.failed:
         paths: dict[str, list[str]] = {}
         for h in hits:
-            paths.setdefault(h.pointer.oid, []).append(os.fsdecode(h.path))
+            paths.setdefault(h.pointer.oid, []).append(quote(h.path))
         lines = [
             f"  {', '.join(sorted(paths[oid]))} (xxh128:{oid}): {_message(e)}"
             for oid, e in sorted(result.failed.items(), key=lambda kv: paths[kv[0]])

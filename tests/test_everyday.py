@@ -401,3 +401,19 @@ def test_status_quotes_names_like_git(env):
 def test_hook_help(env):
     proc = env.data("hook", "pre-push", "-h")
     assert proc.returncode == 0 and b"usage: git data hook pre-push" in proc.stdout
+
+
+def test_non_utf8_names_in_push_and_fsck_output(env):
+    """stdout is strict UTF-8: every command prints such a name quoted, never crashes on it."""
+    repo = repo_with(env, {"caf\udce9.bin": b"latin-1 name"})
+    bare = env.bare()
+    env.git("remote", "add", "origin", str(bare), cwd=repo)
+    out = env.data("push", "--dry-run", "origin", cwd=repo).stdout
+    assert b'"caf\\351.bin"' in out
+    env.git("push", "-q", "-u", "origin", "main", cwd=repo)
+    oid = env.out("show", "HEAD:caf\udce9.bin", cwd=repo).split("xxh128:")[1][:32]
+    (repo / ".git/data/objects" / oid[:2] / oid[2:4] / oid).unlink()
+    proc = env.data("fsck", cwd=repo, check=False)
+    assert proc.returncode == 1 and b'"caf\\351.bin"' in proc.stdout
+    ls = json.loads(env.data("ls-files", "--json", cwd=repo).stdout)
+    assert base64.b64decode(ls[0]["path_base64"]) == b"caf\xe9.bin"

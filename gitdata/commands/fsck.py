@@ -6,6 +6,7 @@ from .. import fsck as service
 from .. import output, sync
 from ..context import Context
 from ..errors import GitDataError
+from ..names import quote
 
 
 def fsck(remote: str | None = None, all_history: bool = False) -> int:
@@ -28,7 +29,7 @@ def fsck(remote: str | None = None, all_history: bool = False) -> int:
         # in history, name a commit that has it (a walk each: for the first few only)
         commit = sc.introducing_commit(h, ["--all"], []) if all_history and n < 20 else ""
         commit = f" (commit {commit[:9]})" if commit and commit != "?" else ""
-        print(f"missing xxh128:{oid} {os.fsdecode(h.path)}{commit}: not in {where}")
+        print(f"missing xxh128:{oid} {quote(h.path)}{commit}: not in {where}")
 
     scope = "all history" if all_history else "HEAD"
     output.note(

@@ -1,10 +1,9 @@
 from __future__ import annotations
 
-import os
-
 from .. import output, resolve, sync
 from ..context import Context
 from ..errors import GitDataError
+from ..names import quote
 
 
 def push(
@@ -31,9 +30,9 @@ def push(
     plan = sync.plan_push(ctx, store, hits)
     if dry_run:
         for oid, size in sorted(plan.to_upload.items(), key=lambda kv: plan.hits[kv[0]].path):
-            print(f"upload {plan.hits[oid].pointer.ref} {size} {os.fsdecode(plan.hits[oid].path)}")
+            print(f"upload {plan.hits[oid].pointer.ref} {size} {quote(plan.hits[oid].path)}")
         for hit in sorted(plan.missing.values(), key=lambda h: h.path):
-            print(f"missing {hit.pointer.ref} {os.fsdecode(hit.path)}")
+            print(f"missing {hit.pointer.ref} {quote(hit.path)}")
         return 1 if plan.missing else 0
     sync.name_commits(sc, plan, tips, [])
     sync.execute_push(ctx, store, plan)
