@@ -27,14 +27,8 @@ TROUBLESHOOTING_MD = (DOCS / "troubleshooting.md").read_text(encoding="utf-8")
 # Documented in docs/commands.md ahead of the code, which is on its way from another branch.
 # When that branch is merged, delete its entries here: the test then holds the reference and the
 # parser to each other again (and fails while an entry names something the parser has).
-PENDING_COMMANDS = {
-    "diff",  # the diff branch: git data diff
-    "textconv",  # the diff branch: the diff.data.textconv driver
-    "merge-driver",  # the everyday-Git branch: the merge.data.driver (name to be confirmed)
-}
-PENDING_OPTIONS = {
-    ("status", "--remote"),  # the everyday-Git branch
-}
+PENDING_COMMANDS: set[str] = set()
+PENDING_OPTIONS: set[tuple[str, str]] = set()
 
 #: Options every command has, documented once under "Conventions".
 EVERYWHERE = {"-h", "--help"}
