@@ -141,6 +141,21 @@ def materialize(
     return result
 
 
+def fill(
+    ctx: Context,
+    files: Sequence[PointerFile],
+    download: bool = True,
+    remote: str | None = None,
+    also: Iterable[bytes] = (),
+) -> Materialized:
+    """`materialize`, plus the worktree's pending list: files a git command left to re-stage
+    (the index was locked then) are re-staged now, and what must wait again goes back."""
+    data_dir = ctx.paths.worktree_data_dir
+    result = materialize(ctx, files, download, remote, {*also, *pending.take(data_dir)})
+    pending.put_back(data_dir, result.unstaged)
+    return result
+
+
 def restage_stale(ctx: Context, paths: Sequence[bytes]) -> list[bytes]:
     """Re-stage those of `paths` whose worktree file holds the bytes of the pointer the index
     stages, but whose size the index does not know yet (it would call them modified). Returns
@@ -186,14 +201,12 @@ def finish(ctx: Context, left: Iterable[bytes] = ()) -> int:
     """Write the big files that smudge left as pointers (`left`, and those recorded in the
     worktree's pending list), and re-stage them; what must wait for the index lock goes back
     on the list. Returns 1 when some bytes could not be had."""
-    data_dir = ctx.paths.worktree_data_dir
-    paths = set(left) | pending.take(data_dir)
-    if not paths or ctx.paths.toplevel is None or ctx.settings.skip_smudge:
+    if ctx.paths.toplevel is None or ctx.settings.skip_smudge:
+        return 0  # the list stays for `git data checkout`
+    paths = set(left) | pending.take(ctx.paths.worktree_data_dir)
+    if not paths:
         return 0
-    files = scan(ctx, only=paths).pointers
-    result = materialize(ctx, files, also=paths)
-    if result.unstaged:
-        pending.put_back(data_dir, result.unstaged)
+    result = fill(ctx, scan(ctx, only=paths).pointers, also=paths)
     if result.unavailable:
         output.error(
             f"{len(result.unavailable)} file(s) are still pointers: their bytes could not be had",

@@ -417,3 +417,38 @@ def test_non_utf8_names_in_push_and_fsck_output(env):
     assert proc.returncode == 1 and b'"caf\\351.bin"' in proc.stdout
     ls = json.loads(env.data("ls-files", "--json", cwd=repo).stdout)
     assert base64.b64decode(ls[0]["path_base64"]) == b"caf\xe9.bin"
+
+
+def test_checkout_restages_what_a_locked_index_held_back(env, size):
+    """A re-stage that finds the index locked by another git process goes back on the pending
+    list; the next `git data checkout` (or git command's filter) finishes it."""
+    repo, v1, v2 = two_versions(env, size)
+    ptr = env.git("show", "HEAD:model.bin", cwd=repo).stdout
+    (repo / "model.bin").write_bytes(ptr)
+    os.utime(repo / "model.bin", (1e9, 1e9))
+    env.git("add", "model.bin", cwd=repo)  # same blob; the index now records the pointer's size
+    lock = repo / ".git" / "index.lock"
+    lock.write_bytes(b"")
+    proc = env.data("checkout", cwd=repo, check=False)
+    assert proc.returncode == 1 and b"holds the index" in proc.stderr
+    assert not_pointer(repo / "model.bin") == v2
+    lock.unlink()
+    env.data("checkout", cwd=repo)
+    clean(env, repo)
+
+
+def test_skip_smudge_keeps_the_pending_list(env):
+    """A command run with GIT_DATA_SKIP_SMUDGE does not throw away what a killed filter left."""
+    env.git("config", "--global", "data.bigfilethreshold", "1m")
+    repo, v1, v2 = two_versions(env, SIZES["big"])
+    ptr = env.git("show", "HEAD:model.bin", cwd=repo).stdout
+    (repo / "model.bin").write_bytes(ptr)
+    (repo / ".git" / "data").mkdir(exist_ok=True)
+    (repo / ".git" / "data" / "pending-checkout").write_bytes(b"model.bin\0")
+    write(repo / "other.bin", b"x")
+    env.git("add", "other.bin", cwd=repo, env={"GIT_DATA_SKIP_SMUDGE": "1"})
+    assert (repo / ".git" / "data" / "pending-checkout").exists()
+    env.git("add", "other.bin", cwd=repo)  # any later git command's filter finishes it
+    assert not_pointer(repo / "model.bin") == v2
+    env.git("commit", "-qm", "other", cwd=repo)
+    clean(env, repo)

@@ -11,7 +11,7 @@ def checkout(pathspecs: list[str] | None = None) -> int:
     ctx = Context()
     require_worktree(ctx.paths)
     files = worktree.scan(ctx, pathspecs or []).pointers
-    result = worktree.materialize(ctx, files, download=False)
+    result = worktree.fill(ctx, files, download=False)
     output.note(f"{len(result.written)} file(s) written")
     if result.unstaged:
         output.error(

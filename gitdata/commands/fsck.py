@@ -29,7 +29,7 @@ def fsck(remote: str | None = None, all_history: bool = False) -> int:
         # in history, name a commit that has it (a walk each: for the first few only)
         commit = sc.introducing_commit(h, ["--all"], []) if all_history and n < 20 else ""
         commit = f" (commit {commit[:9]})" if commit and commit != "?" else ""
-        print(f"missing xxh128:{oid} {quote(h.path)}{commit}: not in {where}")
+        print(f"missing xxh128:{oid} {quote(h.path, ctx.quote_path)}{commit}: not in {where}")
 
     scope = "all history" if all_history else "HEAD"
     output.note(

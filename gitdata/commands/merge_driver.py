@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import filecmp
 import os
+import shlex
 import shutil
 
 from .. import output
@@ -23,14 +24,15 @@ def merge_driver(base: str, ours: str, theirs: str, path: str = "") -> int:
         shutil.copyfile(theirs, ours)
         return 0
     name = quote(os.fsencode(path)) if path else "a data file"
+    arg = shlex.quote(path) if path else "PATH"  # for the commands: quoted for the shell
     mine, other = _describe(ours), _describe(theirs)
     output.warn(
         f"conflict in {name}: both sides changed it; the worktree keeps ours ({mine}), "
         f"theirs is {other}"
     )
     output.note(
-        f"keep ours: `git add {name}`; take theirs: `git checkout --theirs -- {name} && "
-        f"git add {name}`"
+        f"keep ours: `git add {arg}`; take theirs: `git checkout --theirs -- {arg} && "
+        f"git add {arg}`"
     )
     return 1
 

@@ -21,7 +21,7 @@ def pull(
     hits = sync.checked_out(ctx, sync.head_hits(sc, paths))
     hits += [Hit(f.pointer, f.path) for f in files]
     fetched = sync.fetch(ctx, hits, remote)
-    result = worktree.materialize(ctx, files, download=False)
+    result = worktree.fill(ctx, files, download=False)
     output.note(f"{len(fetched.done)} object(s) downloaded, {len(result.written)} file(s) written")
     if result.unavailable:
         output.error(

@@ -30,9 +30,10 @@ def push(
     plan = sync.plan_push(ctx, store, hits)
     if dry_run:
         for oid, size in sorted(plan.to_upload.items(), key=lambda kv: plan.hits[kv[0]].path):
-            print(f"upload {plan.hits[oid].pointer.ref} {size} {quote(plan.hits[oid].path)}")
+            hit = plan.hits[oid]
+            print(f"upload {hit.pointer.ref} {size} {quote(hit.path, ctx.quote_path)}")
         for hit in sorted(plan.missing.values(), key=lambda h: h.path):
-            print(f"missing {hit.pointer.ref} {quote(hit.path)}")
+            print(f"missing {hit.pointer.ref} {quote(hit.path, ctx.quote_path)}")
         return 1 if plan.missing else 0
     sync.name_commits(sc, plan, tips, [])
     sync.execute_push(ctx, store, plan)

@@ -61,20 +61,19 @@ def status(as_json: bool = False, remote: str | None = None) -> int:
         return 0
 
     name = f"'{target}'" if target else "(no remote)"
+    qp = ctx.quote_path
     _section(f"Data files in commits not yet on {name}", _by_path(to_push.values()),
-             lambda h: "" if cached(h.pointer.oid) else "bytes not in the cache")  # fmt: skip
+             lambda h: "" if cached(h.pointer.oid) else "bytes not in the cache", qp)  # fmt: skip
     _section("Worktree files that are still pointers", scan.pointers,
              lambda f: "run `git data checkout`" if cached(f.pointer.oid)
-             else "bytes not here: run `git data pull`")  # fmt: skip
+             else "bytes not here: run `git data pull`", qp)  # fmt: skip
     if strays:
         _section("Pointers at paths no data pattern tracks (a commit would store the pointer "
-                 "text, not the data)", _by_path(strays.values()),
-                 lambda f: "`git data track` the pattern, or `git data checkout` then "
-                 "`git add --renormalize` it")  # fmt: skip
+                 "text, not the data)", _by_path(strays.values()), _stray_hint, qp)  # fmt: skip
     if lacking is not None:
         _section(f"Data files of HEAD that {store_name} lacks", _by_path(lacking),
                  lambda h: "`git data push` uploads it" if cached(h.pointer.oid)
-                 else "no copy here either")  # fmt: skip
+                 else "no copy here either", qp)  # fmt: skip
     if hook_problem:
         output.warn(hook_problem)
     return 0
@@ -88,16 +87,23 @@ def _entry(path: bytes, p: Pointer, cached) -> dict[str, object]:  # type: ignor
     return {**json_fields(path), "oid": p.ref, "size": p.size, "cached": cached(p.oid)}
 
 
-def _section(title: str, items, note) -> None:  # type: ignore[no-untyped-def]
+def _section(title: str, items, note, quote_path: bool) -> None:  # type: ignore[no-untyped-def]
     items = list(items)
     total = sum(i.pointer.size for i in items)
     print(f"{title}: {len(items)}" + (f" ({output.human_bytes(total)})" if items else ""))
-    names = [quote(i.path) for i in items]
+    names = [quote(i.path, quote_path) for i in items]
     width = max((len(n) for n in names), default=0)
     for n, i in zip(names, items):
         extra = note(i)
         print(f"  {n:<{width}}  {output.human_bytes(i.pointer.size):>10}" + (
             f"  {extra}" if extra else ""))  # fmt: skip
+
+
+def _stray_hint(f: worktree.PointerFile) -> str:
+    if f.staged:  # committed or staged as a pointer under a name no pattern covers
+        return ("`git data track` its pattern; or `git add --renormalize` it once the file "
+                "holds its bytes, to store them in Git")
+    return "`git data track` its pattern (then `git data checkout`), or delete the file"
 
 
 def _hook_problem(ctx: Context) -> str | None:

@@ -57,7 +57,7 @@ def restage_untracked(ctx: Context, covered: PathFilter) -> int:
     if missing:
         raise GitDataError(
             f"{len(missing)} file(s) stay pointers, their bytes could not be had: "
-            + ", ".join(quote(f.path) for f in missing[:10]),
+            + ", ".join(quote(f.path, ctx.quote_path) for f in missing[:10]),
             "get their bytes (`git data track` the pattern again and `git data pull`), then "
             "untrack again; or remove the files",
         )
