@@ -12,22 +12,22 @@ that never talks to S3 never pays for boto3.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-import boto3
 from boto3.s3.transfer import ProgressCallbackInvoker, TransferConfig, create_transfer_manager
 from botocore import exceptions as bx
-from botocore.config import Config
 from s3transfer.subscribers import BaseSubscriber
 
 from ..errors import ConfigError, GitDataError, ObjectMissing
 from ..pointer import is_oid
 from . import Progress, StoredObject, StoreSpec, check_endpoint_url, key_for, parse_s3_url
+from .s3_client import READ_TIMEOUT as READ_TIMEOUT
+from .s3_client import READ_TIMEOUT_ENV as READ_TIMEOUT_ENV
+from .s3_client import make_client
 from .s3_errors import StoreWide, Where, code_of, no_bucket, translate
 
 #: Objects of at least this size go multipart (both ways), in parts of PART_SIZE, PART_WORKERS
@@ -36,16 +36,6 @@ from .s3_errors import StoreWide, Where, code_of, no_bucket, translate
 MULTIPART_THRESHOLD = 32 << 20
 PART_SIZE = 16 << 20
 PART_WORKERS = 8
-#: Connections kept per client: transfer.py runs data.transfers (default 8) objects at once,
-#: each with up to PART_WORKERS parts; fewer would make urllib3 drop and reopen connections.
-MAX_POOL = 64
-#: A dead endpoint fails in about CONNECT_TIMEOUT x attempts (botocore's standard mode: 3), not
-#: the 60 s botocore waits by default. READ_TIMEOUT stays long: a slow part is not a dead server.
-#: GIT_DATA_S3_READ_TIMEOUT (seconds) overrides it: longer for a very slow link, shorter for
-#: tests that stall the server on purpose.
-CONNECT_TIMEOUT = 5
-READ_TIMEOUT = 60
-READ_TIMEOUT_ENV = "GIT_DATA_S3_READ_TIMEOUT"
 #: Parallel HEAD requests when asking which objects exist; ListObjectsV2 returns 1000 keys a page.
 EXISTS_WORKERS = 16
 LIST_PAGE = 1000
@@ -119,36 +109,8 @@ class S3Store:
         clients are)."""
         with self._lock:
             if self._client is None:
-                self._client = self._guard(self._make_client)
+                self._client = self._guard(lambda: make_client(self.spec, self.endpoint_url))
             return self._client
-
-    def _make_client(self) -> Any:
-        session = boto3.session.Session(profile_name=self.spec.profile)
-        options: dict[str, Any] = {}
-        if self.endpoint_url:
-            # S3-compatible services: bucket in the path (virtual hosts need DNS the service
-            # rarely has), and checksums only where the API requires them, since boto3 1.36's
-            # default CRC headers are refused by many of them (MinIO before 2025, Ceph, B2).
-            # Every download is re-hashed anyway. AWS_REQUEST_CHECKSUM_CALCULATION still wins.
-            options["s3"] = {"addressing_style": "path"}
-            if not os.environ.get("AWS_REQUEST_CHECKSUM_CALCULATION"):
-                options["request_checksum_calculation"] = "when_required"
-            if not os.environ.get("AWS_RESPONSE_CHECKSUM_VALIDATION"):
-                options["response_checksum_validation"] = "when_required"
-        mode = os.environ.get("AWS_RETRY_MODE", "")
-        config = Config(
-            retries={"mode": mode if mode in ("standard", "adaptive") else "standard"},
-            connect_timeout=CONNECT_TIMEOUT,
-            read_timeout=_read_timeout(),
-            max_pool_connections=MAX_POOL,
-            user_agent_extra="gitdata",
-            **options,
-        )
-        client = session.client(
-            "s3", endpoint_url=self.endpoint_url, region_name=self.spec.region, config=config
-        )
-        client.meta.events.register("after-call.s3", _refuse_cut_answer)
-        return client
 
     def _guard(self, fn: Callable[[], _T], oid: str | None = None) -> _T:
         """Run S3 calls; turn whatever boto3 raises into a StoreError for the user. After a
@@ -348,42 +310,6 @@ class S3Store:
         return failed
 
 
-#: What a successful answer must carry for gitdata or s3transfer to use it.
-_REQUIRED_FIELDS = {
-    "GetObject": ("ContentLength",),
-    "CreateMultipartUpload": ("UploadId",),
-    "UploadPart": ("ETag",),
-}
-
-
-def _refuse_cut_answer(http_response: Any, parsed: Any, model: Any, **kwargs: Any) -> None:
-    """Refuse a 2xx answer that a connection cut inside its headers may have produced.
-
-    http.client takes end-of-file as the end of the headers, so such an answer looks whole:
-    without Content-Length or chunked encoding its body runs to the end of the connection,
-    i.e. is empty. Unchecked, a cut GetObject crashed gitdata (KeyError), a cut ranged GET hung
-    s3transfer 0.19 for ever (its first-chunk callback raised KeyError and never finished the
-    transfer), a cut CreateMultipartUpload crashed s3transfer, and a cut ListObjectsV2 said the
-    store was empty. Raised as a broken stream, which s3transfer and transfer.with_retries retry.
-    """
-    status = http_response.status_code
-    if not 200 <= status < 300:
-        return
-    headers = http_response.headers
-    framed = (
-        status == 204
-        or model.http.get("method") == "HEAD"
-        or "content-length" in headers
-        or "chunked" in headers.get("transfer-encoding", "").lower()
-    )
-    if framed and all(f in parsed for f in _REQUIRED_FIELDS.get(model.name, ())):
-        return
-    body = parsed.get("Body")
-    if body is not None:
-        body.close()
-    raise bx.ResponseStreamingError(error=f"{model.name}: an incomplete answer (headers cut short)")
-
-
 class _KnownSize(BaseSubscriber):
     """Tells s3transfer an object's size, so that it sends no HEAD request to learn it."""
 
@@ -392,22 +318,6 @@ class _KnownSize(BaseSubscriber):
 
     def on_queued(self, future: Any, **kwargs: Any) -> None:
         future.meta.provide_transfer_size(self.size)
-
-
-def _read_timeout() -> float:
-    value = os.environ.get(READ_TIMEOUT_ENV, "")
-    if not value:
-        return READ_TIMEOUT
-    try:
-        seconds = float(value)
-    except ValueError:
-        seconds = 0.0
-    if not 0 < seconds < float("inf"):
-        raise ConfigError(
-            f"{READ_TIMEOUT_ENV}='{value}' is not a number of seconds",
-            f"unset it, or set it to a positive number (default {READ_TIMEOUT})",
-        )
-    return seconds
 
 
 def _public(url: str | None) -> str:

@@ -1,0 +1,108 @@
+"""The boto3 client of an S3 store: its configuration, and the handlers gitdata hooks into
+botocore's events (refusing answers cut short inside their headers).
+
+Imported only by storage/s3.py, so only once an s3:// store is opened.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import boto3
+from botocore import exceptions as bx
+from botocore.config import Config
+
+from ..errors import ConfigError
+from . import StoreSpec
+
+#: Connections kept per client: transfer.py runs data.transfers (default 8) objects at once,
+#: each with up to s3.PART_WORKERS parts; fewer would make urllib3 drop and reopen connections.
+MAX_POOL = 64
+#: A dead endpoint fails in about CONNECT_TIMEOUT x attempts (botocore's standard mode: 3), not
+#: the 60 s botocore waits by default. READ_TIMEOUT stays long: a slow part is not a dead server.
+#: GIT_DATA_S3_READ_TIMEOUT (seconds) overrides it: longer for a very slow link, shorter for
+#: tests that stall the server on purpose.
+CONNECT_TIMEOUT = 5
+READ_TIMEOUT = 60
+READ_TIMEOUT_ENV = "GIT_DATA_S3_READ_TIMEOUT"
+
+
+def make_client(spec: StoreSpec, endpoint_url: str | None) -> Any:
+    """A client for `spec` (endpoint_url: the checked spec.endpoint_url, or None for AWS)."""
+    session = boto3.session.Session(profile_name=spec.profile)
+    options: dict[str, Any] = {}
+    if endpoint_url:
+        # S3-compatible services: bucket in the path (virtual hosts need DNS the service
+        # rarely has), and checksums only where the API requires them, since boto3 1.36's
+        # default CRC headers are refused by many of them (MinIO before 2025, Ceph, B2).
+        # Every download is re-hashed anyway. AWS_REQUEST_CHECKSUM_CALCULATION still wins.
+        options["s3"] = {"addressing_style": "path"}
+        if not os.environ.get("AWS_REQUEST_CHECKSUM_CALCULATION"):
+            options["request_checksum_calculation"] = "when_required"
+        if not os.environ.get("AWS_RESPONSE_CHECKSUM_VALIDATION"):
+            options["response_checksum_validation"] = "when_required"
+    mode = os.environ.get("AWS_RETRY_MODE", "")
+    config = Config(
+        retries={"mode": mode if mode in ("standard", "adaptive") else "standard"},
+        connect_timeout=CONNECT_TIMEOUT,
+        read_timeout=_read_timeout(),
+        max_pool_connections=MAX_POOL,
+        user_agent_extra="gitdata",
+        **options,
+    )
+    client = session.client("s3", endpoint_url=endpoint_url, region_name=spec.region, config=config)
+    client.meta.events.register("after-call.s3", _refuse_cut_answer)
+    return client
+
+
+#: What a successful answer must carry for gitdata or s3transfer to use it.
+_REQUIRED_FIELDS = {
+    "GetObject": ("ContentLength",),
+    "CreateMultipartUpload": ("UploadId",),
+    "UploadPart": ("ETag",),
+}
+
+
+def _refuse_cut_answer(http_response: Any, parsed: Any, model: Any, **kwargs: Any) -> None:
+    """Refuse a 2xx answer that a connection cut inside its headers may have produced.
+
+    http.client takes end-of-file as the end of the headers, so such an answer looks whole:
+    without Content-Length or chunked encoding its body runs to the end of the connection,
+    i.e. is empty. Unchecked, a cut GetObject crashed gitdata (KeyError), a cut ranged GET hung
+    s3transfer 0.19 for ever (its first-chunk callback raised KeyError and never finished the
+    transfer), a cut CreateMultipartUpload crashed s3transfer, and a cut ListObjectsV2 said the
+    store was empty. Raised as a broken stream, which s3transfer and transfer.with_retries retry.
+    """
+    status = http_response.status_code
+    if not 200 <= status < 300:
+        return
+    headers = http_response.headers
+    framed = (
+        status == 204
+        or model.http.get("method") == "HEAD"
+        or "content-length" in headers
+        or "chunked" in headers.get("transfer-encoding", "").lower()
+    )
+    if framed and all(f in parsed for f in _REQUIRED_FIELDS.get(model.name, ())):
+        return
+    body = parsed.get("Body")
+    if body is not None:
+        body.close()
+    raise bx.ResponseStreamingError(error=f"{model.name}: an incomplete answer (headers cut short)")
+
+
+def _read_timeout() -> float:
+    value = os.environ.get(READ_TIMEOUT_ENV, "")
+    if not value:
+        return READ_TIMEOUT
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds < float("inf"):
+        raise ConfigError(
+            f"{READ_TIMEOUT_ENV}='{value}' is not a number of seconds",
+            f"unset it, or set it to a positive number (default {READ_TIMEOUT})",
+        )
+    return seconds
