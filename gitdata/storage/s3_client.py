@@ -1,5 +1,5 @@
 """The boto3 client of an S3 store: its configuration, and the handlers gitdata hooks into
-botocore's events (refusing answers cut short inside their headers).
+botocore's events (refusing answers cut short inside their headers; progress of a PutObject).
 
 Imported only by storage/s3.py, so only once an s3:// store is opened.
 """
@@ -12,6 +12,7 @@ from typing import Any
 import boto3
 from botocore import exceptions as bx
 from botocore.config import Config
+from s3transfer.utils import signal_not_transferring, signal_transferring
 
 from ..errors import ConfigError
 from . import StoreSpec
@@ -52,7 +53,17 @@ def make_client(spec: StoreSpec, endpoint_url: str | None) -> Any:
         **options,
     )
     client = session.client("s3", endpoint_url=endpoint_url, region_name=spec.region, config=config)
-    client.meta.events.register("after-call.s3", _refuse_cut_answer)
+    events = client.meta.events
+    events.register("after-call.s3", _refuse_cut_answer)
+    # A PutObject's body (s3.S3Store._put) reports progress only while it is sent, not while
+    # botocore reads it to sign or checksum it: the handlers, under the ids, that a transfer
+    # manager registers for its own uploads (registering them again is then a no-op).
+    events.register_first(
+        "request-created.s3", signal_not_transferring, unique_id="s3upload-not-transferring"
+    )
+    events.register_last(
+        "request-created.s3", signal_transferring, unique_id="s3upload-transferring"
+    )
     return client
 
 

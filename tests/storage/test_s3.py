@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -14,8 +15,9 @@ from conftest import random_file
 from s3_fixtures import S3
 
 from gitdata.errors import ConfigError, ObjectMissing, StoreError
-from gitdata.hashing import hash_file
+from gitdata.hashing import hash_bytes, hash_file
 from gitdata.storage import StoreSpec, key_for, open_store, parse_s3_url
+from gitdata.storage import s3 as s3_module
 from gitdata.storage.s3 import MULTIPART_THRESHOLD, S3Store
 from gitdata.storage.s3_errors import StoreWide, Where, translate
 
@@ -80,6 +82,44 @@ def test_round_trip_layout_listing_and_delete(s3, tmp_path: Path):
     assert [(o.oid, o.size) for o in objects] == [(oid, size)] and objects[0].mtime > 0
     assert st.delete_many([oid, "1" * 32]) == {}
     assert st.exists_many([oid]) == set() and list(st.iter_objects()) == []
+
+
+def test_a_small_object_goes_up_in_one_put_from_the_calling_thread(s3, tmp_path: Path):
+    st = store(s3)
+    src = random_file(tmp_path / "src", 70_000, seed=3)
+    oid, size = hash_file(src)
+    st.exists_many(["0" * 32])  # the client is made
+    threads, sent = set(), []
+
+    def progress(n: int) -> None:
+        threads.add(threading.current_thread())
+        sent.append(n)
+
+    s3.clear_requests()
+    st.upload(oid, str(src), size, progress)
+    # one request, sent from this thread: no transfer manager and its threads per object
+    assert [(m, p) for m, p, _ in s3.requests] == [("PUT", f"/{s3.bucket}/pre/{key_for(oid)}")]
+    assert threads == {threading.current_thread()}
+    assert sum(sent) == size and all(n > 0 for n in sent)
+    body = s3.client.get_object(Bucket=s3.bucket, Key=st.key(oid))["Body"].read()
+    assert body == src.read_bytes()
+
+
+def test_multipart_starts_at_the_threshold_and_the_file_decides_the_length(
+    s3, tmp_path: Path, monkeypatch
+):
+    monkeypatch.setattr(s3_module, "MULTIPART_THRESHOLD", 8 << 20)
+    monkeypatch.setattr(s3_module, "PART_SIZE", 5 << 20)
+    st = store(s3)
+    below = random_file(tmp_path / "below", (8 << 20) - 1, seed=1)
+    at = random_file(tmp_path / "at", 8 << 20, seed=2)
+    for src, methods in [(below, ["PUT"]), (at, ["POST", "PUT", "PUT", "POST"])]:
+        oid, size = hash_file(src)
+        s3.clear_requests()
+        st.upload(oid, str(src), 10)  # a wrong size neither cuts the object short nor decides
+        assert [m for m, _, _ in s3.requests] == methods
+        body = s3.client.get_object(Bucket=s3.bucket, Key=st.key(oid))["Body"].read()
+        assert hash_bytes(body) == oid and len(body) == size
 
 
 def test_bucket_root_store(s3, tmp_path: Path):
