@@ -3,9 +3,9 @@
 Keys follow SPEC's layout under the URL's prefix: `<prefix>/<h[0:2]>/<h[2:4]>/<h>`. S3 makes an
 object visible only when its PUT or CompleteMultipartUpload succeeds, so a key is always a whole
 object. An object below MULTIPART_THRESHOLD goes up in one PutObject and down in one GET, streamed
-from and to files; a bigger one through boto3's managed transfer (s3transfer), in parts. A
-multipart upload that fails is aborted by s3transfer's failure cleanup (tested), and a bucket
-lifecycle rule catches the ones a killed process leaves (README).
+from and to files; a bigger one through boto3's managed transfer (s3transfer), in parts
+(s3_transfer.py). A multipart upload that fails is aborted by s3transfer's failure cleanup
+(tested), and a bucket lifecycle rule catches the ones a killed process leaves (README).
 
 This module is imported only when an s3:// store is opened (storage.open_store), so a process
 that never talks to S3 never pays for boto3.
@@ -13,21 +13,26 @@ that never talks to S3 never pays for boto3.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, BinaryIO, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from boto3.s3.transfer import ProgressCallbackInvoker, TransferConfig, create_transfer_manager
+from boto3.s3.transfer import TransferConfig
 from botocore import exceptions as bx
-from s3transfer.subscribers import BaseSubscriber
-from s3transfer.utils import ReadFileChunk
 
 from ..errors import ConfigError, GitDataError, ObjectMissing
 from ..pointer import is_oid
-from . import Progress, StoredObject, StoreSpec, check_endpoint_url, key_for, parse_s3_url
+from . import (
+    Progress,
+    StoredObject,
+    StoreSpec,
+    check_endpoint_url,
+    key_for,
+    parse_s3_url,
+    s3_transfer,
+)
 from .s3_client import READ_TIMEOUT as READ_TIMEOUT
 from .s3_client import READ_TIMEOUT_ENV as READ_TIMEOUT_ENV
 from .s3_client import make_client
@@ -45,8 +50,6 @@ LIST_PAGE = 1000
 #: Listing a shard `<prefix>/ab/` costs at least one request however few of our oids it holds,
 #: a HEAD one request per oid: list only when the shards hold this many wanted oids on average.
 LIST_MIN_PER_SHARD = 3
-#: Bytes read from a GET's body at a time.
-CHUNK = 1 << 20
 
 _T = TypeVar("_T")
 
@@ -233,62 +236,20 @@ class S3Store:
         self._bucket_checked = True
 
     def upload(self, oid: str, src: str, size: int, progress: Progress | None = None) -> None:
-        """One PutObject for an object below the multipart threshold (most objects), streamed
-        from `src` with its length; a managed multipart upload for a bigger one. The file's own
-        length decides (and is sent), not `size`: a wrong size must not cut an object short."""
+        """One PutObject, or a multipart upload from MULTIPART_THRESHOLD on (s3_transfer)."""
         key = self.key(oid)
-
-        def run() -> None:
-            with open(src, "rb") as f:
-                length = os.fstat(f.fileno()).st_size
-                if length < MULTIPART_THRESHOLD:
-                    self._put(key, f, length, progress)
-                    return
-            # One manager per object, as boto3's upload_file does: its threads upload this
-            # object's parts, while transfer.py runs data.transfers objects at once.
-            subscribers = [ProgressCallbackInvoker(progress)] if progress else None
-            with create_transfer_manager(self.client, self.transfer_config) as manager:
-                manager.upload(src, self.bucket, key, subscribers=subscribers).result()
-
-        self._guard(run, oid)
-
-    def _put(self, key: str, f: BinaryIO, length: int, progress: Progress | None) -> None:
-        """PutObject from the calling thread: a transfer manager per object (its threads,
-        futures and queues) cost about twice the CPU (2,000 objects of 64 KiB). The body is
-        s3transfer's ReadFileChunk: it reports bytes only while they are sent (s3_client
-        switches it off while botocore reads the body to sign or checksum it) and takes them
-        back when botocore rewinds it to retry, so retried bytes are not counted twice."""
-        callbacks = [_bytes_sent(progress)] if progress else None
-        body = ReadFileChunk(f, length, length, callbacks, enable_callbacks=False)
-        self.client.put_object(Bucket=self.bucket, Key=key, Body=body, ContentLength=length)
+        cfg = self.transfer_config
+        self._guard(
+            lambda: s3_transfer.upload(self.client, cfg, self.bucket, key, src, progress), oid
+        )
 
     def download(self, oid: str, dest: str, progress: Progress | None = None) -> None:
-        """One GET for an object below the multipart threshold (most objects): its body is
-        streamed to `dest`. A bigger one answers that GET with its size; the GET is dropped
-        unread and s3transfer fetches the object in ranged parts, told the size so it does not
-        ask again with a HEAD (the request boto3's download_file spends on every object)."""
+        """One GET, or ranged GETs from MULTIPART_THRESHOLD on (s3_transfer)."""
         key = self.key(oid)
-
-        def run() -> None:
-            resp = self.client.get_object(Bucket=self.bucket, Key=key)
-            body = resp["Body"]
-            size = int(resp["ContentLength"])
-            if size < MULTIPART_THRESHOLD:
-                with body, open(dest, "wb") as f:
-                    for chunk in body.iter_chunks(CHUNK):
-                        f.write(chunk)
-                        if progress:
-                            progress(len(chunk))
-                return
-            body.close()  # closes the connection: cheaper than reading what we fetch in parts
-            subscribers: list[BaseSubscriber] = [_KnownSize(size)]
-            if progress:
-                subscribers.append(ProgressCallbackInvoker(progress))
-            # s3transfer writes `dest.<random>` and renames it to `dest` when complete.
-            with create_transfer_manager(self.client, self.transfer_config) as manager:
-                manager.download(self.bucket, key, dest, subscribers=subscribers).result()
-
-        self._guard(run, oid)
+        cfg = self.transfer_config
+        self._guard(
+            lambda: s3_transfer.download(self.client, cfg, self.bucket, key, dest, progress), oid
+        )
 
     def iter_objects(self) -> Iterator[StoredObject]:
         root = self._root()
@@ -329,25 +290,6 @@ class S3Store:
         if batch:
             flush()
         return failed
-
-
-def _bytes_sent(progress: Progress) -> Callable[..., None]:
-    """`progress` as a ReadFileChunk callback (called with bytes_transferred=N)."""
-
-    def sent(bytes_transferred: int) -> None:
-        progress(bytes_transferred)
-
-    return sent
-
-
-class _KnownSize(BaseSubscriber):
-    """Tells s3transfer an object's size, so that it sends no HEAD request to learn it."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-
-    def on_queued(self, future: Any, **kwargs: Any) -> None:
-        future.meta.provide_transfer_size(self.size)
 
 
 def _public(url: str | None) -> str:

@@ -55,7 +55,7 @@ def make_client(spec: StoreSpec, endpoint_url: str | None) -> Any:
     client = session.client("s3", endpoint_url=endpoint_url, region_name=spec.region, config=config)
     events = client.meta.events
     events.register("after-call.s3", _refuse_cut_answer)
-    # A PutObject's body (s3.S3Store._put) reports progress only while it is sent, not while
+    # A PutObject's body (s3_transfer._put) reports progress only while it is sent, not while
     # botocore reads it to sign or checksum it: the handlers, under the ids, that a transfer
     # manager registers for its own uploads (registering them again is then a no-op).
     events.register_first(

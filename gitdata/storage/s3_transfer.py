@@ -1,0 +1,110 @@
+"""Moving one object's bytes between a file and S3: the requests of S3Store.upload and
+S3Store.download, without the error handling (S3Store's guard turns whatever these raise into a
+StoreError).
+
+An object below the TransferConfig's multipart threshold goes up in one PutObject and down in one
+GET, streamed from and to the file; a bigger one through boto3's managed transfer (s3transfer),
+in ranged parts, PART_WORKERS of them at a time. Imported only by storage/s3.py.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any, BinaryIO
+
+from boto3.s3.transfer import ProgressCallbackInvoker, TransferConfig, create_transfer_manager
+from s3transfer.subscribers import BaseSubscriber
+from s3transfer.utils import ReadFileChunk
+
+from . import Progress
+
+#: Bytes read from a GET's body at a time.
+CHUNK = 1 << 20
+
+
+def upload(
+    client: Any,
+    config: TransferConfig,
+    bucket: str,
+    key: str,
+    src: str,
+    progress: Progress | None,
+) -> None:
+    """One PutObject for an object below the multipart threshold (most objects), streamed from
+    `src` with its length; a managed multipart upload for a bigger one. The file's own length
+    decides (and is sent), not the size the caller knows: a wrong one must not cut an object
+    short."""
+    with open(src, "rb") as f:
+        length = os.fstat(f.fileno()).st_size
+        if length < config.multipart_threshold:
+            _put(client, bucket, key, f, length, progress)
+            return
+    # One manager per object, as boto3's upload_file does: its threads upload this object's
+    # parts, while transfer.py runs data.transfers objects at once.
+    subscribers = [ProgressCallbackInvoker(progress)] if progress else None
+    with create_transfer_manager(client, config) as manager:
+        manager.upload(src, bucket, key, subscribers=subscribers).result()
+
+
+def _put(
+    client: Any, bucket: str, key: str, f: BinaryIO, length: int, progress: Progress | None
+) -> None:
+    """PutObject from the calling thread: a transfer manager per object (its threads, futures
+    and queues) cost about twice the CPU (2,000 objects of 64 KiB). The body is s3transfer's
+    ReadFileChunk: it reports bytes only while they are sent (s3_client switches it off while
+    botocore reads the body to sign or checksum it) and takes them back when botocore rewinds
+    it to retry, so retried bytes are not counted twice."""
+    callbacks = [_bytes_sent(progress)] if progress else None
+    body = ReadFileChunk(f, length, length, callbacks, enable_callbacks=False)
+    client.put_object(Bucket=bucket, Key=key, Body=body, ContentLength=length)
+
+
+def download(
+    client: Any,
+    config: TransferConfig,
+    bucket: str,
+    key: str,
+    dest: str,
+    progress: Progress | None,
+) -> None:
+    """One GET for an object below the multipart threshold (most objects): its body is streamed
+    to `dest`. A bigger one answers that GET with its size; the GET is dropped unread and
+    s3transfer fetches the object in ranged parts, told the size so it does not ask again with
+    a HEAD (the request boto3's download_file spends on every object)."""
+    resp = client.get_object(Bucket=bucket, Key=key)
+    body = resp["Body"]
+    size = int(resp["ContentLength"])
+    if size < config.multipart_threshold:
+        with body, open(dest, "wb") as f:
+            for chunk in body.iter_chunks(CHUNK):
+                f.write(chunk)
+                if progress:
+                    progress(len(chunk))
+        return
+    body.close()  # closes the connection: cheaper than reading what we fetch in parts
+    subscribers: list[BaseSubscriber] = [_KnownSize(size)]
+    if progress:
+        subscribers.append(ProgressCallbackInvoker(progress))
+    # s3transfer writes `dest.<random>` and renames it to `dest` when complete.
+    with create_transfer_manager(client, config) as manager:
+        manager.download(bucket, key, dest, subscribers=subscribers).result()
+
+
+def _bytes_sent(progress: Progress) -> Callable[..., None]:
+    """`progress` as a ReadFileChunk callback (called with bytes_transferred=N)."""
+
+    def sent(bytes_transferred: int) -> None:
+        progress(bytes_transferred)
+
+    return sent
+
+
+class _KnownSize(BaseSubscriber):
+    """Tells s3transfer an object's size, so that it sends no HEAD request to learn it."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+    def on_queued(self, future: Any, **kwargs: Any) -> None:
+        future.meta.provide_transfer_size(self.size)
