@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -67,6 +68,19 @@ def test_push_puts_objects_under_the_prefix_and_nothing_in_the_bare_repo(env, s3
         f"/{s3.bucket}/{PREFIX}/{key_for(oid_of(env, repo, 'e.bin'))}"
     ]
     assert len(s3.keys()) == 4
+
+
+def test_a_first_push_of_many_small_files_costs_one_request_per_file_and_one_more(env, s3):
+    repo, _ = s3_repo(env, s3)
+    for i in range(50):
+        write(repo / f"d/{i}.bin", b"small file %d\n" % i * 1000)
+    env.commit_all(repo)
+    s3.clear_requests()
+    env.git("push", "-q", "-u", "origin", "main", cwd=repo)
+    # one ListObjectsV2 of the new prefix finds it empty (no HEAD per file, which made 101
+    # requests), then one PutObject per file
+    assert Counter(m for m, _, _ in s3.requests) == {"GET": 1, "PUT": 50}
+    assert len(s3.keys(PREFIX)) == 50
 
 
 def test_fresh_clone_restores_bytes_from_s3_reading_the_config_from_head(env, s3):

@@ -50,6 +50,13 @@ LIST_PAGE = 1000
 #: Listing a shard `<prefix>/ab/` costs at least one request however few of our oids it holds,
 #: a HEAD one request per oid: list only when the shards hold this many wanted oids on average.
 LIST_MIN_PER_SHARD = 3
+#: Before a check that would send more requests than this (more than one round of parallel
+#: HEADs), one ListObjectsV2 of the whole prefix asks for as many keys as there are wanted oids,
+#: at most PROBE_KEYS: a new or empty prefix (a first push) then costs that one request instead
+#: of a HEAD per object or a listing of all 256 shards, and so does a prefix holding fewer
+#: objects than that. Otherwise the one round trip is lost, next to the several the plan takes.
+PROBE_MIN = EXISTS_WORKERS
+PROBE_KEYS = LIST_PAGE
 
 _T = TypeVar("_T")
 
@@ -144,7 +151,9 @@ class S3Store:
 
     def exists_many(self, oids: Iterable[str]) -> set[str]:
         """Which of `oids` the store holds: parallel HEADs for a few, ListObjectsV2 over the
-        `<prefix>/ab/` shards when there are several wanted oids per shard."""
+        `<prefix>/ab/` shards when there are several wanted oids per shard; for many, one
+        listing of the whole prefix first, which answers alone when the prefix holds few
+        objects or none."""
         want = set(oids)
         if not want:
             return set()
@@ -152,8 +161,13 @@ class S3Store:
         for oid in want:
             self.key(oid)  # validates
             shards.setdefault(oid[:2], set()).add(oid)
+        by_shard = len(want) >= LIST_MIN_PER_SHARD * len(shards)
+        if (len(shards) if by_shard else len(want)) > PROBE_MIN:
+            stored = self._probe(min(len(want), PROBE_KEYS))
+            if stored is not None:
+                return want & stored
         found: set[str] = set()
-        if len(want) >= LIST_MIN_PER_SHARD * len(shards):
+        if by_shard:
             # Hashes spread evenly, so one shard's page count tells every shard's: list the
             # fullest one and carry on listing only if that beats a HEAD per remaining oid.
             first = max(shards, key=lambda s: len(shards[s]))
@@ -185,6 +199,30 @@ class S3Store:
             return True
         except ObjectMissing:
             return False
+
+    def _probe(self, max_keys: int) -> set[str] | None:
+        """Every oid the store holds if the prefix holds at most `max_keys` keys (one request),
+        else None. None too when the credentials may not list: the plan goes ahead then."""
+        root = self._root()
+
+        def run() -> Any:
+            try:
+                return self.client.list_objects_v2(
+                    Bucket=self.bucket, Prefix=root, MaxKeys=max_keys
+                )
+            except bx.ClientError as e:
+                if code_of(e) in ("403", "AccessDenied"):
+                    return None
+                raise
+
+        page = self._guard(run)
+        if page is None:
+            return None
+        self._bucket_checked = True  # a listing was answered: the bucket exists
+        if page.get("IsTruncated"):
+            return None
+        stored = (self._oid_of(obj["Key"], root) for obj in page.get("Contents", ()))
+        return {oid for oid in stored if oid is not None}
 
     def _list_shard(self, shard: str, max_pages: int | None) -> tuple[set[str], int] | None:
         """Oids stored under `<prefix>/<shard>/` and the pages that took; None past max_pages."""

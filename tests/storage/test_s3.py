@@ -3,11 +3,14 @@ checks, multipart safety, and what each failure tells the user."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 import sys
 import threading
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from botocore import exceptions as bx
@@ -131,7 +134,7 @@ def test_bucket_root_store(s3, tmp_path: Path):
     assert [o.oid for o in st.iter_objects()] == [oid]
 
 
-def test_exists_heads_a_few_and_lists_shards_for_many(s3):
+def test_exists_heads_a_few_and_lists_shards_for_many(s3, monkeypatch):
     st = store(s3)
     present = put(s3, st, 300)
     absent = [os.urandom(16).hex() for _ in range(1500)]
@@ -140,10 +143,80 @@ def test_exists_heads_a_few_and_lists_shards_for_many(s3):
     assert st.exists_many(present[:5] + absent[:5]) == set(present[:5])
     assert [m for m, _, _ in s3.requests] == ["HEAD"] * 10
 
+    # a probe of 100 keys cannot see all 300 objects: then one page per `pre/ab/` shard
+    monkeypatch.setattr(s3_module, "PROBE_KEYS", 100)
     s3.clear_requests()
     assert st.exists_many(present + absent) == set(present)
     methods = [m for m, _, _ in s3.requests]
-    assert set(methods) == {"GET"} and len(methods) <= 256  # one page per `pre/ab/` shard
+    assert set(methods) == {"GET"} and len(methods) <= 1 + 256
+    assert is_probe(s3.requests[0][1], max_keys=100)
+    shards = [parse_qs(urlsplit(p).query)["prefix"][0] for _, p, _ in s3.requests[1:]]
+    assert all(re.fullmatch(r"pre/[0-9a-f]{2}/", shard) for shard in shards), shards
+
+
+def is_probe(path: str, max_keys: int | None = None) -> bool:
+    """A ListObjectsV2 of the whole prefix `pre/` (the probe exists_many sends first)."""
+    query = parse_qs(urlsplit(path).query)
+    return (
+        query.get("list-type") == ["2"]
+        and query.get("prefix") == ["pre/"]
+        and (max_keys is None or query.get("max-keys") == [str(max_keys)])
+    )
+
+
+def test_one_probe_answers_for_an_empty_or_nearly_empty_prefix(s3):
+    st = store(s3)
+    many = [os.urandom(16).hex() for _ in range(2000)]
+
+    # a new prefix: one request, whether 2000 oids (256 shard listings) or 50 (50 HEADs) are asked
+    s3.client.put_object(Bucket=s3.bucket, Key="other/x", Body=b"")  # not under the prefix
+    for n in (2000, 50):
+        s3.clear_requests()
+        assert st.exists_many(many[:n]) == set()
+        assert len(s3.requests) == 1 and is_probe(s3.requests[0][1], max_keys=min(n, 1000))
+
+    # a prefix holding fewer objects than are asked about: one request answers them all
+    present = put(s3, st, 30)
+    s3.clear_requests()
+    assert st.exists_many(present[:20] + many[:30]) == set(present[:20])
+    assert len(s3.requests) == 1 and is_probe(s3.requests[0][1], max_keys=50)
+
+    # more objects than that: the probe cannot tell, the HEADs do
+    s3.clear_requests()
+    assert st.exists_many(present[:10] + many[:10]) == set(present[:10])
+    assert [m for m, _, _ in s3.requests] == ["GET"] + ["HEAD"] * 20
+    assert is_probe(s3.requests[0][1], max_keys=20)
+
+    # a few oids: a round of HEADs, no probe
+    s3.clear_requests()
+    assert st.exists_many(many[:16]) == set()
+    assert [m for m, _, _ in s3.requests] == ["HEAD"] * 16
+
+
+def test_a_probe_the_credentials_may_not_send_leaves_the_heads_to_answer(s3, monkeypatch):
+    """Without s3:ListBucket a HEAD of a missing object is refused too, but a push of objects
+    that are all there works without it, as it did before the probe."""
+    import boto3
+
+    st = store(s3)
+    present = put(s3, st, 20)
+    iam = boto3.client("iam", endpoint_url=s3.endpoint, region_name="us-east-1")
+    iam.create_user(UserName="no-list")
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"], "Resource": "*"}
+        ],
+    }
+    iam.put_user_policy(UserName="no-list", PolicyName="p", PolicyDocument=json.dumps(policy))
+    key = iam.create_access_key(UserName="no-list")["AccessKey"]
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", key["AccessKeyId"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", key["SecretAccessKey"])
+    s3.require_auth()
+    st = store(s3)
+    s3.clear_requests()
+    assert st.exists_many(present) == set(present)
+    assert [(m, status) for m, _, status in s3.requests] == [("GET", 403)] + [("HEAD", 200)] * 20
 
 
 def test_failed_multipart_upload_is_aborted_and_nothing_is_visible(s3, tmp_path: Path):
