@@ -211,7 +211,8 @@ DOWNLOAD_FAULTS = [(k, False) for k in KINDS] + [(STALL, True)]
 @pytest.mark.parametrize("kind, mid_body", DOWNLOAD_FAULTS, ids=[*KINDS, "stall-mid-body"])
 @pytest.mark.parametrize("op", ["GetObject", "GetObjectRange"])
 def test_download_survives_bounded_faults(s3, proxy, small_parts, tmp_path, op, kind, mid_body):
-    # a big object's first GET (learning the size) is a GetObject too, then ranged GETs
+    # the sizes are known (as from pointers): one GetObject each for the small objects,
+    # ranged GETs only for the big one
     sizes = [200_000, 70_000, 1, BIG] if op == "GetObject" else [BIG]
     cache, objects = cached(tmp_path, sizes)
     seed_store(s3, cache, objects)

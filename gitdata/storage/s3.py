@@ -281,12 +281,16 @@ class S3Store:
             lambda: s3_transfer.upload(self.client, cfg, self.bucket, key, src, progress), oid
         )
 
-    def download(self, oid: str, dest: str, progress: Progress | None = None) -> None:
-        """One GET, or ranged GETs from MULTIPART_THRESHOLD on (s3_transfer)."""
+    def download(
+        self, oid: str, dest: str, progress: Progress | None = None, *, size: int | None = None
+    ) -> None:
+        """One GET, or ranged GETs from MULTIPART_THRESHOLD on (s3_transfer): with `size`
+        known, without a request to learn it."""
         key = self.key(oid)
         cfg = self.transfer_config
         self._guard(
-            lambda: s3_transfer.download(self.client, cfg, self.bucket, key, dest, progress), oid
+            lambda: s3_transfer.download(self.client, cfg, self.bucket, key, dest, size, progress),
+            oid,
         )
 
     def iter_objects(self) -> Iterator[StoredObject]:

@@ -66,16 +66,20 @@ def download(
     bucket: str,
     key: str,
     dest: str,
+    size: int | None,
     progress: Progress | None,
 ) -> None:
-    """One GET for an object below the multipart threshold (most objects): its body is streamed
-    to `dest`. A bigger one answers that GET with its size; the GET is dropped unread and
-    s3transfer fetches the object in ranged parts, told the size so it does not ask again with
-    a HEAD (the request boto3's download_file spends on every object)."""
+    """Ranged GETs in parts for an object whose known `size` (its pointer's) is at least the
+    multipart threshold, without a request to learn the size first. Else one GET (most
+    objects), its body streamed to `dest`; should it show the object to be that big after all,
+    it is dropped unread and the parts are fetched."""
+    if size is not None and size >= config.multipart_threshold:
+        _download_parts(client, config, bucket, key, dest, size, progress)
+        return
     resp = client.get_object(Bucket=bucket, Key=key)
     body = resp["Body"]
-    size = int(resp["ContentLength"])
-    if size < config.multipart_threshold:
+    length = int(resp["ContentLength"])
+    if length < config.multipart_threshold:
         with body, open(dest, "wb") as f:
             for chunk in body.iter_chunks(CHUNK):
                 f.write(chunk)
@@ -83,10 +87,26 @@ def download(
                     progress(len(chunk))
         return
     body.close()  # closes the connection: cheaper than reading what we fetch in parts
+    _download_parts(client, config, bucket, key, dest, length, progress)
+
+
+def _download_parts(
+    client: Any,
+    config: TransferConfig,
+    bucket: str,
+    key: str,
+    dest: str,
+    size: int,
+    progress: Progress | None,
+) -> None:
+    """s3transfer's ranged GETs; it writes `dest.<random>` and renames it to `dest` when
+    complete. s3transfer 0.19 takes the size and ETag from the first part's answer when
+    response checksums are validated only when required (S3-compatible stores), and otherwise
+    sends a HEAD for the ETag it then requires of every part (IfMatch), whatever size it is
+    told; the size spares that HEAD with older versions, which asked only for the size."""
     subscribers: list[BaseSubscriber] = [_KnownSize(size)]
     if progress:
         subscribers.append(ProgressCallbackInvoker(progress))
-    # s3transfer writes `dest.<random>` and renames it to `dest` when complete.
     with create_transfer_manager(client, config) as manager:
         manager.download(bucket, key, dest, subscribers=subscribers).result()
 
@@ -101,7 +121,7 @@ def _bytes_sent(progress: Progress) -> Callable[..., None]:
 
 
 class _KnownSize(BaseSubscriber):
-    """Tells s3transfer an object's size, so that it sends no HEAD request to learn it."""
+    """Tells s3transfer an object's size, so that it need not send a HEAD to learn it."""
 
     def __init__(self, size: int) -> None:
         self.size = size

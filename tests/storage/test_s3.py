@@ -14,9 +14,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from botocore import exceptions as bx
-from conftest import random_file
+from conftest import random_file, same_file
 from s3_fixtures import S3
 
+from gitdata import transfer
+from gitdata.cache import Cache
 from gitdata.errors import ConfigError, ObjectMissing, StoreError
 from gitdata.hashing import hash_bytes, hash_file
 from gitdata.storage import StoreSpec, key_for, open_store, parse_s3_url
@@ -123,6 +125,38 @@ def test_multipart_starts_at_the_threshold_and_the_file_decides_the_length(
         assert [m for m, _, _ in s3.requests] == methods
         body = s3.client.get_object(Bucket=s3.bucket, Key=st.key(oid))["Body"].read()
         assert hash_bytes(body) == oid and len(body) == size
+
+
+def test_a_big_download_of_known_size_sends_only_its_ranged_gets(s3, tmp_path, monkeypatch):
+    monkeypatch.setattr(s3_module, "MULTIPART_THRESHOLD", 8 << 20)
+    monkeypatch.setattr(s3_module, "PART_SIZE", 5 << 20)
+    st = store(s3)
+    src = random_file(tmp_path / "big", 12 << 20, seed=4)
+    oid, size = hash_file(src)
+    st.upload(oid, str(src), size)
+    sent: list[int] = []
+    for known, statuses in [(size, [206] * 3), (None, [200] + [206] * 3)]:
+        out = tmp_path / f"out-{known}"
+        s3.clear_requests()
+        st.download(oid, str(out), sent.append, size=known)
+        # unknown size: one GET learns it and is dropped unread, as before
+        assert [(m, status) for m, _, status in s3.requests] == [("GET", s) for s in statuses]
+        assert same_file(src, out)
+    assert sum(sent) == 2 * size
+
+
+def test_a_wrong_size_in_a_pointer_gets_nothing_into_the_cache(s3, tmp_path, monkeypatch):
+    monkeypatch.setattr(s3_module, "MULTIPART_THRESHOLD", 8 << 20)
+    monkeypatch.setattr(s3_module, "PART_SIZE", 5 << 20)
+    st = store(s3)
+    src = random_file(tmp_path / "big", 9 << 20, seed=5)
+    oid, size = hash_file(src)
+    st.upload(oid, str(src), size)
+    for claim in (size - 1, size + 1, 1 << 40):
+        cache = Cache(str(tmp_path / f"cache-{claim}"))
+        result = transfer.download(st, cache, {oid: claim}, workers=2)
+        assert list(result.failed) == [oid] and not result.done
+        assert not cache.has(oid)
 
 
 def test_bucket_root_store(s3, tmp_path: Path):
