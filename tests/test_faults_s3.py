@@ -153,7 +153,7 @@ def assert_no_upload_left(s3: S3, proxy: FaultProxy) -> None:
     """No incomplete multipart upload is left, but for two cases that no client can avoid
     (README "Safety"): a CreateMultipartUpload that the server carried out but whose answer was
     lost leaves an empty upload whose id gitdata never learnt; an AbortMultipartUpload that
-    failed botocore's three attempts leaves its parts (s3transfer only logs that)."""
+    failed botocore's three attempts leaves its parts (gitdata warns: test_s3_client.py)."""
     uploads = s3.client.list_multipart_uploads(Bucket=s3.bucket).get("Uploads", [])
     empty = with_parts = 0
     for up in uploads:

@@ -5,7 +5,8 @@ object visible only when its PUT or CompleteMultipartUpload succeeds, so a key i
 object. An object below MULTIPART_THRESHOLD goes up in one PutObject and down in one GET, streamed
 from and to files; a bigger one through boto3's managed transfer (s3transfer), in parts
 (s3_transfer.py). A multipart upload that fails is aborted by s3transfer's failure cleanup
-(tested), and a bucket lifecycle rule catches the ones a killed process leaves (README).
+(tested), an abort that fails is reported (s3_client.py), and a bucket lifecycle rule catches
+what is left (README).
 
 This module is imported only when an s3:// store is opened (storage.open_store), so a process
 that never talks to S3 never pays for boto3.

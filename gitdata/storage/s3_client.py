@@ -1,5 +1,6 @@
 """The boto3 client of an S3 store: its configuration, and the handlers gitdata hooks into
-botocore's events (refusing answers cut short inside their headers; progress of a PutObject).
+botocore's events: refusing answers cut short inside their headers, progress of a PutObject,
+reporting a multipart upload that could not be aborted.
 
 Imported only by storage/s3.py, so only once an s3:// store is opened.
 """
@@ -7,6 +8,7 @@ Imported only by storage/s3.py, so only once an s3:// store is opened.
 from __future__ import annotations
 
 import os
+import shlex
 from typing import Any
 
 import boto3
@@ -15,6 +17,7 @@ from botocore.config import Config
 from s3transfer.utils import signal_not_transferring, signal_transferring
 
 from ..errors import ConfigError
+from ..output import warn
 from . import StoreSpec
 
 #: Connections kept per client: transfer.py runs data.transfers (default 8) objects at once,
@@ -64,7 +67,49 @@ def make_client(spec: StoreSpec, endpoint_url: str | None) -> Any:
     events.register_last(
         "request-created.s3", signal_transferring, unique_id="s3upload-transferring"
     )
+    # s3transfer aborts a failed multipart upload and only logs (at debug level) an abort that
+    # fails: say so, since the upload's parts stay in the bucket, billed.
+    events.register("before-parameter-build.s3.AbortMultipartUpload", _note_upload)
+    events.register("after-call.s3.AbortMultipartUpload", _abort_answered)
+    events.register("after-call-error.s3.AbortMultipartUpload", _abort_failed)
     return client
+
+
+# -- failed aborts -----------------------------------------------------------------------------
+
+_ABORT = "gitdata_abort"  # where _note_upload keeps the upload in the call's context
+
+
+def _note_upload(params: Any, context: Any, **kwargs: Any) -> None:
+    context[_ABORT] = (params.get("Bucket"), params.get("Key"), params.get("UploadId"))
+
+
+def _abort_answered(http_response: Any, parsed: Any, context: Any, **kwargs: Any) -> None:
+    """After botocore's last attempt: a refusal, unless the upload is already gone."""
+    if http_response.status_code < 300:
+        return
+    code = str(parsed.get("Error", {}).get("Code") or http_response.status_code)
+    if code not in ("NoSuchUpload", "404"):
+        _report_abort(context, code)
+
+
+def _abort_failed(exception: BaseException, context: Any, **kwargs: Any) -> None:
+    """After botocore's last attempt: no answer (a connection that failed or broke)."""
+    _report_abort(context, type(exception).__name__)
+
+
+def _report_abort(context: Any, cause: str) -> None:
+    """One warning line; the error that made s3transfer abort is raised as it is."""
+    bucket, key, upload_id = context.get(_ABORT, ("?", "?", "?"))
+    command = shlex.join(
+        ["aws", "s3api", "abort-multipart-upload", "--bucket", bucket, "--key", key]
+        + ["--upload-id", upload_id]
+    )
+    warn(
+        f"multipart upload {upload_id} of s3://{bucket}/{key} failed and could not be aborted "
+        f"({cause}): its parts stay in the bucket, billed, until the bucket's lifecycle rule "
+        f'for incomplete multipart uploads removes them (README, "Safety"), or: {command}'
+    )
 
 
 #: What a successful answer must carry for gitdata or s3transfer to use it.
