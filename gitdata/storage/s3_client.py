@@ -1,12 +1,14 @@
 """The boto3 client of an S3 store: its configuration, and the handlers gitdata hooks into
 botocore's events: refusing answers cut short inside their headers, progress of a PutObject,
-reporting a multipart upload that could not be aborted.
+Content-MD5 on DeleteObjects, reporting a multipart upload that could not be aborted.
 
 Imported only by storage/s3.py, so only once an s3:// store is opened.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 import shlex
 from typing import Any
@@ -36,6 +38,7 @@ def make_client(spec: StoreSpec, endpoint_url: str | None) -> Any:
     """A client for `spec` (endpoint_url: the checked spec.endpoint_url, or None for AWS)."""
     session = boto3.session.Session(profile_name=spec.profile)
     options: dict[str, Any] = {}
+    md5_only = False
     if endpoint_url:
         # S3-compatible services: bucket in the path (virtual hosts need DNS the service
         # rarely has), and checksums only where the API requires them, since boto3 1.36's
@@ -44,6 +47,7 @@ def make_client(spec: StoreSpec, endpoint_url: str | None) -> Any:
         options["s3"] = {"addressing_style": "path"}
         if not os.environ.get("AWS_REQUEST_CHECKSUM_CALCULATION"):
             options["request_checksum_calculation"] = "when_required"
+            md5_only = True
         if not os.environ.get("AWS_RESPONSE_CHECKSUM_VALIDATION"):
             options["response_checksum_validation"] = "when_required"
     mode = os.environ.get("AWS_RETRY_MODE", "")
@@ -67,12 +71,37 @@ def make_client(spec: StoreSpec, endpoint_url: str | None) -> Any:
     events.register_last(
         "request-created.s3", signal_transferring, unique_id="s3upload-transferring"
     )
+    # DeleteObjects must carry a checksum, and since boto3 1.36 botocore sends a CRC32 where it
+    # sent Content-MD5, which several services still demand (MissingContentMD5): send both, or
+    # with an S3-compatible service in the default "when_required" mode, MD5 alone, as before.
+    events.register("before-call.s3.DeleteObjects", _content_md5_only if md5_only else _content_md5)
     # s3transfer aborts a failed multipart upload and only logs (at debug level) an abort that
     # fails: say so, since the upload's parts stay in the bucket, billed.
     events.register("before-parameter-build.s3.AbortMultipartUpload", _note_upload)
     events.register("after-call.s3.AbortMultipartUpload", _abort_answered)
     events.register("after-call-error.s3.AbortMultipartUpload", _abort_failed)
     return client
+
+
+# -- Content-MD5 ---------------------------------------------------------------------------------
+
+
+def _content_md5(params: Any, **kwargs: Any) -> None:
+    """Content-MD5 over the request's body (DeleteObjects': a few KiB of XML, in memory)."""
+    body = params.get("body") or b""
+    if isinstance(body, str):
+        body = body.encode()
+    digest = hashlib.md5(body, usedforsecurity=False).digest()
+    params["headers"]["Content-MD5"] = base64.b64encode(digest).decode("ascii")
+
+
+def _content_md5_only(params: Any, **kwargs: Any) -> None:
+    """Content-MD5, and no flexible checksum (botocore's checksum context says which one it
+    is about to add; without one, as before botocore 1.36, there is nothing to take out)."""
+    _content_md5(params)
+    checksum = params.get("context", {}).get("checksum", {})
+    checksum.pop("request_algorithm", None)
+    checksum.pop("request_algorithm_header", None)
 
 
 # -- failed aborts -----------------------------------------------------------------------------

@@ -62,3 +62,32 @@ def test_an_abort_that_fails_is_reported_and_the_upload_error_kept(
     assert f"s3://{s3.bucket}/{upload['Key']}" in line and upload["UploadId"] in line
     assert "lifecycle rule" in line and '"Safety"' in line
     assert ("InternalError" if abort_fault == HTTP_500 else "ConnectionClosedError") in line
+
+
+@pytest.mark.parametrize(
+    "setup, crc32",
+    [
+        ("endpoint_url", False),  # an S3-compatible service, checksums "when_required": MD5 only
+        ("endpoint_url, AWS_REQUEST_CHECKSUM_CALCULATION=when_supported", True),
+        ("endpoint_url, AWS_REQUEST_CHECKSUM_CALCULATION=when_required", True),
+        ("AWS_ENDPOINT_URL_S3", True),  # as against AWS: botocore's defaults
+    ],
+)
+def test_delete_objects_carries_content_md5_in_every_configuration(
+    s3, proxy, monkeypatch, setup, crc32
+):
+    if "=" in setup:
+        monkeypatch.setenv(*setup.split(", ")[1].split("="))
+    if setup == "AWS_ENDPOINT_URL_S3":
+        monkeypatch.setenv("AWS_ENDPOINT_URL_S3", proxy.endpoint)
+        st = open_store(StoreSpec(url=s3.url("p"), name="origin"))
+    else:
+        st = through(proxy, s3)
+    oids = [f"{i:032x}" for i in range(5)]
+    for oid in oids:
+        s3.client.put_object(Bucket=s3.bucket, Key=st.key(oid), Body=b"x")
+    assert st.delete_many(oids) == {}
+    assert s3.keys() == []
+    [(_, headers, body_md5)] = [r for r in proxy.received if r[0] == "DeleteObjects"]
+    assert headers["content-md5"] == body_md5  # what the server received, over what it received
+    assert ("x-amz-checksum-crc32" in headers) is crc32
