@@ -190,6 +190,24 @@ def _access_denied(env, s3, repo, monkeypatch):
     return ["access denied", s3.url(PREFIX)]
 
 
+def _unknown_access_key(env, s3, repo, monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAUNKNOWNKEY000000")
+    s3.require_auth()  # the HEAD of b.bin is refused with no body: gitdata asks once more
+    return ["access key id is unknown", "(InvalidAccessKeyId)", s3.url(PREFIX)]
+
+
+def _wrong_secret(env, s3, repo, monkeypatch):
+    import boto3
+
+    iam = boto3.client("iam", endpoint_url=s3.endpoint, region_name="us-east-1")
+    iam.create_user(UserName="someone")
+    key = iam.create_access_key(UserName="someone")["AccessKey"]
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", key["AccessKeyId"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3.secret_key)  # not key's: checked unprinted
+    s3.require_auth()
+    return ["secret access key does not match", "(SignatureDoesNotMatch)", s3.url(PREFIX)]
+
+
 def _no_bucket(env, s3, repo, monkeypatch):
     env.git("config", "data.remote.origin.url", s3.url("x", bucket="no-such-bucket"), cwd=repo)
     return ["bucket 'no-such-bucket' does not exist", "s3://no-such-bucket/x"]
@@ -207,8 +225,10 @@ def _invalid_url(env, s3, repo, monkeypatch):
 
 
 @pytest.mark.parametrize(
-    "breakage", [_no_credentials, _access_denied, _no_bucket, _unreachable, _invalid_url]
-)
+    "breakage",
+    [_no_credentials, _access_denied, _unknown_access_key, _wrong_secret, _no_bucket, _unreachable,
+     _invalid_url],
+)  # fmt: skip
 def test_store_errors_stop_the_push_with_one_line(env, s3, monkeypatch, breakage):
     repo, bare = s3_repo(env, s3)
     write(repo / "a.bin", b"first")

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 from boto3.s3.transfer import TransferConfig
 from botocore import exceptions as bx
 
-from ..errors import ConfigError, GitDataError, ObjectMissing
+from ..errors import ConfigError, GitDataError, ObjectMissing, StoreError
 from ..pointer import is_oid
 from . import (
     Progress,
@@ -37,7 +37,7 @@ from . import (
 from .s3_client import READ_TIMEOUT as READ_TIMEOUT
 from .s3_client import READ_TIMEOUT_ENV as READ_TIMEOUT_ENV
 from .s3_client import make_client
-from .s3_errors import StoreWide, Where, code_of, no_bucket, translate
+from .s3_errors import CREDENTIAL_CODES, StoreWide, Where, code_of, no_bucket, translate
 
 #: Objects of at least this size go multipart (both ways), in parts of PART_SIZE, PART_WORKERS
 #: parts of one object at a time. 16 MiB parts sit in the 8-16 MiB range AWS recommends and
@@ -144,9 +144,24 @@ class S3Store:
             err = translate(e, self.where, oid)
             if err is None:
                 raise
+            if isinstance(e, bx.ClientError) and code_of(e) == "403":
+                err = self._why_403(err)
             if isinstance(err, StoreWide):
                 self._fatal = err
             raise err from e
+
+    def _why_403(self, err: StoreError) -> StoreError:
+        """A HEAD's answer has no body, so its 403 does not say why. A service refuses the
+        credentials it does not accept (an unknown access key id, a wrong secret) on every
+        request, and says so: one small listing tells that from a missing permission."""
+        try:
+            self.client.list_objects_v2(Bucket=self.bucket, Prefix=self._root(), MaxKeys=1)
+        except bx.ClientError as e:
+            if code_of(e) in CREDENTIAL_CODES:
+                return translate(e, self.where) or err
+        except bx.BotoCoreError:
+            pass
+        return err
 
     # -- the Store protocol ----------------------------------------------------------------------
 

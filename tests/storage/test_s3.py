@@ -322,7 +322,9 @@ def client_error(code: str, status: int) -> bx.ClientError:
         (client_error("InternalError", 500), StoreError, True, "InternalError"),
         (client_error("Weird", 502), StoreError, True, "Weird"),
         (client_error("AccessDenied", 403), StoreWide, False, "access denied"),
-        (client_error("InvalidAccessKeyId", 403), StoreWide, False, "rejected"),
+        (client_error("InvalidAccessKeyId", 403), StoreWide, False, "access key id is unknown"),
+        (client_error("SignatureDoesNotMatch", 403), StoreWide, False, "secret access key does"),
+        (client_error("ExpiredToken", 400), StoreWide, False, "rejected"),
         (client_error("PermanentRedirect", 301), StoreWide, False, "another region"),
         (client_error("NoSuchBucket", 404), StoreWide, False, "does not exist"),
         (client_error("NoSuchKey", 404), ObjectMissing, False, "does not have"),
@@ -339,6 +341,53 @@ def test_translate(exc, kind, transient, words):
     assert err.transient is transient
     assert words in err.message and (err.hint or kind is ObjectMissing)
     assert err.message.startswith("store s3://b/p")
+
+
+def test_rejected_credentials_say_which_part_is_wrong(s3, monkeypatch):
+    """Against the server checking signatures: an unknown access key id and a wrong secret,
+    whether the store first asks with HEADs (whose 403 has no body to say why) or a listing;
+    and translate() on the server's own answers. The secret is never shown."""
+    import boto3
+
+    iam = boto3.client("iam", endpoint_url=s3.endpoint, region_name="us-east-1")
+    iam.create_user(UserName="someone")
+    key_id = iam.create_access_key(UserName="someone")["AccessKey"]["AccessKeyId"]
+    wrong_secret = "wrong-secret-NEVER-PRINTED-0123456789abcd"
+    s3.require_auth()
+    cases = [
+        ("AKIAUNKNOWNKEY000000", s3.secret_key, "InvalidAccessKeyId", "access key id is unknown", "AWS_ACCESS_KEY_ID"),  # noqa: E501
+        (key_id, wrong_secret, "SignatureDoesNotMatch", "secret access key does not match", "AWS_SECRET_ACCESS_KEY"),  # noqa: E501
+    ]  # fmt: skip
+    for access_key, secret, code, words, variable in cases:
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", access_key)
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret)
+        client = boto3.session.Session().client(  # not boto3.client: its session keeps keys
+            "s3", endpoint_url=s3.endpoint, region_name="us-east-1"
+        )
+        with pytest.raises(bx.ClientError) as real:
+            client.list_objects_v2(Bucket=s3.bucket)
+        assert real.value.response["Error"]["Code"] == code
+        errors = [translate(real.value, WHERE)]
+        for n in (1, 40):  # HEADs, or the probe (a listing)
+            with pytest.raises(StoreWide) as e:
+                store(s3).exists_many(os.urandom(16).hex() for _ in range(n))
+            errors.append(e.value)
+        for err in errors:
+            assert isinstance(err, StoreWide), err
+            assert words in err.message and code in err.message, err.message
+            assert variable in err.hint and "git data env" in err.hint
+            assert secret not in err.message + err.hint
+
+
+def test_a_rejected_key_from_a_configured_profile_points_at_the_profile():
+    where = Where("s3://b/p", "b", "origin", "work", "https://s3.example")
+    unknown = translate(client_error("InvalidAccessKeyId", 403), where)
+    wrong = translate(client_error("SignatureDoesNotMatch", 403), where)
+    assert unknown is not None and wrong is not None
+    assert "unknown to the service" in unknown.message
+    assert "aws_access_key_id of AWS profile 'work'" in unknown.hint
+    assert "aws_secret_access_key of AWS profile 'work'" in wrong.hint
+    assert "data.remote.origin.profile" in unknown.hint + wrong.hint
 
 
 def test_translate_leaves_bugs_alone():
