@@ -57,7 +57,9 @@ def _put(
     it to retry, so retried bytes are not counted twice."""
     callbacks = [_bytes_sent(progress)] if progress else None
     body = ReadFileChunk(f, length, length, callbacks, enable_callbacks=False)
-    client.put_object(Bucket=bucket, Key=key, Body=body, ContentLength=length)
+    # botocore sends len(body) as Content-Length (or, for an aws-chunked body with a trailing
+    # checksum over HTTPS, as X-Amz-Decoded-Content-Length), as for s3transfer's PutObject
+    client.put_object(Bucket=bucket, Key=key, Body=body)
 
 
 def download(

@@ -15,6 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from botocore import exceptions as bx
 from conftest import random_file, same_file
+from faultproxy import FaultProxy
 from s3_fixtures import S3
 
 from gitdata import transfer
@@ -90,20 +91,24 @@ def test_round_trip_layout_listing_and_delete(s3, tmp_path: Path):
 
 
 def test_a_small_object_goes_up_in_one_put_from_the_calling_thread(s3, tmp_path: Path):
-    st = store(s3)
     src = random_file(tmp_path / "src", 70_000, seed=3)
     oid, size = hash_file(src)
-    st.exists_many(["0" * 32])  # the client is made
     threads, sent = set(), []
 
     def progress(n: int) -> None:
         threads.add(threading.current_thread())
         sent.append(n)
 
-    s3.clear_requests()
-    st.upload(oid, str(src), size, progress)
-    # one request, sent from this thread: no transfer manager and its threads per object
+    with FaultProxy(s3.endpoint) as proxy:  # no faults: it shows the request's headers
+        st = open_store(StoreSpec(url=s3.url("pre"), endpoint_url=proxy.endpoint))
+        st.exists_many(["0" * 32])  # the client is made
+        s3.clear_requests()
+        proxy.received.clear()
+        st.upload(oid, str(src), size, progress)
+    # one request, with its length, sent from this thread: no transfer manager per object
     assert [(m, p) for m, p, _ in s3.requests] == [("PUT", f"/{s3.bucket}/pre/{key_for(oid)}")]
+    [(_, headers, _)] = proxy.received
+    assert headers["content-length"] == str(size) and "transfer-encoding" not in headers
     assert threads == {threading.current_thread()}
     assert sum(sent) == size and all(n > 0 for n in sent)
     body = s3.client.get_object(Bucket=s3.bucket, Key=st.key(oid))["Body"].read()
