@@ -117,8 +117,7 @@ def _client_error(e: bx.ClientError, where: Where, at: str, oid: str | None) -> 
         )
     if code in _UNKNOWN_KEY_CODES:
         return StoreWide(
-            f"{at}: the access key id is unknown to {'the service' if where.endpoint else 'AWS'}"
-            f" ({label})",
+            f"{at}: the access key id is unknown to the service ({label})",
             f"check {_where_keys(where, 'aws_access_key_id', 'AWS_ACCESS_KEY_ID')}; a deleted "
             "or deactivated key, or one of another account or service, is unknown too",
         )
