@@ -99,7 +99,7 @@ def download_one(
 ) -> None:
     def attempt() -> None:
         with cache.temp_path() as tmp, _attempt(progress) as advance:
-            store.download(oid, tmp, advance)
+            store.download(oid, tmp, advance, size=size)
             cache.adopt(tmp, oid, size)
 
     try:

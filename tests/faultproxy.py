@@ -12,10 +12,13 @@ for faults that never stop. The proxy counts what it injected, by kind and by S3
     ... endpoint_url = proxy.endpoint ...
     proxy.injected  # Counter({("drop", "PutObject"): 2, ("503-slowdown", "GetObject"): 3, ...})
     proxy.unheard   # Counter({"CreateMultipartUpload": 1}): done by the server, answer lost
+    proxy.received  # [("PutObject", {"content-length": "5", ...}, "<base64 MD5 of the body>")]
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import http.client
 import random
 import re
@@ -60,6 +63,8 @@ def operation(method: str, target: str, headers: dict[str, str]) -> str:
     if method == "POST":
         if re.search(r"(^|&)uploads(=|&|$)", query):
             return "CreateMultipartUpload"
+        if re.search(r"(^|&)delete(=|&|$)", query):
+            return "DeleteObjects"
         return "CompleteMultipartUpload" if "uploadId=" in query else "POST"
     if method == "DELETE":
         return "AbortMultipartUpload" if "uploadId=" in query else "DELETE"
@@ -122,6 +127,9 @@ class FaultProxy:
         self.rules: list[Rule] = []
         self.injected: Counter[tuple[str, str]] = Counter()
         self.requests: list[tuple[str, str]] = []  # (operation, fault or "")
+        #: Every request as it reached the proxy: its operation, its headers (names in lower
+        #: case) and the base64 MD5 of its body, which a Content-MD5 header must equal.
+        self.received: list[tuple[str, dict[str, str], str]] = []
         #: Faulted requests that the server carried out but whose answer never fully reached
         #: the client (drop-mid, a cut response, a stall mid-body), by operation.
         self.unheard: Counter[str] = Counter()
@@ -199,6 +207,7 @@ class FaultProxy:
         body = _read_exact(rfile, int(lower.get("content-length", "0")))
 
         op = operation(method, target, lower)
+        self.received.append((op, lower, base64.b64encode(hashlib.md5(body).digest()).decode()))
         rule = self._decide(op)
         self.requests.append((op, rule.kind if rule else ""))
         if rule is None:

@@ -154,7 +154,7 @@ def assert_no_upload_left(s3: S3, proxy: FaultProxy) -> None:
     """No incomplete multipart upload is left, but for two cases that no client can avoid
     (docs/s3.md, "Safety"): a CreateMultipartUpload that the server carried out but whose answer was
     lost leaves an empty upload whose id gitdata never learnt; an AbortMultipartUpload that
-    failed botocore's three attempts leaves its parts (s3transfer only logs that)."""
+    failed botocore's three attempts leaves its parts (gitdata warns: test_s3_client.py)."""
     uploads = s3.client.list_multipart_uploads(Bucket=s3.bucket).get("Uploads", [])
     empty = with_parts = 0
     for up in uploads:
@@ -212,7 +212,8 @@ DOWNLOAD_FAULTS = [(k, False) for k in KINDS] + [(STALL, True)]
 @pytest.mark.parametrize("kind, mid_body", DOWNLOAD_FAULTS, ids=[*KINDS, "stall-mid-body"])
 @pytest.mark.parametrize("op", ["GetObject", "GetObjectRange"])
 def test_download_survives_bounded_faults(s3, proxy, small_parts, tmp_path, op, kind, mid_body):
-    # a big object's first GET (learning the size) is a GetObject too, then ranged GETs
+    # the sizes are known (as from pointers): one GetObject each for the small objects,
+    # ranged GETs only for the big one
     sizes = [200_000, 70_000, 1, BIG] if op == "GetObject" else [BIG]
     cache, objects = cached(tmp_path, sizes)
     seed_store(s3, cache, objects)

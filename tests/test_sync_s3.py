@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -69,6 +70,19 @@ def test_push_puts_objects_under_the_prefix_and_nothing_in_the_bare_repo(env, s3
     assert len(s3.keys()) == 4
 
 
+def test_a_first_push_of_many_small_files_costs_one_request_per_file_and_one_more(env, s3):
+    repo, _ = s3_repo(env, s3)
+    for i in range(50):
+        write(repo / f"d/{i}.bin", b"small file %d\n" % i * 1000)
+    env.commit_all(repo)
+    s3.clear_requests()
+    env.git("push", "-q", "-u", "origin", "main", cwd=repo)
+    # one ListObjectsV2 of the new prefix finds it empty (no HEAD per file, which made 101
+    # requests), then one PutObject per file
+    assert Counter(m for m, _, _ in s3.requests) == {"GET": 1, "PUT": 50}
+    assert len(s3.keys(PREFIX)) == 50
+
+
 def test_fresh_clone_restores_bytes_from_s3_reading_the_config_from_head(env, s3):
     repo, bare = s3_repo(env, s3)
     # '+' sorts before '.gitdata.toml': git checks this file out (and asks for its bytes) before
@@ -118,9 +132,9 @@ def test_64_mib_goes_multipart_both_ways(env, s3):
     env.git("clone", "-q", str(bare), str(clone))
     assert same_file(repo / "big.bin", clone / "big.bin")
     assert env.out("status", "--porcelain", cwd=clone) == ""
-    # one GET learns the size (and is dropped unread), then 4 ranged GETs; no HEAD
+    # the pointer gives the size: 4 ranged GETs, no GET or HEAD to learn it first
     gets = [status for method, p, status in s3.requests if method == "GET" and p == path]
-    assert sorted(gets) == [200, 206, 206, 206, 206]
+    assert gets == [206, 206, 206, 206]
     assert not [r for r in s3.requests if r[0] == "HEAD"]
 
 
@@ -177,6 +191,24 @@ def _access_denied(env, s3, repo, monkeypatch):
     return ["access denied", s3.url(PREFIX)]
 
 
+def _unknown_access_key(env, s3, repo, monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAUNKNOWNKEY000000")
+    s3.require_auth()  # the HEAD of b.bin is refused with no body: gitdata asks once more
+    return ["access key id is unknown", "(InvalidAccessKeyId)", s3.url(PREFIX)]
+
+
+def _wrong_secret(env, s3, repo, monkeypatch):
+    import boto3
+
+    iam = boto3.client("iam", endpoint_url=s3.endpoint, region_name="us-east-1")
+    iam.create_user(UserName="someone")
+    key = iam.create_access_key(UserName="someone")["AccessKey"]
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", key["AccessKeyId"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3.secret_key)  # not key's: checked unprinted
+    s3.require_auth()
+    return ["secret access key does not match", "(SignatureDoesNotMatch)", s3.url(PREFIX)]
+
+
 def _no_bucket(env, s3, repo, monkeypatch):
     env.git("config", "data.remote.origin.url", s3.url("x", bucket="no-such-bucket"), cwd=repo)
     return ["bucket 'no-such-bucket' does not exist", "s3://no-such-bucket/x"]
@@ -194,8 +226,10 @@ def _invalid_url(env, s3, repo, monkeypatch):
 
 
 @pytest.mark.parametrize(
-    "breakage", [_no_credentials, _access_denied, _no_bucket, _unreachable, _invalid_url]
-)
+    "breakage",
+    [_no_credentials, _access_denied, _unknown_access_key, _wrong_secret, _no_bucket, _unreachable,
+     _invalid_url],
+)  # fmt: skip
 def test_store_errors_stop_the_push_with_one_line(env, s3, monkeypatch, breakage):
     repo, bare = s3_repo(env, s3)
     write(repo / "a.bin", b"first")

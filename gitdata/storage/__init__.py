@@ -53,8 +53,13 @@ class Store(Protocol):
         """Store the complete, verified file `src` as `oid` (nothing visible until complete)."""
         ...
 
-    def download(self, oid: str, dest: str, progress: Progress | None = None) -> None:
+    def download(
+        self, oid: str, dest: str, progress: Progress | None = None, *, size: int | None = None
+    ) -> None:
         """Write the object to the new file `dest`; the caller re-hashes it before use.
+
+        `size` is the object's size when the caller knows it (from its pointer), so that the
+        store need not ask: the caller still checks it, since a pointer may be wrong.
 
         When writing `dest` fails for want of space (ENOSPC, EDQUOT, EFBIG), the OSError is
         raised as it is: the disk that is full is the caller's, not the store's."""

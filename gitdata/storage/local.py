@@ -93,8 +93,10 @@ class LocalStore:
             except FileNotFoundError:
                 pass
 
-    def download(self, oid: str, dest: str, progress: Progress | None = None) -> None:
-        src = self.path(oid)
+    def download(
+        self, oid: str, dest: str, progress: Progress | None = None, *, size: int | None = None
+    ) -> None:
+        src = self.path(oid)  # `size` is not needed: a link or a copy takes the file's own
         try:
             if not stat.S_ISREG(os.lstat(src).st_mode):
                 # os.link() would link a symlink itself, and reading a FIFO never ends

@@ -2,10 +2,11 @@
 
 Keys follow the store layout of docs/formats.md under the URL's prefix:
 `<prefix>/<h[0:2]>/<h[2:4]>/<h>`. S3 makes an object visible only when its PUT or
-CompleteMultipartUpload succeeds, so a key is always a whole object. Transfers go through boto3's
-managed transfer (s3transfer), streamed from and to files in parts; a multipart upload that fails
-is aborted by s3transfer's failure cleanup (tested), and a bucket lifecycle rule catches the ones
-a killed process leaves (docs/s3.md, "Safety").
+CompleteMultipartUpload succeeds, so a key is always a whole object. An object below
+MULTIPART_THRESHOLD goes up in one PutObject and down in one GET, streamed from and to files; a
+bigger one through boto3's managed transfer (s3transfer), in parts (s3_transfer.py). A multipart
+upload that fails is aborted by s3transfer's failure cleanup (tested), an abort that fails is
+reported (s3_client.py), and a bucket lifecycle rule catches what is left (docs/s3.md, "Safety").
 
 This module is imported only when an s3:// store is opened (storage.open_store), so a process
 that never talks to S3 never pays for boto3.
@@ -13,23 +14,30 @@ that never talks to S3 never pays for boto3.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-import boto3
-from boto3.s3.transfer import ProgressCallbackInvoker, TransferConfig, create_transfer_manager
+from boto3.s3.transfer import TransferConfig
 from botocore import exceptions as bx
-from botocore.config import Config
-from s3transfer.subscribers import BaseSubscriber
 
-from ..errors import ConfigError, GitDataError, ObjectMissing
+from ..errors import ConfigError, GitDataError, ObjectMissing, StoreError
 from ..pointer import is_oid
-from . import Progress, StoredObject, StoreSpec, check_endpoint_url, key_for, parse_s3_url
-from .s3_errors import StoreWide, Where, code_of, no_bucket, translate
+from . import (
+    Progress,
+    StoredObject,
+    StoreSpec,
+    check_endpoint_url,
+    key_for,
+    parse_s3_url,
+    s3_transfer,
+)
+from .s3_client import READ_TIMEOUT as READ_TIMEOUT
+from .s3_client import READ_TIMEOUT_ENV as READ_TIMEOUT_ENV
+from .s3_client import make_client
+from .s3_errors import CREDENTIAL_CODES, StoreWide, Where, code_of, no_bucket, translate
 
 #: Objects of at least this size go multipart (both ways), in parts of PART_SIZE, PART_WORKERS
 #: parts of one object at a time. 16 MiB parts sit in the 8-16 MiB range AWS recommends and
@@ -37,24 +45,19 @@ from .s3_errors import StoreWide, Where, code_of, no_bucket, translate
 MULTIPART_THRESHOLD = 32 << 20
 PART_SIZE = 16 << 20
 PART_WORKERS = 8
-#: Connections kept per client: transfer.py runs data.transfers (default 8) objects at once,
-#: each with up to PART_WORKERS parts; fewer would make urllib3 drop and reopen connections.
-MAX_POOL = 64
-#: A dead endpoint fails in about CONNECT_TIMEOUT x attempts (botocore's standard mode: 3), not
-#: the 60 s botocore waits by default. READ_TIMEOUT stays long: a slow part is not a dead server.
-#: GIT_DATA_S3_READ_TIMEOUT (seconds) overrides it: longer for a very slow link, shorter for
-#: tests that stall the server on purpose.
-CONNECT_TIMEOUT = 5
-READ_TIMEOUT = 60
-READ_TIMEOUT_ENV = "GIT_DATA_S3_READ_TIMEOUT"
 #: Parallel HEAD requests when asking which objects exist; ListObjectsV2 returns 1000 keys a page.
 EXISTS_WORKERS = 16
 LIST_PAGE = 1000
 #: Listing a shard `<prefix>/ab/` costs at least one request however few of our oids it holds,
 #: a HEAD one request per oid: list only when the shards hold this many wanted oids on average.
 LIST_MIN_PER_SHARD = 3
-#: Bytes read from a GET's body at a time.
-CHUNK = 1 << 20
+#: Before a check that would send more requests than this (more than one round of parallel
+#: HEADs), one ListObjectsV2 of the whole prefix asks for as many keys as there are wanted oids,
+#: at most PROBE_KEYS: a new or empty prefix (a first push) then costs that one request instead
+#: of a HEAD per object or a listing of all 256 shards, and so does a prefix holding fewer
+#: objects than that. Otherwise the one round trip is lost, next to the several the plan takes.
+PROBE_MIN = EXISTS_WORKERS
+PROBE_KEYS = LIST_PAGE
 
 _T = TypeVar("_T")
 
@@ -120,36 +123,8 @@ class S3Store:
         clients are)."""
         with self._lock:
             if self._client is None:
-                self._client = self._guard(self._make_client)
+                self._client = self._guard(lambda: make_client(self.spec, self.endpoint_url))
             return self._client
-
-    def _make_client(self) -> Any:
-        session = boto3.session.Session(profile_name=self.spec.profile)
-        options: dict[str, Any] = {}
-        if self.endpoint_url:
-            # S3-compatible services: bucket in the path (virtual hosts need DNS the service
-            # rarely has), and checksums only where the API requires them, since boto3 1.36's
-            # default CRC headers are refused by many of them (MinIO before 2025, Ceph, B2).
-            # Every download is re-hashed anyway. AWS_REQUEST_CHECKSUM_CALCULATION still wins.
-            options["s3"] = {"addressing_style": "path"}
-            if not os.environ.get("AWS_REQUEST_CHECKSUM_CALCULATION"):
-                options["request_checksum_calculation"] = "when_required"
-            if not os.environ.get("AWS_RESPONSE_CHECKSUM_VALIDATION"):
-                options["response_checksum_validation"] = "when_required"
-        mode = os.environ.get("AWS_RETRY_MODE", "")
-        config = Config(
-            retries={"mode": mode if mode in ("standard", "adaptive") else "standard"},
-            connect_timeout=CONNECT_TIMEOUT,
-            read_timeout=_read_timeout(),
-            max_pool_connections=MAX_POOL,
-            user_agent_extra="gitdata",
-            **options,
-        )
-        client = session.client(
-            "s3", endpoint_url=self.endpoint_url, region_name=self.spec.region, config=config
-        )
-        client.meta.events.register("after-call.s3", _refuse_cut_answer)
-        return client
 
     def _guard(self, fn: Callable[[], _T], oid: str | None = None) -> _T:
         """Run S3 calls; turn whatever boto3 raises into a StoreError for the user. After a
@@ -169,15 +144,32 @@ class S3Store:
             err = translate(e, self.where, oid)
             if err is None:
                 raise
+            if isinstance(e, bx.ClientError) and code_of(e) == "403":
+                err = self._why_403(err)
             if isinstance(err, StoreWide):
                 self._fatal = err
             raise err from e
+
+    def _why_403(self, err: StoreError) -> StoreError:
+        """A HEAD's answer has no body, so its 403 does not say why. A service refuses the
+        credentials it does not accept (an unknown access key id, a wrong secret) on every
+        request, and says so: one small listing tells that from a missing permission."""
+        try:
+            self.client.list_objects_v2(Bucket=self.bucket, Prefix=self._root(), MaxKeys=1)
+        except bx.ClientError as e:
+            if code_of(e) in CREDENTIAL_CODES:
+                return translate(e, self.where) or err
+        except bx.BotoCoreError:
+            pass
+        return err
 
     # -- the Store protocol ----------------------------------------------------------------------
 
     def exists_many(self, oids: Iterable[str]) -> set[str]:
         """Which of `oids` the store holds: parallel HEADs for a few, ListObjectsV2 over the
-        `<prefix>/ab/` shards when there are several wanted oids per shard."""
+        `<prefix>/ab/` shards when there are several wanted oids per shard; for many, one
+        listing of the whole prefix first, which answers alone when the prefix holds few
+        objects or none."""
         want = set(oids)
         if not want:
             return set()
@@ -185,8 +177,13 @@ class S3Store:
         for oid in want:
             self.key(oid)  # validates
             shards.setdefault(oid[:2], set()).add(oid)
+        by_shard = len(want) >= LIST_MIN_PER_SHARD * len(shards)
+        if (len(shards) if by_shard else len(want)) > PROBE_MIN:
+            stored = self._probe(min(len(want), PROBE_KEYS))
+            if stored is not None:
+                return want & stored
         found: set[str] = set()
-        if len(want) >= LIST_MIN_PER_SHARD * len(shards):
+        if by_shard:
             # Hashes spread evenly, so one shard's page count tells every shard's: list the
             # fullest one and carry on listing only if that beats a HEAD per remaining oid.
             first = max(shards, key=lambda s: len(shards[s]))
@@ -218,6 +215,30 @@ class S3Store:
             return True
         except ObjectMissing:
             return False
+
+    def _probe(self, max_keys: int) -> set[str] | None:
+        """Every oid the store holds if the prefix holds at most `max_keys` keys (one request),
+        else None. None too when the credentials may not list: the plan goes ahead then."""
+        root = self._root()
+
+        def run() -> Any:
+            try:
+                return self.client.list_objects_v2(
+                    Bucket=self.bucket, Prefix=root, MaxKeys=max_keys
+                )
+            except bx.ClientError as e:
+                if code_of(e) in ("403", "AccessDenied"):
+                    return None
+                raise
+
+        page = self._guard(run)
+        if page is None:
+            return None
+        self._bucket_checked = True  # a listing was answered: the bucket exists
+        if page.get("IsTruncated"):
+            return None
+        stored = (self._oid_of(obj["Key"], root) for obj in page.get("Contents", ()))
+        return {oid for oid in stored if oid is not None}
 
     def _list_shard(self, shard: str, max_pages: int | None) -> tuple[set[str], int] | None:
         """Oids stored under `<prefix>/<shard>/` and the pages that took; None past max_pages."""
@@ -269,44 +290,24 @@ class S3Store:
         self._bucket_checked = True
 
     def upload(self, oid: str, src: str, size: int, progress: Progress | None = None) -> None:
+        """One PutObject, or a multipart upload from MULTIPART_THRESHOLD on (s3_transfer)."""
         key = self.key(oid)
-        subscribers = [ProgressCallbackInvoker(progress)] if progress else None
+        cfg = self.transfer_config
+        self._guard(
+            lambda: s3_transfer.upload(self.client, cfg, self.bucket, key, src, progress), oid
+        )
 
-        def run() -> None:
-            # One manager per object, as boto3's upload_file does: its threads upload this
-            # object's parts, while transfer.py runs data.transfers objects at once.
-            with create_transfer_manager(self.client, self.transfer_config) as manager:
-                manager.upload(src, self.bucket, key, subscribers=subscribers).result()
-
-        self._guard(run, oid)
-
-    def download(self, oid: str, dest: str, progress: Progress | None = None) -> None:
-        """One GET for an object below the multipart threshold (most objects): its body is
-        streamed to `dest`. A bigger one answers that GET with its size; the GET is dropped
-        unread and s3transfer fetches the object in ranged parts, told the size so it does not
-        ask again with a HEAD (the request boto3's download_file spends on every object)."""
+    def download(
+        self, oid: str, dest: str, progress: Progress | None = None, *, size: int | None = None
+    ) -> None:
+        """One GET, or ranged GETs from MULTIPART_THRESHOLD on (s3_transfer): with `size`
+        known, without a request to learn it."""
         key = self.key(oid)
-
-        def run() -> None:
-            resp = self.client.get_object(Bucket=self.bucket, Key=key)
-            body = resp["Body"]
-            size = int(resp["ContentLength"])
-            if size < MULTIPART_THRESHOLD:
-                with body, open(dest, "wb") as f:
-                    for chunk in body.iter_chunks(CHUNK):
-                        f.write(chunk)
-                        if progress:
-                            progress(len(chunk))
-                return
-            body.close()  # closes the connection: cheaper than reading what we fetch in parts
-            subscribers: list[BaseSubscriber] = [_KnownSize(size)]
-            if progress:
-                subscribers.append(ProgressCallbackInvoker(progress))
-            # s3transfer writes `dest.<random>` and renames it to `dest` when complete.
-            with create_transfer_manager(self.client, self.transfer_config) as manager:
-                manager.download(self.bucket, key, dest, subscribers=subscribers).result()
-
-        self._guard(run, oid)
+        cfg = self.transfer_config
+        self._guard(
+            lambda: s3_transfer.download(self.client, cfg, self.bucket, key, dest, size, progress),
+            oid,
+        )
 
     def iter_objects(self) -> Iterator[StoredObject]:
         root = self._root()
@@ -347,68 +348,6 @@ class S3Store:
         if batch:
             flush()
         return failed
-
-
-#: What a successful answer must carry for gitdata or s3transfer to use it.
-_REQUIRED_FIELDS = {
-    "GetObject": ("ContentLength",),
-    "CreateMultipartUpload": ("UploadId",),
-    "UploadPart": ("ETag",),
-}
-
-
-def _refuse_cut_answer(http_response: Any, parsed: Any, model: Any, **kwargs: Any) -> None:
-    """Refuse a 2xx answer that a connection cut inside its headers may have produced.
-
-    http.client takes end-of-file as the end of the headers, so such an answer looks whole:
-    without Content-Length or chunked encoding its body runs to the end of the connection,
-    i.e. is empty. Unchecked, a cut GetObject crashed gitdata (KeyError), a cut ranged GET hung
-    s3transfer 0.19 for ever (its first-chunk callback raised KeyError and never finished the
-    transfer), a cut CreateMultipartUpload crashed s3transfer, and a cut ListObjectsV2 said the
-    store was empty. Raised as a broken stream, which s3transfer and transfer.with_retries retry.
-    """
-    status = http_response.status_code
-    if not 200 <= status < 300:
-        return
-    headers = http_response.headers
-    framed = (
-        status == 204
-        or model.http.get("method") == "HEAD"
-        or "content-length" in headers
-        or "chunked" in headers.get("transfer-encoding", "").lower()
-    )
-    if framed and all(f in parsed for f in _REQUIRED_FIELDS.get(model.name, ())):
-        return
-    body = parsed.get("Body")
-    if body is not None:
-        body.close()
-    raise bx.ResponseStreamingError(error=f"{model.name}: an incomplete answer (headers cut short)")
-
-
-class _KnownSize(BaseSubscriber):
-    """Tells s3transfer an object's size, so that it sends no HEAD request to learn it."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-
-    def on_queued(self, future: Any, **kwargs: Any) -> None:
-        future.meta.provide_transfer_size(self.size)
-
-
-def _read_timeout() -> float:
-    value = os.environ.get(READ_TIMEOUT_ENV, "")
-    if not value:
-        return READ_TIMEOUT
-    try:
-        seconds = float(value)
-    except ValueError:
-        seconds = 0.0
-    if not 0 < seconds < float("inf"):
-        raise ConfigError(
-            f"{READ_TIMEOUT_ENV}='{value}' is not a number of seconds",
-            f"unset it, or set it to a positive number (default {READ_TIMEOUT})",
-        )
-    return seconds
 
 
 def _public(url: str | None) -> str:

@@ -19,10 +19,11 @@ _TRANSIENT_CODES = {
     "InternalError", "ServiceUnavailable",
 }  # fmt: skip
 _DENIED_CODES = {"AccessDenied", "403", "AllAccessDisabled", "AccountProblem"}
-_REJECTED_CODES = {
-    "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken",
-    "TokenRefreshRequired", "InvalidSecurity",
-}  # fmt: skip
+_UNKNOWN_KEY_CODES = {"InvalidAccessKeyId"}
+_WRONG_SECRET_CODES = {"SignatureDoesNotMatch"}
+_REJECTED_CODES = {"ExpiredToken", "InvalidToken", "TokenRefreshRequired", "InvalidSecurity"}
+#: Refusals of the credentials themselves: the service answers every request with them.
+CREDENTIAL_CODES = _UNKNOWN_KEY_CODES | _WRONG_SECRET_CODES | _REJECTED_CODES
 _MISSING_CODES = {"NoSuchKey", "404", "NotFound"}
 _NO_BUCKET_CODES = {"NoSuchBucket"}
 _REGION_CODES = {"PermanentRedirect", "AuthorizationHeaderMalformed", "IllegalLocationConstraint"}
@@ -114,6 +115,18 @@ def _client_error(e: bx.ClientError, where: Where, at: str, oid: str | None) -> 
             "the credentials need s3:GetObject, s3:PutObject and s3:ListBucket on bucket "
             f"'{where.bucket}'; `git data env` shows where they come from",
         )
+    if code in _UNKNOWN_KEY_CODES:
+        return StoreWide(
+            f"{at}: the access key id is unknown to the service ({label})",
+            f"check {_where_keys(where, 'aws_access_key_id', 'AWS_ACCESS_KEY_ID')}; a deleted "
+            "or deactivated key, or one of another account or service, is unknown too",
+        )
+    if code in _WRONG_SECRET_CODES:
+        return StoreWide(
+            f"{at}: the secret access key does not match the access key id ({label})",
+            f"check {_where_keys(where, 'aws_secret_access_key', 'AWS_SECRET_ACCESS_KEY')}; a "
+            "proxy that rewrites requests on the way causes this too",
+        )
     if code in _REJECTED_CODES:
         return StoreWide(
             f"{at}: the credentials were rejected ({label})",
@@ -130,3 +143,16 @@ def _client_error(e: bx.ClientError, where: Where, at: str, oid: str | None) -> 
     err = StoreError(f"{at}: {label or status} {msg}".rstrip(), "try again later")
     err.transient = code in _TRANSIENT_CODES or status >= 500 or status == 429
     return err
+
+
+def _where_keys(where: Where, setting: str, variable: str) -> str:
+    """Where the failing half of the credentials comes from, for a hint (never its value)."""
+    if where.profile:
+        return (
+            f"{setting} of AWS profile '{where.profile}' "
+            f"(`git config data.remote.{where.remote}.profile`)"
+        )
+    return (
+        f"{variable}, or {setting} in the AWS profile in use (`git data env` shows where the "
+        "credentials come from)"
+    )
