@@ -137,7 +137,7 @@ def _report_abort(context: Any, cause: str) -> None:
     warn(
         f"multipart upload {upload_id} of s3://{bucket}/{key} failed and could not be aborted "
         f"({cause}): its parts stay in the bucket, billed, until the bucket's lifecycle rule "
-        f'for incomplete multipart uploads removes them (README, "Safety"), or: {command}'
+        f'for incomplete multipart uploads removes them (docs/s3.md, "Safety"), or: {command}'
     )
 
 
