@@ -25,7 +25,8 @@ READ_ONLY = 0o444
 
 def cache_root(data_dir: str, base: str, cachedir: str | None) -> str:
     """docs/formats.md, "Local cache": `<data_dir>/objects`, or `git config data.cachedir` (a
-    relative one is taken from `base`, the top of the work tree, or the git dir of a bare repository)."""
+    relative one is taken from `base`, the top of the work tree, or the git dir of a bare
+    repository)."""
     if not cachedir:
         return os.path.join(data_dir, "objects")
     return os.path.normpath(os.path.join(base, os.path.expanduser(cachedir)))
