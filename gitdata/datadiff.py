@@ -21,9 +21,9 @@ Renames: a deleted and an added path with the same oid are one rename (an exact 
 files are compared by oid, never by similarity); same base names are paired first.
 
 Not here yet: a chunked store (docs/chunked-store.md) knows how many bytes two versions of a
-file share; each Change would then carry `changed_bytes` (and the totals their sum), computed by the store
-from the two oids. A store of whole objects can only say "all of them", so the field is left out
-rather than filled with a number that means nothing.
+file share; each Change would then carry `changed_bytes` (and the totals their sum), computed by
+the store from the two oids. A store of whole objects can only say "all of them", so the field
+is left out rather than filled with a number that means nothing.
 """
 
 from __future__ import annotations
