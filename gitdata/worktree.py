@@ -108,23 +108,24 @@ def scan(
 
 
 @dataclass
-class Materialized:
+class Filled:
     written: list[bytes] = field(default_factory=list)
     unavailable: list[PointerFile] = field(default_factory=list)
     unstaged: list[bytes] = field(default_factory=list)  # re-staging must wait (index locked)
 
 
-def materialize(
+def fill(
     ctx: Context,
     files: Sequence[PointerFile],
     download: bool = True,
     remote: str | None = None,
     also: Iterable[bytes] = (),
-) -> Materialized:
+) -> Filled:
     """Replace pointer files by their bytes from the cache (downloading what is missing), then
-    re-stage, where the index stages exactly that pointer, these and the files of `also` (so
-    that `git status` is clean)."""
-    result = Materialized()
+    re-stage, where the index stages exactly that pointer, these, the files of `also` and those
+    on the worktree's pending list (a git command left them there when the index was locked),
+    so that `git status` is clean; what must wait again goes back on the list."""
+    result = Filled()
     if download and files:
         from . import sync
         from .git.scan import Hit
@@ -137,21 +138,9 @@ def materialize(
             continue
         write_worktree_file(ctx, f.pointer, os.path.join(top, f.path), f.mode)
         result.written.append(f.path)
-    result.unstaged = restage_stale(ctx, sorted({*result.written, *also}))
-    return result
-
-
-def fill(
-    ctx: Context,
-    files: Sequence[PointerFile],
-    download: bool = True,
-    remote: str | None = None,
-    also: Iterable[bytes] = (),
-) -> Materialized:
-    """`materialize`, plus the worktree's pending list: files a git command left to re-stage
-    (the index was locked then) are re-staged now, and what must wait again goes back."""
     data_dir = ctx.paths.worktree_data_dir
-    result = materialize(ctx, files, download, remote, {*also, *pending.take(data_dir)})
+    stage = {*result.written, *also, *pending.take(data_dir)}
+    result.unstaged = restage_stale(ctx, sorted(stage))
     pending.put_back(data_dir, result.unstaged)
     return result
 
