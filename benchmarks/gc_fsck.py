@@ -118,8 +118,9 @@ def timed(cmd: list[str], cwd: str, env: dict[str, str], runs: int = 1) -> tuple
     return best, err
 
 
-def reachability(repo: str, runs: int) -> tuple[float, int]:
-    """The walk gc does, alone: every pointer that what git gc keeps alive reaches."""
+def reachability(repo: str, runs: int, worktree_only: bool = False) -> tuple[float, int]:
+    """The walk gc does, alone: every pointer that what git gc keeps alive reaches, and every
+    pointer file of the worktree (with `worktree_only`, that scan alone)."""
     from gitdata import gc, sync
     from gitdata.context import Context
 
@@ -127,7 +128,7 @@ def reachability(repo: str, runs: int) -> tuple[float, int]:
     for _ in range(runs):
         t = time.perf_counter()
         ctx = Context(repo)
-        keep = gc.local_keep(ctx, sync.scanner(ctx))
+        keep = gc.worktree_keep(ctx) if worktree_only else gc.local_keep(ctx, sync.scanner(ctx))
         best, n = min(best, time.perf_counter() - t), len(keep)
     return best, n
 
@@ -208,6 +209,9 @@ def main() -> int:
         label = "gitdata reachability walk (in process)"
         timings[label], kept = reachability(repo, runs)
         notes[label] = f"{kept} pointers reachable"
+        label = "  of which the worktree's pointer files"
+        timings[label], kept = reachability(repo, runs, worktree_only=True)
+        notes[label] = f"{kept} pointer files (a worktree checked out without the filter)"
         for label, cmd, n in measures:
             timings[label], notes[label] = timed(cmd, repo, env, n)
         results["seconds"] = {k: round(v, 3) for k, v in timings.items()}

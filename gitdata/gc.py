@@ -124,7 +124,7 @@ def worktree_keep(ctx: Context) -> set[str]:
     return {
         f.pointer.oid
         for top in worktree_paths(ctx.cwd)
-        for f in worktree.scan(ctx, top=top, ignored=True).all
+        for f in worktree.scan(ctx, top=top, ignored=True, classify=False).pointers
     }
 
 

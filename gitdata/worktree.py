@@ -73,10 +73,12 @@ def scan(
     with_untracked: bool = True,
     ignored: bool = False,
     top: str | None = None,
+    classify: bool = True,
 ) -> Scan:
     """Every file of the worktree (tracked, and untracked unless told otherwise; ignored ones
     with `ignored`) that is a pointer, whatever the index says; `only`: just those paths.
-    `top` scans another worktree of the repository."""
+    `top` scans another worktree of the repository. Without `classify` (gc keeps them all)
+    the attributes are not asked: every pointer file comes back in `pointers`."""
     top = top or ctx.paths.toplevel
     assert top is not None
     found: list[PointerFile] = []
@@ -103,6 +105,8 @@ def scan(
             mode = 0o100755 if os.stat(full).st_mode & stat.S_IXUSR else 0o100644
         staged = e is not None and e.stage == 0 and e.stages(p.encode())
         found.append(PointerFile(path, p, mode, staged))
+    if not classify:
+        return Scan(found)
     data = data_paths([f.path for f in found], top)
     return Scan([f for f in found if f.path in data], [f for f in found if f.path not in data])
 
