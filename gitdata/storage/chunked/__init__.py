@@ -6,9 +6,10 @@ manifest per push. The design lands in steps (section 8.2); nothing here is wire
 fetch or gc yet.
 
 Landed so far:
-- step 3, formats: `format/` (FORMAT text, frames, pack index and trailer, manifests: pure
-  functions over bytes).
+- step 3, formats and chunker: `format/` (FORMAT text, frames, pack index and trailer,
+  manifests: pure functions over bytes), `chunker.py` (chunk_file, the compression rule),
+  `packer.py` (PackWriter).
 
-blake3 and zstandard are imported only inside this package, and only when used. Never imports
-git/, cache, transfer or sync: those call in, not the other way round.
+blake3, pyfastcdc and zstandard are imported only inside this package, and only when used.
+Never imports git/, cache, transfer or sync: those call in, not the other way round.
 """
