@@ -6,10 +6,11 @@ and the size of the local chunk index.
     python3 -m venv /tmp/cp && /tmp/cp/bin/pip install pyfastcdc blake3 zstandard xxhash numpy
     /tmp/cp/bin/python benchmarks/chunk_params.py [--quick] [--data DIR] [--only SECTION,...]
 
-Sections: hash, cdc, dedup, zstd, delta, index. Data is generated once into --data (default
+Sections: hash, cdc, dedup, zstd, delta, index, resync. Data is generated once into --data (default
 /tmp/chunk_params; about 4 GiB at full size, 1 GiB with --quick) from fixed seeds. Every result is
 one JSON line on stdout. Throughput is MB/s of CPU time (time.process_time), so that other work on
-a shared machine disturbs it less than wall time would; the doc notes the machine.
+a shared machine disturbs it less than wall time would; the doc notes the machine. resync needs no
+data files (`--only resync`: about 10 minutes of CPU).
 """
 
 from __future__ import annotations
@@ -312,6 +313,43 @@ def sec_cdc(d: str) -> None:
         )
 
 
+def sec_resync(n: int = 30_000) -> None:
+    """How far after an edit chunks still change (docs/chunked-store.md 2.2): n random edits
+    (insert, delete, overwrite; 1 B to 200 KiB) at 256-512 KiB into 3 MiB random files; the
+    distance from the edit's end to the start of the last old chunk that is not in the new
+    version (-1 KiB: none)."""
+    far = []
+    for seed in range(n):
+        r = random.Random(seed)
+        data = r.randbytes(3 * MiB)
+        pos = r.randint(256 * KiB, 512 * KiB)
+        k = r.choice([1, 2, 3, 100, 4096, r.randint(1, 200 * KiB)])
+        new = r.randbytes(k)
+        kind = seed % 3
+        if kind == 0:
+            edited, end = data[:pos] + new + data[pos:], pos
+        elif kind == 1:
+            edited, end = data[:pos] + data[pos + k :], pos + k
+        else:
+            edited, end = data[:pos] + new + data[pos + k :], pos + k
+        shift = len(edited) - len(data)
+        old = [(c.offset, c.length) for c in cdc(CHOSEN).cut_buf(data)]
+        now = {(c.offset, c.length) for c in cdc(CHOSEN).cut_buf(edited)}
+        gone = [o - end for o, n_ in old if o >= end and (o + shift, n_) not in now]
+        far.append(max(gone, default=-KiB))
+    far.sort()
+    emit(
+        section="resync",
+        edits=n,
+        **{
+            f"p{q}_KiB": round(far[min(n - 1, int(n * q / 100))] / KiB, 1)
+            for q in (50, 90, 99, 99.9, 99.99)
+        },
+        max_KiB=round(far[-1] / KiB, 1),
+        **{f"over_{lim}KiB": sum(x > lim * KiB for x in far) for lim in (128, 256, 512, 1024)},
+    )
+
+
 def sec_dedup(wl: list) -> None:
     for name, old, new, changed in wl:
         for cfg in CONFIGS:
@@ -482,10 +520,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="W3 at 256 MiB instead of 2 GiB")
     ap.add_argument("--data", default="/tmp/chunk_params")
-    ap.add_argument("--only", default="hash,cdc,dedup,zstd,delta,index")
+    ap.add_argument("--only", default="hash,cdc,dedup,zstd,delta,index,resync")
     args = ap.parse_args()
     only = set(args.only.split(","))
     emit(section="machine", cpus=os.cpu_count(), load=os.getloadavg(), quick=args.quick)
+    if "resync" in only:
+        sec_resync()
+    if not only - {"resync"}:
+        return
     wl = workloads(args.data, args.quick)
     if "hash" in only:
         sec_hash(args.data)

@@ -141,6 +141,7 @@ def test_help_names_every_guide():
 MESSAGE_CALLS = {
     "GitDataError", "UsageError", "GitError", "ConfigError", "StoreError", "ObjectMissing",
     "IntegrityError", "StoreWide", "ProtocolError", "error", "error_list", "warn",
+    "CorruptPack", "CorruptManifest", "UnsupportedStore", "ChunkerUnavailable",
 }  # fmt: skip
 
 

@@ -1,9 +1,13 @@
 """The architecture, asserted: imports point down; git/ and storage/ never meet but in services;
-boto3 only in storage/s3.py; no pygit2 (git/scan.py says why); commands never import each other."""
+boto3 only in storage/s3.py; no pygit2 (git/scan.py says why); commands never import each other;
+the chunked store's libraries (blake3, pyfastcdc, zstandard) only inside storage/chunked/, only
+when used, and storage/chunked/ below the services."""
 
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 PKG = Path(__file__).resolve().parent.parent / "gitdata"
@@ -59,3 +63,67 @@ def test_lower_layers_do_not_import_services():
     for sub in ("git", "storage"):
         for p in modules(sub):
             assert not (imports(p) & services), p
+
+
+# --- the chunked store (docs/chunked-store.md 8.1) -------------------------------------------
+
+CHUNK_LIBS = {"blake3", "pyfastcdc", "zstandard"}
+CHUNKED = PKG / "storage" / "chunked"
+
+
+def module_level_imports(path: Path) -> set[str]:
+    """Top-level names of what `path` imports when it is imported (not inside functions)."""
+    out: set[str] = set()
+
+    def visit(nodes: list[ast.AST]) -> None:
+        for node in nodes:
+            if isinstance(node, ast.Import):
+                out.update(a.name.split(".")[0] for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and not node.level:
+                out.add((node.module or "").split(".")[0])
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            for field in ("body", "orelse", "finalbody", "handlers"):  # if, try, class, with...
+                visit(list(getattr(node, field, [])))
+
+    visit(list(ast.parse(path.read_text()).body))
+    return out
+
+
+def test_chunked_store_never_imports_git_cache_transfer_or_sync():
+    forbidden = ["gitdata.git", "gitdata.cache", "gitdata.transfer", "gitdata.sync"]
+    forbidden += ["gitdata.filters", "gitdata.resolve", "gitdata.commands", "gitdata.cli"]
+    chunked = modules("storage/chunked")
+    assert chunked
+    for p in chunked:
+        for m in imports(p):
+            assert not any(m == f or m.startswith(f + ".") for f in forbidden), (p, m)
+
+
+def test_chunk_format_imports_nothing_of_gitdata_but_errors():
+    for p in modules("storage/chunked/format"):
+        for m in imports(p):
+            if m.startswith("gitdata."):
+                assert m.startswith(("gitdata.errors", "gitdata.storage.chunked.format")), (p, m)
+
+
+def test_chunk_libraries_only_in_the_chunked_store_and_only_when_used():
+    for p in modules():
+        if any(m.split(".")[0] in CHUNK_LIBS for m in imports(p)):
+            assert CHUNKED in p.parents, p
+        assert not module_level_imports(p) & CHUNK_LIBS, f"{p} imports a chunk library at load"
+
+
+def test_filters_and_cli_load_no_chunk_library():
+    """What `git-data filter-process` and every command load: none of the three (17-19 ms
+    of import each for zstandard and pyfastcdc), even with the chunked modules imported."""
+    loaded = f"print(sorted(m for m in sys.modules if m.split('.')[0] in {CHUNK_LIBS!r}))\n"
+    code = (
+        "import sys\n"
+        "import gitdata.filters, gitdata.filter_handler, gitdata.cli\n"
+        + loaded
+        + "import gitdata.storage.chunked.packer, gitdata.storage.chunked.format.manifest\n"
+        + loaded
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split("\n")[:2] == ["[]", "[]"]
