@@ -1,5 +1,5 @@
 """What a boto3/botocore failure means for the user: one StoreError naming the store and the
-cause, with a hint; `transient` where trying again may help (transfer.with_retries does), and
+cause, with a hint; `transient` where trying again may help (retry.with_retries does), and
 `store_wide` where every other request to the store would fail the same way.
 
 Imported only by storage/s3.py, so only once an s3:// store is opened.
