@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Callable, NamedTuple, Protocol
 
 from ..errors import ConfigError
 from ..pointer import is_oid
@@ -34,6 +34,15 @@ class StoredObject:
     oid: str
     size: int
     mtime: float  # seconds since the epoch: file mtime, S3 LastModified
+
+
+class StoredKey(NamedTuple):
+    """A key-level object: its key (relative to the store's root), size, and store time (S3
+    LastModified, or file mtime: the store's clock, in seconds since the epoch)."""
+
+    key: str
+    size: int
+    store_time: float
 
 
 class Store(Protocol):
