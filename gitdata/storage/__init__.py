@@ -119,7 +119,8 @@ class Store(Protocol):
         """(the keys under `prefix`, a directory of the layout, in key order; the store time of
         the listing, taken before it: S3's Date header, a directory store's probe file mtime).
         Listed names that are not keys of the layout are left out. The time is None only when
-        the store does not tell it: a read-only directory store, an S3 answer without Date."""
+        the store does not tell it: a directory store that is read-only or does not exist yet
+        (which lists nothing, as exists_many finds nothing), an S3 answer without Date."""
         ...
 
     def delete_keys(self, keys: Iterable[str]) -> dict[str, str]:
