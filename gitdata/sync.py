@@ -14,6 +14,7 @@ from .git.run import run_git
 from .git.scan import Hit, Scanner
 from .globs import PathFilter
 from .names import quote
+from .retry import with_retries
 from .storage import Store, open_store
 
 
@@ -42,7 +43,7 @@ def plan_push(ctx: Context, store: Store, hits: dict[str, Hit]) -> PushPlan:
     """Ask the store, in one batch, which candidates it lacks; sort those by what we have."""
     plan = PushPlan(hits)
     # a broken connection or a 503 here must not stop a push that the uploads would survive
-    plan.present = transfer.with_retries(lambda: store.exists_many(hits))
+    plan.present = with_retries(lambda: store.exists_many(hits))
     for oid, hit in hits.items():
         if oid in plan.present:
             continue

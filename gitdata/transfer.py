@@ -6,23 +6,16 @@ from __future__ import annotations
 
 import queue
 import threading
-import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable, TypeVar
+from typing import Callable
 
 from .cache import Cache, disk_error
-from .errors import GitDataError, StoreError
+from .errors import GitDataError
 from .output import Progress
+from .retry import with_retries
 from .storage import Store
-
-#: Attempts after the first for a transient failure. S3 requests are also retried inside
-#: botocore (3 attempts), so an object sees at most (RETRIES + 1) x 3 requests.
-RETRIES = 4
-BACKOFF_MAX = 10.0
-
-_T = TypeVar("_T")
 
 
 @dataclass
@@ -33,24 +26,6 @@ class TransferResult:
     @property
     def ok(self) -> bool:
         return not self.failed
-
-
-def with_retries(
-    fn: Callable[[], _T], retries: int = RETRIES, sleep: Callable[[float], None] = time.sleep
-) -> _T:
-    """Run fn and return what it returns; on a transient StoreError try again with capped
-    exponential backoff."""
-    delay = 0.25
-    attempt = 0
-    while True:
-        try:
-            return fn()
-        except StoreError as e:
-            if not e.transient or attempt == retries:
-                raise
-        sleep(delay)
-        delay = min(delay * 2, BACKOFF_MAX)
-        attempt += 1
 
 
 def workers_for(store: Store, configured: int) -> int:

@@ -490,3 +490,96 @@ def test_fetch_and_clone_fail_cleanly_when_the_store_keeps_failing(env, s3, prox
         got = clone / name
         assert not got.exists() or parse(got.read_bytes()) is not None
     TALLY.add(proxy, survived=False)
+
+
+# -- the chunked store's key-level calls (storage/s3_keys.py) -----------------------------------
+
+PACK_KEY = "chunked/v1/packs/ab/" + "ab" * 32 + ".pack"
+RANGE = (1_000, (2 << 20) + 12_345)  # offset, length: three reads of the stream's 1 MiB buffer
+
+
+def seeded_pack(s3: S3, tmp_path: Path) -> bytes:
+    data = random_file(tmp_path / "pack", 3 << 20, seed=9).read_bytes()
+    s3.client.put_object(Bucket=s3.bucket, Key=f"{PREFIX}/{PACK_KEY}", Body=data)
+    return data
+
+
+@pytest.mark.parametrize("kind, mid_body", DOWNLOAD_FAULTS, ids=[*KINDS, "stall-mid-body"])
+def test_get_range_survives_bounded_faults(s3, proxy, tmp_path, kind, mid_body):
+    """A cut answer is refused (never returned as bytes) and the rest of the range asked for
+    again; 5xx and stalls are retried by botocore, then by gitdata."""
+    data = seeded_pack(s3, tmp_path)
+    proxy.add(Rule(kind, ops={"GetObjectRange"}, limit=BOUND, stall=STALL_FOR, mid_body=mid_body))
+    offset, length = RANGE
+    with through(proxy, s3).get_range(PACK_KEY, offset, length) as stream:
+        got = stream.read()
+    assert got == data[offset : offset + length]
+    assert proxy.count() == BOUND
+    TALLY.add(proxy)
+
+
+@pytest.mark.parametrize("kind", [HTTP_500, TRUNCATE])
+def test_get_range_fails_cleanly_when_faults_never_stop(s3, proxy, tmp_path, kind):
+    """Every answer fails (500), or comes cut (each one half of what is left, until nothing):
+    one transient StoreError, never a short read."""
+    seeded_pack(s3, tmp_path)
+    proxy.add(Rule(kind, ops={"GetObjectRange"}))
+    start = time.monotonic()
+    with pytest.raises(StoreError) as e:
+        through(proxy, s3).get_range(PACK_KEY, *RANGE).read()
+    assert time.monotonic() - start < GIVE_UP_WITHIN
+    assert e.value.transient and e.value.hint
+    assert e.value.message.startswith(f"store {s3.url(PREFIX)} at {proxy.endpoint}: "), e.value
+    TALLY.add(proxy, survived=False)
+
+
+def seeded_keys(s3: S3, monkeypatch: pytest.MonkeyPatch, n: int = 25) -> list[str]:
+    """`n` manifest keys, listed 10 a page."""
+    from gitdata.storage import s3_keys
+
+    monkeypatch.setattr(s3_keys, "LIST_PAGE", 10)
+    keys = sorted(f"chunked/v1/manifests/{i:064x}.manifest" for i in range(n))
+    for key in keys:
+        s3.client.put_object(Bucket=s3.bucket, Key=f"{PREFIX}/{key}", Body=b"m")
+    return keys
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_list_keys_survives_bounded_faults(s3, proxy, monkeypatch, kind):
+    """Faults on the second page's requests, the first one already listed: that page is asked
+    for again, and the listing goes on where it was."""
+    keys = seeded_keys(s3, monkeypatch)
+    proxy.add(Rule(kind, ops={"ListObjectsV2"}, nth={2, 3, 4, 5}, stall=STALL_FOR))
+    listed, when = through(proxy, s3).list_keys("chunked/v1/manifests/")
+    assert [k.key for k in listed] == keys
+    assert when is not None and abs(when - time.time()) < 60
+    assert proxy.count() == BOUND
+    TALLY.add(proxy)
+
+
+def test_list_keys_fails_cleanly_when_faults_never_stop(s3, proxy, monkeypatch):
+    keys = seeded_keys(s3, monkeypatch)
+    proxy.add(Rule(SLOWDOWN, ops={"ListObjectsV2"}, nth=set(range(2, 100))))
+    listed, _ = through(proxy, s3).list_keys("chunked/v1/manifests/")
+    got = []
+    start = time.monotonic()
+    with pytest.raises(StoreError) as e:
+        for k in listed:
+            got.append(k.key)
+    assert time.monotonic() - start < GIVE_UP_WITHIN
+    assert got == keys[:10]  # the first page, and nothing made up after it
+    assert e.value.transient and "SlowDown" in e.value.message
+    TALLY.add(proxy, survived=False)
+
+
+@pytest.mark.parametrize("kind", [DROP, DROP_MID, SLOWDOWN, TRUNCATE])
+def test_put_file_survives_bounded_faults(s3, proxy, tmp_path, kind):
+    """One PutObject a try: a body cut on its way leaves no object; the retry puts it whole."""
+    src = random_file(tmp_path / "pack", 1 << 20, seed=11)
+    proxy.add(Rule(kind, ops={"PutObject"}, limit=BOUND))
+    through(proxy, s3).put_file(PACK_KEY, str(src))
+    assert s3.keys() == [f"{PREFIX}/{PACK_KEY}"]
+    body = s3.client.get_object(Bucket=s3.bucket, Key=f"{PREFIX}/{PACK_KEY}")["Body"].read()
+    assert body == src.read_bytes()
+    assert proxy.count() == BOUND
+    TALLY.add(proxy)

@@ -6,6 +6,7 @@ symlinks, FIFOs, stray names) never enters the cache."""
 from __future__ import annotations
 
 import os
+import shutil
 import threading
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pytest
 import xxhash
 
 from gitdata.cache import Cache
-from gitdata.errors import GitDataError, IntegrityError
+from gitdata.errors import GitDataError, IntegrityError, StoreError
 from gitdata.layout import iter_object_paths, object_path
 from gitdata.storage import StoreSpec, key_for
 from gitdata.storage.local import LocalStore
@@ -214,3 +215,101 @@ def test_adopt_takes_only_a_regular_file(tmp_path):
         with pytest.raises(IntegrityError):
             cache.adopt(tmp, oid, 13)  # does not block
     assert os.listdir(cache.tmp_dir) == []
+
+
+# -- the chunked store's keys (storage/keys.py): no link below the root is followed -----------
+
+FORMAT_KEY = "chunked/v1/FORMAT"
+PACK_KEY = f"chunked/v1/packs/ab/{'ab' * 32}.pack"
+
+
+def outside(tmp_path: Path) -> Path:
+    """A directory outside the store that looks like the store's chunked/ tree."""
+    out = tmp_path / "outside"
+    (out / "v1" / "packs" / "ab").mkdir(parents=True)
+    (out / "v1" / "FORMAT").write_bytes(b"outside")
+    (out / "v1" / "packs" / "ab" / PACK_KEY.rpartition("/")[2]).write_bytes(b"outside")
+    return out
+
+
+def snapshot(root: Path) -> dict[str, tuple[bytes, float]]:
+    return {
+        str(p.relative_to(root)): (p.read_bytes(), p.stat().st_mtime)
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.mark.parametrize("link", ["chunked", "chunked/v1", "chunked/v1/packs/ab", "tmp"])
+def test_key_calls_follow_no_link_below_the_root(tmp_path, link):
+    """Someone who can write the store plants a link to a directory elsewhere: every key-level
+    call that would pass through it refuses, and nothing outside the store is read or written."""
+    store = LocalStore(StoreSpec(url=str(tmp_path / "store")))
+    store.put_bytes("chunked/v1/manifests/" + "cd" * 32 + ".manifest", b"m")
+    out = outside(tmp_path)
+    planted = tmp_path / "store" / link
+    shutil.rmtree(planted, ignore_errors=True)
+    planted.parent.mkdir(parents=True, exist_ok=True)
+    planted.symlink_to(out / "v1" / "packs" / "ab" if link.endswith("ab") else out, True)
+    before = snapshot(out)
+    src = tmp_path / "src"
+    src.write_bytes(b"pack")
+    refused = [
+        lambda: store.put_file(PACK_KEY, str(src)),
+        lambda: store.put_bytes(PACK_KEY, b"pack"),
+        lambda: list(store.list_keys("chunked/v1/packs/ab/")[0]),
+    ]
+    if link != "tmp":  # these go nowhere near tmp/
+        refused += [
+            lambda: store.link_file(PACK_KEY, str(src)),
+            lambda: store.get_bytes(PACK_KEY),
+            lambda: store.get_range(PACK_KEY, 0, 1),
+            lambda: store.head(PACK_KEY),
+        ]
+    for call in refused:
+        with pytest.raises(StoreError, match="it was not followed"):
+            call()
+    if link != "tmp":
+        assert store.delete_keys([PACK_KEY]) != {}
+    if link == "chunked/v1/packs/ab":  # a listing above the link skips it, as any stray name
+        assert [k.key for k in store.list_keys("chunked/v1/")[0]] == [
+            "chunked/v1/manifests/" + "cd" * 32 + ".manifest"
+        ]
+    assert snapshot(out) == before
+
+
+def test_a_link_or_fifo_under_a_key_is_never_used(tmp_path):
+    store = LocalStore(StoreSpec(url=str(tmp_path / "store")))
+    store.put_bytes(PACK_KEY, b"real")
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"secret")
+    old = victim.stat().st_mtime - 1000
+    os.utime(victim, (old, old))
+    fmt = tmp_path / "store" / FORMAT_KEY
+    fmt.symlink_to(victim)
+    with pytest.raises(StoreError, match="it was not followed"):
+        store.get_bytes(FORMAT_KEY)
+    with pytest.raises(StoreError, match="not a regular file"):
+        store.head(FORMAT_KEY)
+    store.link_file(FORMAT_KEY, str(tmp_path / "store" / PACK_KEY))  # there already: kept
+    assert [k.key for k in store.list_keys("chunked/v1/")[0]] == [PACK_KEY]
+    assert store.delete_keys([FORMAT_KEY]) == {}  # the link goes, not its target
+    assert victim.read_bytes() == b"secret" and victim.stat().st_mtime == old
+    os.mkfifo(fmt)
+    failure: list[BaseException] = []
+
+    def run():
+        reads = (lambda: store.get_bytes(FORMAT_KEY), lambda: store.get_range(FORMAT_KEY, 0, 1))
+        for read in reads:
+            try:
+                read()
+            except BaseException as e:  # noqa: BLE001
+                failure.append(e)
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join(10)
+    if t.is_alive():
+        os.close(os.open(fmt, os.O_WRONLY | os.O_NONBLOCK))
+        pytest.fail("a read blocked on a FIFO in the store")
+    assert len(failure) == 2 and all("not a regular file" in e.message for e in failure)

@@ -1,8 +1,10 @@
 """Stores: where pushed bytes live. One narrow interface, one registry from URL to backend.
 
-Every store uses the key layout `<root>/<h[0:2]>/<h[2:4]>/<h>` and makes an object visible under
-its key only when it is complete. Backends are imported when a store of their kind is opened, so
-that boto3 costs nothing to a process that never talks to S3. Never imports git/.
+Every store keeps whole objects under `<root>/<h[0:2]>/<h[2:4]>/<h>` and, through the key-level
+calls, the chunked store's objects under `<root>/chunked/v1/` (keys.py; docs/chunked-store.md,
+3.1 and 8.1); it makes an object visible under its key only when it is complete. Backends are
+imported when a store of their kind is opened, so that boto3 costs nothing to a process that
+never talks to S3. Never imports git/.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import BinaryIO, Callable, NamedTuple, Protocol
 
 from ..errors import ConfigError
 from ..pointer import is_oid
@@ -34,6 +36,15 @@ class StoredObject:
     oid: str
     size: int
     mtime: float  # seconds since the epoch: file mtime, S3 LastModified
+
+
+class StoredKey(NamedTuple):
+    """A key-level object: its key (relative to the store's root), size, and store time (S3
+    LastModified, or file mtime: the store's clock, in seconds since the epoch)."""
+
+    key: str
+    size: int
+    store_time: float
 
 
 class Store(Protocol):
@@ -69,6 +80,51 @@ class Store(Protocol):
 
     def delete_many(self, oids: Iterable[str]) -> dict[str, str]:
         """Delete; return {oid: error} for the ones that could not be deleted."""
+        ...
+
+    # Key-level calls, for the chunked store (docs/chunked-store.md, 8.1). A key is relative to
+    # the root and lies under `chunked/v1/` (keys.py); any other is refused with a StoreError
+    # before any I/O. Each call retries transient failures itself (retry.with_retries): callers
+    # do not wrap them again.
+
+    def put_file(self, key: str, path: str) -> None:
+        """Store the file `path` as `key`, complete or not at all (S3: one PutObject; a
+        directory: a temporary in `<root>/tmp`, renamed)."""
+        ...
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        """Store `data` as `key`, complete or not at all."""
+        ...
+
+    def link_file(self, key: str, path: str) -> None:
+        """As put_file, but a directory store on the same file system hard-links `path` (which
+        must then stay unchanged), as upload does with whole objects."""
+        ...
+
+    def get_bytes(self, key: str) -> bytes:
+        """The whole object (a small one: FORMAT, a manifest); ObjectMissing if absent."""
+        ...
+
+    def get_range(self, key: str, offset: int, length: int) -> BinaryIO:
+        """A stream of bytes offset .. offset+length-1 of `key`, read in bounded memory. A range
+        past the object's end is refused (by this call), never answered in part; an answer cut
+        short is asked for again from where it broke."""
+        ...
+
+    def head(self, key: str) -> StoredKey | None:
+        """The object under `key`, or None if there is none."""
+        ...
+
+    def list_keys(self, prefix: str) -> tuple[Iterator[StoredKey], float | None]:
+        """(the keys under `prefix`, a directory of the layout, in key order; the store time of
+        the listing, taken before it: S3's Date header, a directory store's probe file mtime).
+        Listed names that are not keys of the layout are left out. The time is None only when
+        the store does not tell it: a directory store that is read-only or does not exist yet
+        (which lists nothing, as exists_many finds nothing), an S3 answer without Date."""
+        ...
+
+    def delete_keys(self, keys: Iterable[str]) -> dict[str, str]:
+        """Delete (all keys are checked first); return {key: error} for the ones that stay."""
         ...
 
 

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 from boto3.s3.transfer import TransferConfig
 from botocore import exceptions as bx
 
-from ..errors import ConfigError, GitDataError, ObjectMissing, StoreError
+from ..errors import ConfigError, GitDataError, StoreError
 from ..pointer import is_oid
 from . import (
     Progress,
@@ -38,6 +38,7 @@ from .s3_client import READ_TIMEOUT as READ_TIMEOUT
 from .s3_client import READ_TIMEOUT_ENV as READ_TIMEOUT_ENV
 from .s3_client import make_client
 from .s3_errors import CREDENTIAL_CODES, StoreWide, Where, code_of, no_bucket, translate
+from .s3_keys import LIST_PAGE, KeyCalls
 
 #: Objects of at least this size go multipart (both ways), in parts of PART_SIZE, PART_WORKERS
 #: parts of one object at a time. 16 MiB parts sit in the 8-16 MiB range AWS recommends and
@@ -45,9 +46,8 @@ from .s3_errors import CREDENTIAL_CODES, StoreWide, Where, code_of, no_bucket, t
 MULTIPART_THRESHOLD = 32 << 20
 PART_SIZE = 16 << 20
 PART_WORKERS = 8
-#: Parallel HEAD requests when asking which objects exist; ListObjectsV2 returns 1000 keys a page.
+#: Parallel HEAD requests when asking which objects exist.
 EXISTS_WORKERS = 16
-LIST_PAGE = 1000
 #: Listing a shard `<prefix>/ab/` costs at least one request however few of our oids it holds,
 #: a HEAD one request per oid: list only when the shards hold this many wanted oids on average.
 LIST_MIN_PER_SHARD = 3
@@ -62,7 +62,7 @@ PROBE_KEYS = LIST_PAGE
 _T = TypeVar("_T")
 
 
-class S3Store:
+class S3Store(KeyCalls):
     max_workers: int | None = None  # network round trips: data.transfers at once
 
     def __init__(self, spec: StoreSpec) -> None:
@@ -126,7 +126,7 @@ class S3Store:
                 self._client = self._guard(lambda: make_client(self.spec, self.endpoint_url))
             return self._client
 
-    def _guard(self, fn: Callable[[], _T], oid: str | None = None) -> _T:
+    def _guard(self, fn: Callable[[], _T], what: str | None = None) -> _T:
         """Run S3 calls; turn whatever boto3 raises into a StoreError for the user. After a
         store-wide failure (unreachable, no credentials, no bucket) every later call fails at
         once, instead of each of a thousand downloads finding it out the slow way."""
@@ -141,7 +141,7 @@ class S3Store:
                 self._fatal = e
             raise
         except Exception as e:  # noqa: BLE001 - translate() knows every boto3 failure
-            err = translate(e, self.where, oid)
+            err = translate(e, self.where, what)
             if err is None:
                 raise
             if isinstance(e, bx.ClientError) and code_of(e) == "403":
@@ -209,12 +209,7 @@ class S3Store:
         return found
 
     def _head(self, oid: str) -> bool:
-        key = self.key(oid)
-        try:
-            self._guard(lambda: self.client.head_object(Bucket=self.bucket, Key=key), oid)
-            return True
-        except ObjectMissing:
-            return False
+        return self._head_object(self.key(oid), f"xxh128:{oid}") is not None
 
     def _probe(self, max_keys: int) -> set[str] | None:
         """Every oid the store holds if the prefix holds at most `max_keys` keys (one request),
@@ -243,27 +238,16 @@ class S3Store:
     def _list_shard(self, shard: str, max_pages: int | None) -> tuple[set[str], int] | None:
         """Oids stored under `<prefix>/<shard>/` and the pages that took; None past max_pages."""
         root = self._root()
-        prefix = f"{root}{shard}/"
         names: set[str] = set()
         pages = 0
-
-        def run() -> None:
-            nonlocal pages
-            paginator = self.client.get_paginator("list_objects_v2")
-            for page in paginator.paginate(
-                Bucket=self.bucket, Prefix=prefix, PaginationConfig={"PageSize": LIST_PAGE}
-            ):
-                pages += 1
-                for obj in page.get("Contents", ()):
-                    oid = self._oid_of(obj["Key"], root)
-                    if oid is not None:
-                        names.add(oid)
-                if max_pages is not None and pages > max_pages:
-                    return
-
-        self._guard(run)
-        if max_pages is not None and pages > max_pages:
-            return None
+        for page in self._pages(f"{root}{shard}/"):
+            pages += 1
+            if max_pages is not None and pages > max_pages:
+                return None
+            for obj in page.get("Contents", ()):
+                oid = self._oid_of(obj["Key"], root)
+                if oid is not None:
+                    names.add(oid)
         return names, pages
 
     def _oid_of(self, key: str, root: str) -> str | None:
@@ -294,7 +278,8 @@ class S3Store:
         key = self.key(oid)
         cfg = self.transfer_config
         self._guard(
-            lambda: s3_transfer.upload(self.client, cfg, self.bucket, key, src, progress), oid
+            lambda: s3_transfer.upload(self.client, cfg, self.bucket, key, src, progress),
+            f"xxh128:{oid}",
         )
 
     def download(
@@ -306,48 +291,20 @@ class S3Store:
         cfg = self.transfer_config
         self._guard(
             lambda: s3_transfer.download(self.client, cfg, self.bucket, key, dest, size, progress),
-            oid,
+            f"xxh128:{oid}",
         )
 
     def iter_objects(self) -> Iterator[StoredObject]:
         root = self._root()
-        paginator = self.client.get_paginator("list_objects_v2")
-        pages = paginator.paginate(
-            Bucket=self.bucket, Prefix=root, PaginationConfig={"PageSize": LIST_PAGE}
-        )
-        it = iter(pages)
-        while True:
-            page = self._guard(lambda: next(it, None))
-            if page is None:
-                return
+        for page in self._pages(root):
             for obj in page.get("Contents", ()):
                 oid = self._oid_of(obj["Key"], root)
                 if oid is not None:
                     yield StoredObject(oid, int(obj["Size"]), obj["LastModified"].timestamp())
 
     def delete_many(self, oids: Iterable[str]) -> dict[str, str]:
-        failed: dict[str, str] = {}
-        batch: list[str] = []
-
-        def flush() -> None:
-            objects = [{"Key": self.key(o)} for o in batch]
-            resp = self._guard(
-                lambda: self.client.delete_objects(
-                    Bucket=self.bucket, Delete={"Objects": objects, "Quiet": True}
-                )
-            )
-            for err in resp.get("Errors", ()):
-                oid = err.get("Key", "").rpartition("/")[2]
-                failed[oid] = f"{err.get('Code', '?')}: {err.get('Message', '')}".strip()
-            batch.clear()
-
-        for oid in oids:
-            batch.append(oid)
-            if len(batch) == LIST_PAGE:  # DeleteObjects takes at most 1000 keys
-                flush()
-        if batch:
-            flush()
-        return failed
+        failed = self._delete([self.key(oid) for oid in oids])
+        return {key.rpartition("/")[2]: err for key, err in failed.items()}
 
 
 def _public(url: str | None) -> str:

@@ -157,7 +157,7 @@ def _refuse_cut_answer(http_response: Any, parsed: Any, model: Any, **kwargs: An
     i.e. is empty. Unchecked, a cut GetObject crashed gitdata (KeyError), a cut ranged GET hung
     s3transfer 0.19 for ever (its first-chunk callback raised KeyError and never finished the
     transfer), a cut CreateMultipartUpload crashed s3transfer, and a cut ListObjectsV2 said the
-    store was empty. Raised as a broken stream, which s3transfer and transfer.with_retries retry.
+    store was empty. Raised as a broken stream, which s3transfer and retry.with_retries retry.
     """
     status = http_response.status_code
     if not 200 <= status < 300:

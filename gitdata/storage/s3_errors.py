@@ -1,5 +1,5 @@
 """What a boto3/botocore failure means for the user: one StoreError naming the store and the
-cause, with a hint; `transient` where trying again may help (transfer.with_retries does), and
+cause, with a hint; `transient` where trying again may help (retry.with_retries does), and
 `store_wide` where every other request to the store would fail the same way.
 
 Imported only by storage/s3.py, so only once an s3:// store is opened.
@@ -52,8 +52,9 @@ def code_of(e: bx.ClientError) -> str:
     return str(e.response.get("Error", {}).get("Code") or "")
 
 
-def translate(e: BaseException, where: Where, oid: str | None = None) -> StoreError | None:
-    """The StoreError that `e` means; None when `e` is not a boto3 failure (a bug)."""
+def translate(e: BaseException, where: Where, what: str | None = None) -> StoreError | None:
+    """The StoreError that `e` means; None when `e` is not a boto3 failure (a bug). `what`
+    names the object asked for (`xxh128:<oid>`, or a key), for "does not have"."""
     if isinstance(e, RetriesExceededError):  # s3transfer's wrapper around a download
         e = e.last_exception
     at = f"store {where.describe}"
@@ -86,7 +87,7 @@ def translate(e: BaseException, where: Where, oid: str | None = None) -> StoreEr
         err.transient = True
         return err
     if isinstance(e, bx.ClientError):
-        return _client_error(e, where, at, oid)
+        return _client_error(e, where, at, what)
     if isinstance(e, (bx.ParamValidationError, ValueError)):
         return StoreError(f"{at}: {e}", "check the data remote's url (`git data env`)")
     if isinstance(e, bx.BotoCoreError):
@@ -101,14 +102,14 @@ def no_bucket(where: Where) -> StoreError:
     )
 
 
-def _client_error(e: bx.ClientError, where: Where, at: str, oid: str | None) -> StoreError:
+def _client_error(e: bx.ClientError, where: Where, at: str, what: str | None) -> StoreError:
     code = code_of(e)
     status = int(e.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
     label = f"HTTP {code}" if code.isdigit() else code  # a HEAD answer has no error body
     if code in _NO_BUCKET_CODES:
         return no_bucket(where)
-    if code in _MISSING_CODES and oid is not None:
-        return ObjectMissing(f"store {where.describe} does not have xxh128:{oid}")
+    if code in _MISSING_CODES and what is not None:
+        return ObjectMissing(f"store {where.describe} does not have {what}")
     if code in _DENIED_CODES:
         return StoreWide(
             f"{at}: access denied ({label})",

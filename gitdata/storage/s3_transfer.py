@@ -47,6 +47,13 @@ def upload(
         manager.upload(src, bucket, key, subscribers=subscribers).result()
 
 
+def put_file(client: Any, bucket: str, key: str, src: str) -> None:
+    """One PutObject of the file `src`, whatever its size (a pack of the chunked store: at most
+    32 MiB and its index), streamed with its length."""
+    with open(src, "rb") as f:
+        _put(client, bucket, key, f, os.fstat(f.fileno()).st_size, None)
+
+
 def _put(
     client: Any, bucket: str, key: str, f: BinaryIO, length: int, progress: Progress | None
 ) -> None:

@@ -88,6 +88,13 @@ def test_delete_objects_carries_content_md5_in_every_configuration(
         s3.client.put_object(Bucket=s3.bucket, Key=st.key(oid), Body=b"x")
     assert st.delete_many(oids) == {}
     assert s3.keys() == []
-    [(_, headers, body_md5)] = [r for r in proxy.received if r[0] == "DeleteObjects"]
-    assert headers["content-md5"] == body_md5  # what the server received, over what it received
-    assert ("x-amz-checksum-crc32" in headers) is crc32
+    keys = [f"chunked/v1/manifests/{i:064x}.manifest" for i in range(3)]  # and the chunked store's
+    for key in keys:
+        s3.client.put_object(Bucket=s3.bucket, Key=f"p/{key}", Body=b"x")
+    assert st.delete_keys(keys) == {}
+    assert s3.keys() == []
+    deletes = [r for r in proxy.received if r[0] == "DeleteObjects"]
+    assert len(deletes) == 2
+    for _, headers, body_md5 in deletes:
+        assert headers["content-md5"] == body_md5  # what the server received, over what it did
+        assert ("x-amz-checksum-crc32" in headers) is crc32
