@@ -80,7 +80,6 @@ def clean_env() -> None:
 class ShallowRepo:
     def __init__(self, git_dir: str) -> None:
         self.git_dir = git_dir
-        self.filtered = True  # False once the server sent every blob (no filter support)
         self.redact: Callable[[str], str] = lambda text: text
 
     @classmethod
@@ -136,7 +135,6 @@ class ShallowRepo:
                 f"cannot read the repository {display}: {_first_fatal(err)}",
                 "check the URL, and that `git ls-remote URL` works from here",
             )
-        repo.filtered = "filtering not recognized by server" not in err
         proc = repo._git(["rev-parse", "--verify", "--quiet", "FETCH_HEAD^{commit}"], check=False)
         commit = proc.stdout.decode("ascii", "replace").strip()
         if proc.returncode != 0 or not commit:
@@ -201,8 +199,9 @@ class ShallowRepo:
     def write_blob(self, blob: str, fout: int) -> None:
         """Stream one present blob into the open file descriptor `fout` (a blob too big to hold
         in memory)."""
+        args = ["cat-file", "blob", blob]
         proc = subprocess.run(
-            git_command(["cat-file", "blob", blob]),
+            git_command(args),
             cwd=self.git_dir,
             stdin=subprocess.DEVNULL,
             stdout=fout,
@@ -210,7 +209,7 @@ class ShallowRepo:
         )
         if proc.returncode != 0:
             raise GitError(
-                f"`git cat-file blob {blob}` failed: {_first_fatal(proc.stderr.decode())}",
+                f"`git {' '.join(args)}` failed: {_first_fatal(proc.stderr.decode())}",
                 "run the command again",
             )
 
