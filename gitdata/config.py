@@ -38,7 +38,7 @@ def redact_url(url: str) -> str:
     return _USERINFO_RE.sub(r"\1***@", url)
 
 
-def _mask(text: str, url: str) -> str:
+def mask_userinfo(text: str, url: str) -> str:
     """`text` (say, a parser's complaint about `url`) with `url`'s userinfo masked."""
     m = _USERINFO_RE.match(url)
     userinfo = url[len(m.group(1)) : m.end() - 1] if m else ""
@@ -199,7 +199,7 @@ def check_url(url: str, where: str) -> None:
             storage.parse_s3_url(url)
         except ValueError as e:
             raise ConfigError(
-                f"{where}: '{redact_url(url)}' is not a valid S3 URL: {_mask(str(e), url)}",
+                f"{where}: '{redact_url(url)}' is not a valid S3 URL: {mask_userinfo(str(e), url)}",
                 "write s3://bucket[/prefix]",
             ) from e
         return
@@ -224,7 +224,7 @@ def check_endpoint_url(url: str, where: str) -> None:
         storage.check_endpoint_url(url)
     except ValueError as e:
         raise ConfigError(
-            f"{where}: '{redact_url(url)}' is not valid: {_mask(str(e), url)}",
+            f"{where}: '{redact_url(url)}' is not valid: {mask_userinfo(str(e), url)}",
             "write the service's address, e.g. https://s3.example.com or http://127.0.0.1:9000",
         ) from e
 

@@ -31,17 +31,35 @@ def read_worktree_config(path: str, name: str) -> str | None:
         return None
     except OSError as e:
         if os.path.islink(path):
-            raise ConfigError(
-                f"{name} is a symbolic link; gitdata reads it only as a regular file",
-                f"replace the link by the file itself, or remove {name}",
-            ) from e
+            raise symlink_error(name) from e
         raise ConfigError(f"cannot read {name}: {e.strerror}", f"fix or remove {name}") from e
     with open(fd, "rb") as f:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise ConfigError(f"{name} is not a regular file", f"remove {name}")
+            raise not_a_file_error(name)
         data = f.read(MAX_CONFIG_SIZE + 1)
+    return config_text(data, name)
+
+
+def symlink_error(name: str) -> ConfigError:
+    return ConfigError(
+        f"{name} is a symbolic link; gitdata reads it only as a regular file",
+        f"replace the link by the file itself, or remove {name}",
+    )
+
+
+def not_a_file_error(name: str) -> ConfigError:
+    return ConfigError(f"{name} is not a regular file", f"remove {name}")
+
+
+def too_big_error(name: str) -> ConfigError:
+    return ConfigError(f"{name} is larger than 1 MiB", f"fix or remove {name}")
+
+
+def config_text(data: bytes, name: str) -> str:
+    """`.gitdata.toml`'s bytes as text, under the same rules wherever they come from (the
+    worktree, HEAD, another repository's commit)."""
     if len(data) > MAX_CONFIG_SIZE:
-        raise ConfigError(f"{name} is larger than 1 MiB", f"fix or remove {name}")
+        raise too_big_error(name)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:

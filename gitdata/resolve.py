@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Callable
 from urllib.parse import unquote
 
-from .config import RemoteConfig, redact_url
+from .config import RemoteConfig, Settings, redact_url
 from .context import Context
 from .errors import ConfigError
 from .git import config as git_config
@@ -35,6 +36,36 @@ def _spec(rc: RemoteConfig) -> StoreSpec:
 def for_git_remote(ctx: Context, remote: str) -> Resolution:
     """The store for Git remote `remote` (a name, or the URL git was given to push to)."""
     s = ctx.settings
+    url = s.git_remotes.get(remote, remote)
+    found = _choose(s, remote, url, lambda: ctx.paths.toplevel or ctx.paths.git_dir)
+    if found is not None:
+        return found
+    # git hands the hook the URL as typed, credentials and all: never repeat them
+    raise ConfigError(
+        f"no data remote for Git remote '{redact_url(remote)}' ({redact_url(url)})",
+        f"configure one: git data remote add {remote} s3://bucket/prefix"
+        if remote in s.git_remotes
+        else "configure one: git data remote add NAME s3://bucket/prefix --default",
+    )
+
+
+def for_repository(s: Settings, url: str, base: str) -> Resolution:
+    """The store of another repository at `url`, for `git data get`: the one a clone of it
+    would download from, its Git remote being `origin` (`s` merges that repository's
+    .gitdata.toml with the user's git config)."""
+    found = _choose(s, "origin", url, lambda: base)
+    if found is not None:
+        return found
+    raise ConfigError(
+        f"{redact_url(url)} names no store for its data files (its .gitdata.toml has no data "
+        "remote 'origin' and no default)",
+        "name one for this command: git -c data.remote.origin.url=s3://bucket/prefix data get …",
+    )
+
+
+def _choose(s: Settings, remote: str, url: str, base: Callable[[], str]) -> Resolution | None:
+    """docs/configuration.md, "Which store a Git remote uses", steps 1 to 3 (`base`: the
+    directory a relative path is taken from, asked for only then)."""
     if remote in s.remotes:
         return Resolution(_spec(s.remotes[remote]), f"data remote '{remote}'")
     if s.default_remote:
@@ -46,19 +77,12 @@ def for_git_remote(ctx: Context, remote: str) -> Resolution:
         return Resolution(
             _spec(s.remotes[s.default_remote]), f"default data remote '{s.default_remote}'"
         )
-    url = s.git_remotes.get(remote, remote)
-    gitdir = local_git_dir(url, ctx.paths.toplevel or ctx.paths.git_dir)
+    gitdir = local_git_dir(url, base()) if is_local_url(url) else None
     if gitdir is not None:
         root = os.path.join(gitdir, "data", "objects")
         how = f"embedded in Git remote '{redact_url(remote)}'"
         return Resolution(StoreSpec(url=root, name=remote), how)
-    # git hands the hook the URL as typed, credentials and all: never repeat them
-    raise ConfigError(
-        f"no data remote for Git remote '{redact_url(remote)}' ({redact_url(url)})",
-        f"configure one: git data remote add {remote} s3://bucket/prefix"
-        if remote in s.git_remotes
-        else "configure one: git data remote add NAME s3://bucket/prefix --default",
-    )
+    return None
 
 
 def download_remote(ctx: Context) -> str | None:
