@@ -87,11 +87,13 @@ class Context:
         if top is not None:
             text = read_worktree_config(os.path.join(top, name), name)
         if text is None:
-            blob = git_config.read_head_file(name, cwd=self.cwd)
-            if blob is None:
+            found = git_config.read_head_file(name, MAX_CONFIG_SIZE, cwd=self.cwd)
+            if found is None:
                 return None
-            text = blob.decode("utf-8", "replace")
             name = f"HEAD:{name}"
+            if found[1] is None:
+                raise too_big_error(name)
+            text = config_text(found[1], name)
         return config.parse_config_file(text, name)
 
     @cached_property

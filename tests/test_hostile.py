@@ -108,6 +108,19 @@ def test_gitdata_toml_symlink_to_dev_zero_is_refused(env):
         assert b"symbolic link" in proc.stderr and b"Traceback" not in proc.stderr, args
 
 
+def test_an_oversized_gitdata_toml_in_head_is_never_read(env):
+    """Before the checkout writes `.gitdata.toml`, settings come from HEAD's blob: a huge one is
+    refused by its size, without reading it into memory."""
+    repo = env.new_repo("evil")
+    write(repo / ".gitdata.toml", b"# " + b"x" * (2 << 20) + b"\n")
+    env.commit_all(repo)
+    (repo / ".gitdata.toml").unlink()  # as during a clone's checkout: only HEAD has it
+    proc = env.data("env", cwd=repo, check=False, timeout=30, preexec_fn=_limit_memory)
+    assert proc.returncode == 1
+    assert b"HEAD:.gitdata.toml is larger than 1 MiB" in proc.stderr
+    assert b"Traceback" not in proc.stderr
+
+
 # --- a store that returns the wrong bytes ---------------------------------------------------
 
 

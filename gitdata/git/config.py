@@ -60,10 +60,20 @@ def _scope(scope: str | None) -> list[str]:
     return [f"--{scope}"] if scope else []
 
 
-def read_head_file(path: str, cwd: str | None = None) -> bytes | None:
-    """The blob at HEAD:<path>, or None (no HEAD yet, or no such file)."""
+def read_head_file(
+    path: str, limit: int, cwd: str | None = None
+) -> tuple[int, bytes | None] | None:
+    """(size, content) of the blob at HEAD:<path>; content is None when the blob is larger
+    than `limit` (a hostile repository's file is never read into memory); None when there is
+    no such file (or no HEAD yet)."""
+    proc = run_git(["cat-file", "-s", f"HEAD:{path}"], cwd=cwd, check=False)
+    if proc.returncode != 0:
+        return None
+    size = int(proc.stdout)
+    if size > limit:
+        return size, None
     proc = run_git(["cat-file", "blob", f"HEAD:{path}"], cwd=cwd, check=False)
-    return proc.stdout if proc.returncode == 0 else None
+    return (size, proc.stdout) if proc.returncode == 0 else None
 
 
 def current_branch(cwd: str | None = None) -> str | None:
