@@ -41,6 +41,7 @@ from .git.paths import require_worktree
 from .git.scan import Scanner
 from .peek import peek
 from .pointer import Pointer
+from .statcache import same_file
 
 WORKTREE = "worktree"
 INDEX = "index"
@@ -195,11 +196,9 @@ def _peek_file(ctx: Context, full: bytes, cleaned: bool) -> Pointer | None:
 
 def _same_stat(st: os.stat_result, full: bytes) -> bool:
     try:
-        now = os.stat(full)
+        return same_file(st, os.stat(full))
     except OSError:
         return False
-    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns) == (
-        now.st_ino, now.st_size, now.st_mtime_ns, now.st_ctime_ns)  # fmt: skip
 
 
 def pair_renames(found: Iterable[Change]) -> list[Change]:

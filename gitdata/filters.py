@@ -19,7 +19,7 @@ from .context import Context
 from .errors import GitDataError, IntegrityError, ObjectMissing
 from .hashing import Reader
 from .pointer import SIZE_CUTOFF, Pointer
-from .statcache import MIN_SIZE
+from .statcache import MIN_SIZE, same_file
 
 #: Content up to this size is hashed in memory and written only when new; for bigger files,
 #: the bytes compared with the cached object before a stat-cache entry is trusted.
@@ -143,7 +143,7 @@ def _starts_like(ctx: Context, oid: str, head: bytes, size: int) -> bool:
 
 def _unchanged(st: os.stat_result, pathname: str) -> bool:
     after = _stat(pathname)
-    return after is not None and _same_stat(st, after)
+    return after is not None and same_file(st, after)
 
 
 def _changed(pathname: str) -> GitDataError:
@@ -171,16 +171,6 @@ def _stat(pathname: str | None) -> os.stat_result | None:
     except OSError:
         return None
     return st if stat.S_ISREG(st.st_mode) and st.st_size >= MIN_SIZE else None
-
-
-def _same_stat(a: os.stat_result, b: os.stat_result) -> bool:
-    return (a.st_dev, a.st_ino, a.st_size, a.st_mtime_ns, a.st_ctime_ns) == (
-        b.st_dev,
-        b.st_ino,
-        b.st_size,
-        b.st_mtime_ns,
-        b.st_ctime_ns,
-    )
 
 
 def _file_head(pathname: str, n: int) -> bytes | None:

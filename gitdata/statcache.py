@@ -18,6 +18,13 @@ from .pointer import is_oid
 MIN_SIZE = 4 << 20
 
 
+def same_file(a: os.stat_result, b: os.stat_result) -> bool:
+    """Whether two stats are of the same file with the same content as far as stat can tell:
+    device, inode, size, and mtime and ctime to the nanosecond (the key of this cache)."""
+    return (a.st_dev, a.st_ino, a.st_size, a.st_mtime_ns, a.st_ctime_ns) == (
+        b.st_dev, b.st_ino, b.st_size, b.st_mtime_ns, b.st_ctime_ns)  # fmt: skip
+
+
 class StatCache:
     def __init__(self, root: str) -> None:
         self.root = root
