@@ -27,6 +27,7 @@ from .context import Context
 from .errors import GitError
 from .git.index import blob_id, data_paths, index_stat, ls_files, restage, untracked
 from .git.scan import Scanner
+from .peek import peek
 from .pointer import LENGTHS, Pointer, parse
 from .statcache import MIN_SIZE
 
@@ -178,16 +179,14 @@ def restage_stale(ctx: Context, paths: Sequence[bytes]) -> list[bytes]:
 
 
 def _known_pointer(ctx: Context, full: bytes, st: os.stat_result) -> Pointer | None:
-    """The pointer of a worktree file's content: from the stat cache for a big file we wrote
-    or hashed, by hashing for a small one; None when unknown (then it is not ours to re-stage)."""
-    if st.st_size >= MIN_SIZE:
-        exact, _ = ctx.stat_cache.lookup(st)
-        return Pointer(exact, st.st_size) if exact else None
-    from .hashing import copy_and_hash
-
-    with open(full, "rb") as f:
-        oid, size = copy_and_hash(f, None)
-    return Pointer(oid, size)
+    """The pointer of a worktree file's content (peek.py): from the stat cache for a big file we
+    wrote or hashed, by hashing for a small one; None when unknown (then it is not ours to
+    re-stage)."""
+    try:
+        with open(full, "rb", buffering=0) as f:
+            return peek(f, st, ctx.stat_cache, hash_limit=MIN_SIZE - 1).pointer
+    except OSError:
+        return None
 
 
 def finish(ctx: Context, left: Iterable[bytes] = ()) -> int:
