@@ -209,12 +209,13 @@ class Fetcher:
             self.setup_error: GitDataError | None = None
         except GitDataError as e:
             self.setup_error = e
-        from .transfer import workers_for
+        from .transfer import chunked_reader, workers_for
 
         workers = ctx.settings.transfers
         if self.setup_error is None:
             workers = workers_for(self.store, workers)
         self._pool = ThreadPoolExecutor(max_workers=workers)
+        self._chunked = None if self.setup_error else chunked_reader(self.store, ctx.paths.data_dir)
         self._futures: dict[str, Future[None]] = {}
         self._lock = threading.Lock()
 
@@ -236,8 +237,16 @@ class Fetcher:
 
         if self.setup_error is not None:
             raise self.setup_error
-        if not self.ctx.cache.has(p.oid):
-            download_one(self.store, self.ctx.cache, p.oid, p.size)
+        if self.ctx.cache.has(p.oid):
+            return
+        if self._chunked is not None:  # a file the store keeps in packs is rebuilt (5.1)
+            cache = self.ctx.cache
+            r = self._chunked.rebuild({p.oid: p.size}, cache, cache.adopt, 1)
+            if r.failed:
+                raise r.failed[p.oid]
+            if r.done:
+                return
+        download_one(self.store, self.ctx.cache, p.oid, p.size)
 
     def explain(self, exc: BaseException, p: Pointer, pathname: str) -> GitDataError:
         where = self.store.describe() if self.setup_error is None else "no store"

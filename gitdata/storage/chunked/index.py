@@ -26,6 +26,7 @@ from .format.common import ID_SIZE, OID_SIZE
 from .format.manifest import Record, Term
 
 SCHEMA_VERSION = 1
+MEMORY = ":memory:"  # an index for this process only (where the file cannot be written)
 BUSY_TIMEOUT = 10.0
 KEY_SIZE = 16  # chunks are keyed by the first 16 bytes of their id
 #: `file.chunks`: n x (id 32, raw length u32)
@@ -55,6 +56,8 @@ CREATE TABLE record (store INTEGER NOT NULL, oid BLOB NOT NULL, mid BLOB NOT NUL
 
 class LocalIndexError(GitDataError):
     """The local index cannot be used (a newer schema, a damaged file)."""
+
+    unwritable = False  # the file cannot be made or opened (a read-only repository)
 
 
 class LocalChunk(NamedTuple):
@@ -111,8 +114,9 @@ class LocalIndex:
     def __init__(self, path: str) -> None:
         self.path = path
         self._lock = threading.RLock()
-        os.makedirs(os.path.dirname(path), exist_ok=True)
         try:
+            if path != MEMORY:
+                os.makedirs(os.path.dirname(path), exist_ok=True)
             self._db = sqlite3.connect(
                 path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
             )
@@ -120,9 +124,11 @@ class LocalIndex:
             self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute("PRAGMA synchronous = NORMAL")
             self._setup()
-        except sqlite3.DatabaseError as e:
+        except (sqlite3.DatabaseError, OSError) as e:
             self.close()
-            raise self._damaged(e) from e
+            err = self._damaged(e)
+            err.unwritable = isinstance(e, (OSError, sqlite3.OperationalError))
+            raise err from e
 
     def _damaged(self, e: Exception) -> LocalIndexError:
         return LocalIndexError(
@@ -180,7 +186,7 @@ class LocalIndex:
         rows = self._query("SELECT format FROM store WHERE id = ?", (store,))
         return rows[0][0] if rows else None
 
-    def set_store_format(self, store: int, text: str) -> None:
+    def set_store_format(self, store: int, text: str | None) -> None:
         with self._write() as db:
             db.execute("UPDATE store SET format = ? WHERE id = ?", (text, store))
 
