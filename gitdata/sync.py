@@ -199,7 +199,6 @@ def fetch(ctx: Context, hits: Sequence[Hit], remote: str | None = None) -> trans
     )
     chunked = transfer.chunked_reader(store, ctx.paths.data_dir)
     result = transfer.download(store, ctx.cache, need, ctx.settings.transfers, progress, chunked)
-    chunked.close()
     progress.close(len(result.failed))
     if result.failed:
         paths: dict[str, list[str]] = {}

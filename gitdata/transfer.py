@@ -91,13 +91,24 @@ def download(
     return result
 
 
+_readers: dict[tuple[str, str], ChunkedStore] = {}
+_readers_lock = threading.Lock()
+
+
 def chunked_reader(store: Store, data_dir: str) -> ChunkedStore:
     """The chunked side of `store`, with the repository's local index (`<data_dir>/chunked`):
-    nothing is opened or listed until a download asks."""
+    nothing is opened or listed until a download asks. One per store and repository in a
+    process (the filter's smudges and its finish() share it), so that a store's manifests are
+    listed once per process."""
     from .storage.chunked import ChunkedStore
     from .storage.chunked.index import index_path
 
-    return ChunkedStore(store, index_path(data_dir))
+    key = (store.describe(), index_path(data_dir))
+    with _readers_lock:
+        reader = _readers.get(key)
+        if reader is None:
+            reader = _readers[key] = ChunkedStore(store, key[1])
+        return reader
 
 
 def download_one(

@@ -174,3 +174,35 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
     print(f"rebuild of {size >> 20} MiB: peak RSS {peak_kib >> 10} MiB")
     assert peak_kib < 100 * 1024, peak_kib
     assert (tmp_path / "cache").exists() and store
+
+
+def test_a_checkout_of_many_small_files_in_packs_coalesces_on_s3(env, s3):
+    """The smudge filter collects the files git delays and rebuilds them in one batch: 300
+    files in one pack are read with one ranged GET (5.3), plus the listing, the manifest and
+    FORMAT."""
+    repo = env.new_repo()
+    url = s3.url("many")
+    write(
+        repo / ".gitdata.toml",
+        f'[remote.origin]\nurl = "{url}"\nendpoint_url = "{s3.endpoint}"\n'.encode(),
+    )
+    files = {f"d/{i:03d}.bin": b"%d " % i + os.urandom(20_000 + i) for i in range(300)}
+    for name, data in files.items():
+        write(repo / name, data)
+    env.commit_all(repo)
+    bare = env.bare()
+    env.git("remote", "add", "origin", str(bare), cwd=repo)
+    env.git("push", "-q", "-u", "origin", "main", cwd=repo)
+    store = open_store(StoreSpec(url, endpoint_url=s3.endpoint, region="us-east-1"))
+    w = ChunkedWriter(store, env.root)
+    w.manifest(w.push_many(list(files.values())))
+    store.delete_many([hash_bytes(d) for d in files.values()])
+    s3.clear_requests()
+    clone = env.root / "clone"
+    env.git("clone", "-q", str(bare), str(clone))
+    for name, data in files.items():
+        assert (clone / name).read_bytes() == data, name
+    gets = [p for m, p, _ in s3.requests if m == "GET"]
+    packs = [p for p in gets if "/chunked/v1/packs/" in p]
+    assert len(packs) == 1, packs
+    assert len(gets) == 4, gets  # LIST, the manifest, FORMAT, the pack
