@@ -160,11 +160,9 @@ class Rebuild:
                     result[oid] = e
             spans = coalesce([q for p in pieces for q in split_whole(p)])
             with ThreadPoolExecutor(max_workers=self.workers) as pool:
-                for span, err in zip(spans, pool.map(self._fetch_span, spans)):
-                    if err is not None:
-                        for p in span.pieces:
-                            for oid, _ in p.dests:
-                                result.setdefault(oid, err)
+                for failed in pool.map(self._fetch_span, spans):
+                    for oid, err in failed.items():
+                        result.setdefault(oid, err)
             for oid, job in jobs.items():
                 if oid in result:
                     continue
@@ -244,25 +242,34 @@ class Rebuild:
 
     # -- fetching -----------------------------------------------------------------------
 
-    def _fetch_span(self, span: Span) -> BaseException | None:
+    def _fetch_span(self, span: Span) -> dict[str, BaseException]:
+        """Fetch one span; return the files it failed (a corrupt frame fails the files of its
+        piece only; a failed request, every file of the span)."""
+        failed: dict[str, BaseException] = {}
         try:
-            with self.view.store.get_range(span.key, span.offset, span.end - span.offset) as s:
-                pos = span.offset
+            with self.view.store.get_range(span.key, span.offset, span.end - span.offset) as raw:
+                s = _Counted(raw, span.offset)
                 for p in span.pieces:
-                    _skip(s, p.offset - pos, p.key)
-                    if p.pack is None:
-                        self._whole_piece(s, p)
-                    else:
-                        self._pack_piece(s, p)
-                    pos = p.end
-            return None
-        except ObjectMissing as e:
-            pack = span.pieces[0].pack
-            return MissingPack(pack, e) if pack is not None else e
+                    _skip(s, p.offset - s.pos, p.key)
+                    try:
+                        if p.pack is None:
+                            self._whole_piece(s, p)
+                        else:
+                            self._pack_piece(s, p)
+                    except CorruptPack as e:
+                        for oid, _ in p.dests:
+                            failed.setdefault(oid, e)
+                        _skip(s, p.end - s.pos, p.key)
         except (GitDataError, OSError) as e:
-            return e
+            pack = span.pieces[0].pack
+            if isinstance(e, ObjectMissing) and pack is not None:
+                e = MissingPack(pack, e)
+            for p in span.pieces:
+                for oid, _ in p.dests:
+                    failed.setdefault(oid, e)
+        return failed
 
-    def _whole_piece(self, s: BinaryIO, p: Piece) -> None:
+    def _whole_piece(self, s: _Counted, p: Piece) -> None:
         done = 0
         while done < p.length:
             data = _read_exact(s, min(READ_SIZE, p.length - done), p.key)
@@ -270,7 +277,7 @@ class Rebuild:
                 self._write(oid, off + done, data)
             done += len(data)
 
-    def _pack_piece(self, s: BinaryIO, p: Piece) -> None:
+    def _pack_piece(self, s: _Counted, p: Piece) -> None:
         assert p.pack is not None
         name, at, out, stored = p.pack.hex(), p.offset, 0, []
         while at < p.end:
@@ -348,14 +355,27 @@ class Rebuild:
             self.index.put_file(bytes.fromhex(job.oid), job.size, chunks)
 
 
-def _read_exact(s: BinaryIO, n: int, key: str) -> bytes:
+class _Counted:
+    """A span's stream, and the store offset of its next byte."""
+
+    def __init__(self, stream: BinaryIO, pos: int) -> None:
+        self.stream = stream
+        self.pos = pos
+
+    def read(self, n: int) -> bytes:
+        data = self.stream.read(n)
+        self.pos += len(data)
+        return data
+
+
+def _read_exact(s: _Counted, n: int, key: str) -> bytes:
     data = s.read(n)
     if len(data) != n:
         raise CorruptPack(f"corrupt pack: {key} ended early", REPUSH)
     return data
 
 
-def _skip(s: BinaryIO, n: int, key: str) -> None:
+def _skip(s: _Counted, n: int, key: str) -> None:
     while n > 0:
         n -= len(_read_exact(s, min(n, READ_SIZE), key))
 

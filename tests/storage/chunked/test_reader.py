@@ -261,3 +261,20 @@ def test_a_damaged_index_is_one_clear_error(tmp_path, store):
     Path(c.index_path).write_bytes(b"not sqlite at all" * 500)
     with pytest.raises(LocalIndexError, match="local index"):
         c.rebuild(b"x")
+
+
+def test_a_corrupt_frame_fails_only_the_files_that_need_it_in_a_shared_span(tmp_path, store):
+    a, b, c = stream("s-a", 100_000), stream("s-b", 100_000), stream("s-c", 100_000)
+    w = ChunkedWriter(store, tmp_path)
+    w.manifest(w.push_many([a, b, c]))  # one pack, one span, b's frames in the middle
+    path = Path(store.root) / pack_key(w.packs[0])
+    blob = bytearray(path.read_bytes())
+    _, off, flen, _ = w.where[next(cid for cid, pos in w.where.items() if pos[1] > 32 + 100_000)]
+    blob[off + 100] ^= 1
+    os.chmod(path, 0o644)
+    path.write_bytes(bytes(blob))
+    cl = Clone(tmp_path, store)
+    r = cl.rebuild(a, b, c)
+    assert sorted(r.done) == sorted([hash_bytes(a), hash_bytes(c)]) and cl.has(a) and cl.has(c)
+    assert "corrupt frame in pack" in r.failed[hash_bytes(b)].message
+    assert len(cl.store.ranges) == 1
