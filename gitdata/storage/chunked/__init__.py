@@ -87,6 +87,15 @@ class ChunkedStore:
             self.problems.append(e)
             out.rest = list(sizes)
             return out
+        if found:
+            try:
+                readable = view.readable()  # FORMAT: once per store
+            except GitDataError as e:  # a newer format, or FORMAT unreadable: say so
+                out.failed = dict.fromkeys(found, e)
+                out.rest = [oid for oid in sizes if oid not in found]
+                return out
+            if not readable:
+                found = {}  # no FORMAT: no writer made these records; read whole objects
 
         def usable(oid: str, records: list) -> list:  # type: ignore[type-arg]
             return [r for r in records if sizes[oid] is None or r.size == sizes[oid]]

@@ -97,14 +97,11 @@ class StoreView:
 
     def with_records(self, oids: list[str], sync: bool = True) -> dict[str, list[Record]]:
         """The oids of `oids` that have a record: from the index, else after one manifest sync
-        (5.1, steps 1 and 2); empty when the store has none or FORMAT says not to read them."""
+        (5.1, steps 1 and 2). Whether they may be read is readable()'s to say."""
         found = {o: [r.record for r in self.records(o)] for o in oids}
         missing = [o for o, rs in found.items() if not rs]
         if missing and sync and not self.synced:
             self.sync()
             for o in missing:
                 found[o] = [r.record for r in self.records(o)]
-        found = {o: rs for o, rs in found.items() if rs}
-        if found and not self.readable():
-            return {}
-        return found
+        return {o: rs for o, rs in found.items() if rs}

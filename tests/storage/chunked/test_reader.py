@@ -16,9 +16,10 @@ from gitdata.cache import Cache
 from gitdata.hashing import hash_bytes
 from gitdata.storage import StoreSpec, key_for, open_store
 from gitdata.storage.chunked import ChunkedStore
-from gitdata.storage.chunked.format.common import ENC_RAW, ENC_ZSTD
+from gitdata.storage.chunked.format.common import ENC_RAW, ENC_ZSTD, format_text
 from gitdata.storage.chunked.index import LocalIndex, LocalIndexError
 from gitdata.storage.chunked.reader import GET_MAX, Piece, coalesce, pack_key, split_whole
+from gitdata.storage.keys import FORMAT_KEY
 
 
 def stream(seed: str, n: int) -> bytes:
@@ -278,3 +279,16 @@ def test_a_corrupt_frame_fails_only_the_files_that_need_it_in_a_shared_span(tmp_
     assert sorted(r.done) == sorted([hash_bytes(a), hash_bytes(c)]) and cl.has(a) and cl.has(c)
     assert "corrupt frame in pack" in r.failed[hash_bytes(b)].message
     assert len(cl.store.ranges) == 1
+
+
+def test_format_decides_whether_records_are_read(tmp_path, store):
+    data = stream("fmt", 100_000)
+    w = ChunkedWriter(store, tmp_path)
+    w.manifest([w.push(data)])
+    newer = format_text(True).replace(b"readers-need 1", b"readers-need 2")
+    store.put_bytes(FORMAT_KEY, newer)
+    r = Clone(tmp_path, store, "a").rebuild(data)
+    assert "needs a newer gitdata" in r.failed[hash_bytes(data)].message and not r.rest
+    store.delete_keys([FORMAT_KEY])  # no FORMAT: no writer made the records
+    r = Clone(tmp_path, store, "b").rebuild(data)
+    assert r.rest == [hash_bytes(data)] and not r.failed
