@@ -123,7 +123,7 @@ class KeyCalls:
 
     def get_range(self, key: str, offset: int, length: int) -> BinaryIO:
         """Ranged GETs (one, and another for the rest whenever an answer breaks off)."""
-        full = self._full(key)
+        full = self._root() + check_key(key, whole=True)
         where = self.describe()
 
         def open_at(start: int, n: int) -> Any:
