@@ -1,0 +1,9 @@
+from __future__ import annotations
+
+from ..errors import UsageError
+from .selection import Selection
+
+
+def import_(sel: Selection, **options: object) -> int:
+    what = "importer"
+    raise UsageError(f"git data migrate {what} is not built yet", "upgrade gitdata")
