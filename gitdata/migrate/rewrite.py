@@ -21,6 +21,7 @@ from typing import IO, Protocol
 
 from .. import output
 from ..context import Context
+from ..fsutil import replace_file
 from ..git import history
 from ..git.history import BlobReader, RefInfo
 
@@ -56,6 +57,11 @@ class Result:
 
 def migrate_dir(ctx: Context) -> str:
     return os.path.join(ctx.paths.data_dir, "migrate")
+
+
+def pending_checkout(ctx: Context) -> str:
+    """A file that says: refs moved, the worktree still shows the old history."""
+    return os.path.join(migrate_dir(ctx), "checkout-pending")
 
 
 def clear_work_refs(cwd: str | None) -> None:
@@ -192,12 +198,46 @@ def finish(ctx: Context, result: Result, backup: bool = True) -> list[str]:
     if head in result.commit_map:
         lines += ["option no-deref", f"update HEAD {result.commit_map[head]} {head}"]
     lines += [f"delete {r.name} {r.oid}" for r in history.list_refs([WORK], cwd)]
-    history.transaction(lines, cwd)
+    # killed after the transaction, the next run (recover) appends the commit map and checks
+    # the new HEAD out before anything else; killed before it, the work refs say so
+    pending = pending_checkout(ctx)
+    mapped = "".join(f"{o} {n}\n" for o, n in result.commit_map.items())
+    replace_file(pending + ".map", mapped.encode("ascii"))
+    replace_file(pending, b"")
+    try:
+        history.transaction(lines, cwd)
+    except BaseException:
+        _unlink(pending, pending + ".map")
+        raise
     kill_point("after-refs")
-    if result.commit_map:
-        with open(os.path.join(migrate_dir(ctx), "commit-map"), "a", encoding="ascii") as f:
-            f.writelines(f"{o} {n}\n" for o, n in result.commit_map.items())
+    recover(ctx)
     return backups
+
+
+def recover(ctx: Context) -> bool:
+    """Finish what a run killed after its ref transaction left: append its commit map; say
+    whether its checkout is still to do. What a run killed before it left is dropped."""
+    pending = pending_checkout(ctx)
+    if not os.path.exists(pending):
+        return False
+    if history.list_refs([WORK], ctx.cwd):  # the transaction did not happen
+        _unlink(pending, pending + ".map")
+        return False
+    if os.path.exists(pending + ".map"):
+        with open(pending + ".map", "rb") as src:
+            mapped = src.read()
+        with open(os.path.join(migrate_dir(ctx), "commit-map"), "ab") as f:
+            f.write(mapped)
+        os.unlink(pending + ".map")
+    return True
+
+
+def _unlink(*paths: str) -> None:
+    for path in paths:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
 
 
 class _Stream:

@@ -10,6 +10,7 @@ from ..errors import GitDataError
 from ..git import config as git_config
 from ..git.paths import require_worktree
 from ..git.run import run_git
+from .rewrite import pending_checkout, recover
 
 #: Files in the git dir that say an operation is half done, and its name.
 IN_PROGRESS = (
@@ -25,6 +26,8 @@ def require_clean(ctx: Context) -> str:
     """The top of the worktree, once it is known to have no change and no operation in
     progress; a GitDataError otherwise."""
     top = require_worktree(ctx.paths)
+    if recover(ctx):  # a run killed after its refs moved
+        check_out(ctx, top)
     for name, what in IN_PROGRESS:
         if os.path.exists(os.path.join(ctx.paths.git_dir, name)):
             raise GitDataError(
@@ -53,3 +56,7 @@ def check_out(ctx: Context, top: str) -> None:
             "run `git data install` and `git data checkout`"
         )
     run_git(["reset", "-q", "--hard", "HEAD"], cwd=top, filters=True)
+    try:
+        os.unlink(pending_checkout(ctx))
+    except FileNotFoundError:
+        pass
