@@ -88,6 +88,10 @@ def tree(ctx: Context, refs: list[RefInfo]) -> History:
     return h
 
 
+#: Files git reads itself: never converted, wherever they are.
+GIT_FILES = {b".gitattributes", b".gitignore", b".gitmodules", b".gitdata.toml", b".mailmap"}
+
+
 @dataclass
 class Choice:
     """What `import` converts: paths, and for each version (blob) what it holds."""
@@ -106,7 +110,7 @@ def choose(ctx: Context, sel: Selection, h: History, from_lfs: bool) -> Choice:
     c = Choice()
     small = []
     for path, vers in h.versions.items():
-        if not sel.paths.match(path):
+        if not sel.paths.match(path) or os.path.basename(path) in GIT_FILES:
             continue
         if not from_lfs and sel.above is not None and max(vers.values()) <= sel.above:
             continue
