@@ -93,6 +93,10 @@ def import_(sel: Selection, no_rewrite: bool = False, from_lfs: bool = False) ->
         conv.progress.close()
     finally:
         reader.close()
+    if not result.updates:  # only versions already converted: the same commits again
+        rewrite.clear_work_refs(ctx.cwd)
+        output.note("nothing to migrate: the rewritten history is the history there is")
+        return 0
     rewrite.finish(ctx, result, backup=not no_rewrite)
     safety.check_out(ctx, top)
     _report(choice, result, no_rewrite)
