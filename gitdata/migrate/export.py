@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from .. import output, sync
 from ..context import Context
 from ..errors import GitDataError
@@ -18,12 +20,21 @@ class Exporter:
     (written by git from the cache file, each once); `filter=data` lines leave
     `.gitattributes`."""
 
-    def __init__(self, ctx: Context, sel: Selection, pointers: dict[str, Pointer]) -> None:
-        self.ctx, self.sel, self.pointers = ctx, sel, pointers
+    def __init__(
+        self, ctx: Context, sel: Selection, pointers: dict[str, Pointer], reader: BlobReader
+    ) -> None:
+        self.ctx, self.sel, self.pointers, self.reader = ctx, sel, pointers, reader
         self.writer = BlobWriter(ctx.cwd)
         self.memo: dict[str, str] = {}
+        self.nested: dict[str, bytes | None] = {}
 
-    def convert(self, path: bytes, mode: bytes, blob: str) -> str | None:
+    def convert(self, path: bytes, mode: bytes, blob: str) -> bytes | str | None:
+        if os.path.basename(path) == b".gitattributes":  # below the top
+            if blob not in self.nested:
+                data = self.reader.read_all(blob)
+                new = plan.remove_attributes(data, self.sel.include)
+                self.nested[blob] = None if new == data else (new or b"")
+            return self.nested[blob]
         p = self.pointers.get(blob)
         if p is None or not self.sel.paths.match(path):
             return None
@@ -62,7 +73,7 @@ def export(sel: Selection) -> int:
             "nothing changed; push them from a clone that has them, then export again",
         )
     reader = BlobReader(top)
-    conv = Exporter(ctx, sel, pointers)
+    conv = Exporter(ctx, sel, pointers, reader)
     try:
         result = rewrite.rewrite(ctx, refs, conv, reader)
     finally:
