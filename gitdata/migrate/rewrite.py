@@ -135,9 +135,11 @@ def commit_on_top(
     reader: BlobReader,
     files: Sequence[tuple[bytes, str, bytes]],
     message: bytes,
+    extra: Sequence[bytes] = (),
 ) -> Result:
     """`--no-rewrite`: one new commit on `ref` with the converted versions of `files` (its
-    tree's (mode, blob, path)) and the new `.gitattributes`."""
+    tree's (mode, blob, path)) and the new `.gitattributes`; `extra`, more file commands
+    (`inline_file`, `delete_file`) for a source whose files move (DVC)."""
     out = [b"commit " + WORK.encode() + ref.name.removeprefix("refs/").encode() + b"\n"]
     msg = message
     out.append(b"mark :1\ncommitter %s\ndata %d\n%s\nfrom %s\n" % (
@@ -149,7 +151,10 @@ def commit_on_top(
             continue
         new = conv.convert(path, mode, blob)
         if isinstance(new, bytes):
-            out.append(b"M %s inline %s\ndata %d\n%s\n" % (mode, _quote(path), len(new), new))
+            out.append(inline_file(mode, path, new))
+        elif isinstance(new, str):
+            out.append(b"M %s %s %s\n" % (mode, new.encode("ascii"), _quote(path)))
+    out += extra
     new_attrs = conv.attributes(attrs)
     if new_attrs is not None and new_attrs != attrs:
         out.append(b"M 100644 inline .gitattributes\ndata %d\n%s\n" % (len(new_attrs), new_attrs))
@@ -167,6 +172,15 @@ def commit_on_top(
     history.finish(imp, "fast-import")
     new = history.read_marks(marks)[":1"]
     return Result({}, [(ref.name, ref.oid, new)])
+
+
+def inline_file(mode: bytes, path: bytes, data: bytes) -> bytes:
+    """The fast-import command that writes `data` at `path` (small content: a pointer)."""
+    return b"M %s inline %s\ndata %d\n%s\n" % (mode, _quote(path), len(data), data)
+
+
+def delete_file(path: bytes) -> bytes:
+    return b"D %s\n" % _quote(path)
 
 
 def _quote(path: bytes) -> bytes:
