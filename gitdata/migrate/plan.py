@@ -27,14 +27,17 @@ def target_refs(ctx: Context, sel: Selection) -> list[RefInfo]:
         refs = history.list_refs(["refs/heads/", "refs/tags/"], cwd)
     else:
         names = []
-        for rev in sel.refs or ["HEAD"]:
-            out = run_git(["rev-parse", "--symbolic-full-name", rev], cwd=cwd, check=False)
-            name = out.stdout.decode().strip()
-            if rev == "HEAD" and not name.startswith("refs/"):
+        if not sel.refs:
+            out = run_git(["symbolic-ref", "-q", "HEAD"], cwd=cwd, check=False)
+            if out.returncode != 0:
                 raise UsageError(
                     "HEAD is detached: there is no current branch to migrate",
                     "name the branches or tags, or give --everything",
                 )
+            names.append(out.stdout.decode().strip())
+        for rev in sel.refs:
+            out = run_git(["rev-parse", "--symbolic-full-name", rev], cwd=cwd, check=False)
+            name = out.stdout.decode().strip()
             if out.returncode != 0 or not name.startswith("refs/"):
                 raise UsageError(
                     f"'{rev}' is not a branch or tag", "`git branch -a` and `git tag` list them"
