@@ -12,6 +12,7 @@ from ..errors import GitDataError, IntegrityError, UsageError
 from ..git.history import BlobReader
 from ..names import quote
 from ..pointer import SIZE_CUTOFF, Pointer
+from ..pointer import parse as parse_pointer
 from . import lfs, plan, rewrite, safety
 from .selection import Selection
 
@@ -32,11 +33,23 @@ class Importer:
                 new = plan.merge_attributes(data, [], True)
                 self.memo[blob] = None if new == data else new
             return self.memo[blob]
-        if path not in self.choice.paths or blob not in self.choice.convert:
+        if path not in self.choice.paths:
             return None
-        if blob not in self.memo:  # preconvert did them all; this is for a caller that did not
-            self._one(blob, self.reader)
+        if blob not in self.memo:
+            if blob in self.choice.convert:  # preconvert did them all, unless not called
+                self._one(blob, self.reader)
+            else:  # a version the plan did not see (it should see them all): decided here
+                self.memo[blob] = None if self.from_lfs else self._late(blob)
         return self.memo[blob]
+
+    def _late(self, blob: str) -> bytes | None:
+        if self.reader.open(blob) <= SIZE_CUTOFF:
+            data = self.reader.read_rest()
+            if parse_pointer(data) is not None:
+                return None
+            return Pointer(self.ctx.cache.store_bytes(data), len(data)).encode()
+        oid, size = self.ctx.cache.store_stream(self.reader)
+        return Pointer(oid, size).encode()
 
     def preconvert(self, workers: int) -> None:
         """Every chosen version into the cache before any commit is written, largest first,
