@@ -48,9 +48,9 @@ if [ "${1:-}" = "--test" ]; then
   say "installing gitdata (editable) with the test extras into $venv"
   "$venv/bin/python" -m pip install -q -e "$here[test]"
   # The real DVC 3 and DVC 2 for tests/migrate/test_dvc.py, each in its own virtualenv, kept
-  # under .dvc-venvs/ (DVC 2 needs the pathspec it was released with). A failed install only
+  # under .dvc-venvs/ (DVC 2 needs the pathspec and dulwich of its time). A failed install only
   # makes those tests skip, with the reason from .dvc-venvs/NAME.failed.
-  for spec in "dvc3:dvc" "dvc2:dvc<3 pathspec<0.12"; do
+  for spec in "dvc3:dvc" "dvc2:dvc<3 pathspec<0.12 dulwich<0.22"; do
     dvc_dir="$here/.dvc-venvs/${spec%%:*}"
     if [ ! -x "$dvc_dir/bin/dvc" ]; then
       say "installing ${spec#*:} into $dvc_dir (for the DVC import tests)"

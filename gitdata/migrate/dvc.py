@@ -314,7 +314,7 @@ def _advise(ctx: Context, top: str, remote: dvc_files.DvcRemote | None, keep_rem
     if remote is not None and not keep_remote:
         url = remote.url.rstrip("/") + "/" + REMOTE_SUBDIR
         output.note(
-            f"to push the data where DVC did: git data remote add {remote.name or 'storage'} "
+            f"to push the data where DVC did: git data remote add {remote.name} "
             f"{url} --default (or run the import with --keep-remote)"
         )
     for name in ("pre-commit", "post-checkout", "pre-push.legacy", "post-checkout.legacy"):

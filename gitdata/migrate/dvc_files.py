@@ -242,4 +242,4 @@ def remote_for_url(top: str, url: str) -> DvcRemote:
         url = url[len("file://") :]
     if "://" not in url:
         url = os.path.abspath(url)
-    return DvcRemote("", url)
+    return DvcRemote("dvc", url)

@@ -1,0 +1,291 @@
+"""`git data migrate import --from-dvc` on projects made by the real DVC 3 and DVC 2.
+
+install.sh --test installs each into .dvc-venvs/dvc3 and .dvc-venvs/dvc2. One project per DVC
+version is built once per module (DVC starts slowly) and copied for every test: a text file
+with CRLF line ends (DVC 2 hashed it as LF), a directory out with a subfolder and a 5 MiB file,
+a `dvc.lock` out made by `dvc stage add` + `dvc repro`, a local DVC remote the data was pushed
+to. The originals are kept aside to compare bytes with.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import Env, random_file, write
+
+ROOT = Path(__file__).resolve().parents[2]
+VENVS = ROOT / ".dvc-venvs"
+VERSIONS = [3, 2]
+
+#: Every data file of the project, top-relative.
+FILES = [
+    "data/train.csv",
+    "data/images/a.bin",
+    "data/images/big.bin",
+    "data/images/sub/c.txt",
+    "model.bin",
+]
+
+
+def dvc_exe(version: int) -> str:
+    exe = VENVS / f"dvc{version}" / "bin" / "dvc"
+    if not os.access(exe, os.X_OK):
+        failed = VENVS / f"dvc{version}.failed"
+        why = failed.read_text().strip() if failed.exists() else "not installed"
+        pytest.skip(f"DVC {version} is not in {exe.parent.parent} ({why}): ./install.sh --test")
+    return str(exe)
+
+
+def _run(args: list[str], cwd: Path, env: dict[str, str]) -> None:
+    p = subprocess.run(args, cwd=cwd, env=env, capture_output=True)
+    assert p.returncode == 0, f"{args}: {p.stdout.decode()} {p.stderr.decode()}"
+
+
+@pytest.fixture(scope="module", params=VERSIONS, ids=lambda v: f"dvc{v}")
+def template(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A committed DVC project (`work`), its DVC remote (`store`), the original bytes
+    (`originals`)."""
+    version = request.param
+    dvc = dvc_exe(version)
+    root = tmp_path_factory.mktemp(f"dvc{version}")
+    home = root / "home"
+    home.mkdir()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "DVC_"))},
+        "HOME": str(home),
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "DVC_NO_ANALYTICS": "1",
+        "DVC_SITE_CACHE_DIR": str(root / "site-cache"),
+        "GIT_AUTHOR_NAME": "Test",
+        "GIT_AUTHOR_EMAIL": "test@example.com",
+        "GIT_COMMITTER_NAME": "Test",
+        "GIT_COMMITTER_EMAIL": "test@example.com",
+    }
+    work = root / "work"
+    _run(["git", "init", "-q", "-b", "main", str(work)], root, env)
+    _run([dvc, "init", "-q"], work, env)
+    write(work / "data/train.csv", b"a,b\r\n1,2\r\n3,4\r\n")
+    random_file(work / "data/images/a.bin", 3000, seed=1)
+    random_file(work / "data/images/big.bin", 5 << 20, seed=2)
+    write(work / "data/images/sub/c.txt", b"hello\n")
+    _run([dvc, "add", "-q", "data/train.csv", "data/images"], work, env)
+    code = "import random; open('model.bin','wb').write(random.Random(3).randbytes(70000))"
+    _run([dvc, "stage", "add", "-q", "-n", "train", "-o", "model.bin",
+          f'{sys.executable} -c "{code}"'], work, env)  # fmt: skip
+    _run([dvc, "repro", "-q"], work, env)
+    _run([dvc, "remote", "add", "-q", "-d", "store", str(root / "store")], work, env)
+    _run([dvc, "push", "-q"], work, env)
+    _run(["git", "add", "-A"], work, env)
+    _run(["git", "commit", "-q", "-m", "DVC project"], work, env)
+    originals = root / "originals"
+    for f in FILES:
+        write(originals / f, (work / f).read_bytes())
+    return root
+
+
+@pytest.fixture
+def project(env: Env, template: Path) -> Path:
+    """A copy of the template's work tree (DVC cache and checked-out data included)."""
+    work = env.root / "work"
+    shutil.copytree(template / "work", work, symlinks=True)
+    return work
+
+
+@pytest.fixture
+def clone(env: Env, template: Path) -> Path:
+    """A fresh clone of the project: no DVC cache, no data, only the DVC remote has the bytes."""
+    env.git("clone", "-q", str(template / "work"), str(env.root / "clone"))
+    return env.root / "clone"
+
+
+def migrate(env: Env, repo: Path, *args: str, check: bool = True):
+    return env.data("migrate", "import", "--from-dvc", *args, cwd=repo, check=check)
+
+
+def assert_clean(env: Env, repo: Path) -> None:
+    assert env.out("status", "--porcelain", cwd=repo) == ""
+
+
+def assert_same_bytes(repo: Path, template: Path) -> None:
+    for f in FILES:
+        assert (repo / f).read_bytes() == (template / "originals" / f).read_bytes(), f
+
+
+def test_file_directory_and_lock_outs_become_data_files(env, project, template):
+    before = env.head(project)
+    out = migrate(env, project).stderr.decode()
+    assert "imported 5 file(s)" in out
+    assert env.out("rev-parse", "HEAD~1", cwd=project).strip() == before
+    assert_clean(env, project)
+    assert_same_bytes(project, template)
+    for f in FILES:
+        assert env.out("cat-file", "-p", f"HEAD:{f}", cwd=project).startswith("version gitdata/1")
+        assert not (project / f).is_symlink()
+    assert not (project / "data/train.csv.dvc").exists()
+    assert not (project / "data/images.dvc").exists()
+    assert (project / "dvc.lock").exists() and (project / "dvc.yaml").exists()
+    assert not (project / "data/.gitignore").exists()  # DVC made it; only DVC's lines were in it
+    gitignore = project / ".gitignore"
+    assert not gitignore.exists() or "/model.bin" not in gitignore.read_text()
+    attrs = (project / ".gitattributes").read_text().splitlines()
+    assert "/data/images/** filter=data diff=data merge=data -text" in attrs
+    assert "/data/train.csv filter=data diff=data merge=data -text" in attrs
+    assert "/model.bin filter=data diff=data merge=data -text" in attrs
+    env.data("fsck", "--all", cwd=project)
+    # run twice: the second run finds nothing and changes nothing
+    after = env.head(project)
+    assert "nothing to import" in migrate(env, project).stderr.decode()
+    assert env.head(project) == after
+    assert_clean(env, project)
+
+
+def test_push_and_a_fresh_clone_get_every_byte(env, project, template):
+    migrate(env, project)
+    bare = env.bare("origin.git")
+    env.git("remote", "add", "origin", str(bare), cwd=project)
+    env.git("push", "-q", "origin", "main", cwd=project)
+    env.git("clone", "-q", str(bare), str(env.root / "fresh"))
+    assert_same_bytes(env.root / "fresh", template)
+    assert_clean(env, env.root / "fresh")
+    env.data("fsck", "--all", cwd=env.root / "fresh")
+
+
+def test_an_empty_cache_is_filled_from_the_dvc_remote(env, clone, template):
+    assert not (clone / ".dvc/cache").exists() and not (clone / "model.bin").exists()
+    migrate(env, clone)
+    assert_same_bytes(clone, template)
+    assert_clean(env, clone)
+    env.data("fsck", "--all", cwd=clone)
+
+
+def test_missing_bytes_are_listed_and_nothing_changes(env, clone):
+    before = env.head(clone)
+    empty = env.root / "empty-remote"
+    empty.mkdir()
+    p = migrate(env, clone, "--dvc-remote", str(empty), check=False)
+    err = p.stderr.decode()
+    assert p.returncode == 1
+    assert "the bytes of 3 DVC file(s) are in neither" in err
+    assert "data/images/ (the listing " in err and "model.bin (md5 " in err
+    assert "dvc pull" in err and "--dvc-remote" in err
+    assert env.head(clone) == before
+    assert_clean(env, clone)
+    assert (clone / "data/images.dvc").exists()
+
+
+def test_a_file_changed_since_dvc_add_is_refused(env, project):
+    (project / "data/train.csv").write_bytes(b"changed\n")
+    p = migrate(env, project, check=False)
+    assert p.returncode == 1
+    assert "1 file(s) in the work tree differ from what DVC recorded" in p.stderr.decode()
+    assert "data/train.csv" in p.stderr.decode()
+    assert (project / "data/train.csv").read_bytes() == b"changed\n"
+
+
+def test_links_into_dvc_cache_become_files(env, project, template):
+    # what `dvc config cache.type symlink` (or hardlink) checks out
+    (project / "data/images/a.bin").unlink()
+    (project / "data/images/a.bin").symlink_to(_cached(project, template, "data/images/a.bin"))
+    (project / "model.bin").unlink()
+    os.link(_cached(project, template, "model.bin"), project / "model.bin")
+    migrate(env, project)
+    assert not (project / "data/images/a.bin").is_symlink()
+    assert os.stat(project / "model.bin").st_nlink == 1
+    assert_same_bytes(project, template)
+    assert_clean(env, project)
+
+
+def _cached(project: Path, template: Path, f: str) -> Path:
+    want = (template / "originals" / f).read_bytes()
+    return next(p for p in (project / ".dvc/cache").rglob("*") if p.is_file() and
+                not p.name.endswith(".dir") and p.stat().st_size == len(want)
+                and p.read_bytes() == want)  # fmt: skip
+
+
+def test_refuses_a_dirty_worktree_and_a_merge_in_progress(env, project):
+    (project / "dvc.yaml").write_text("stages: {}\n")
+    p = migrate(env, project, check=False)
+    assert p.returncode == 1 and "the work tree has changes" in p.stderr.decode()
+    env.git("checkout", "-q", "--", "dvc.yaml", cwd=project)
+    env.git("checkout", "-q", "-b", "other", cwd=project)
+    write(project / "notes.txt", b"other\n")
+    env.commit_all(project, "other")
+    env.git("checkout", "-q", "main", cwd=project)
+    write(project / "notes.txt", b"main\n")
+    env.commit_all(project, "main")
+    env.git("merge", "-q", "other", cwd=project, check=False)
+    p = migrate(env, project, check=False)
+    assert p.returncode == 1 and "a merge" in p.stderr.decode()
+    assert len(p.stderr.decode().splitlines()) == 2  # the error and its hint
+
+
+def test_a_run_killed_after_the_branch_moved_is_finished_by_the_next(
+    env, project, template, monkeypatch
+):
+    from gitdata import cli
+    from gitdata.git.paths import repo_paths
+    from gitdata.migrate import dvc_commit
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    sync = dvc_commit.sync
+    monkeypatch.chdir(project)
+    monkeypatch.setattr(dvc_commit, "sync", killed)
+    repo_paths.cache_clear()
+    before = env.head(project)
+    assert cli.main(["migrate", "import", "--from-dvc"]) == 130
+    repo_paths.cache_clear()
+    assert env.head(project) != before  # the branch moved; the work tree did not follow
+    monkeypatch.setattr(dvc_commit, "sync", sync)
+    out = migrate(env, project).stderr.decode()
+    assert "finishing the import that was interrupted" in out
+    assert env.out("rev-parse", "HEAD~1", cwd=project).strip() == before
+    assert_clean(env, project)
+    assert_same_bytes(project, template)
+    assert not (project / "data/images.dvc").exists()
+
+
+def test_keep_remote_pushes_where_dvc_did(env, project, template):
+    # a DVC remote of this test's own (the template's is shared)
+    shutil.copytree(template / "store", env.root / "store")
+    config = (project / ".dvc/config").read_text()
+    (project / ".dvc/config").write_text(config.replace(str(template), str(env.root)))
+    env.commit_all(project, "DVC remote moved")
+    migrate(env, project, "--keep-remote")
+    toml = (project / ".gitdata.toml").read_text()
+    store = env.root / "store" / "gitdata"
+    assert 'default = "store"' in toml and str(store) in toml
+    bare = env.bare("origin.git")
+    env.git("remote", "add", "origin", str(bare), cwd=project)
+    env.git("push", "-q", "origin", "main", cwd=project)
+    pushed = [p for p in store.rglob("*") if p.is_file() and len(p.name) == 32]
+    assert len(pushed) == len(FILES)
+
+
+def test_include_chooses_outs(env, project):
+    migrate(env, project, "--include", "data/**")
+    assert not (project / "data/images.dvc").exists()
+    assert "/model.bin" not in (project / ".gitattributes").read_text()
+    assert env.out("ls-files", "model.bin", cwd=project) == ""
+    assert_clean(env, project)
+
+
+def test_an_s3_dvc_remote(env, clone, template, s3):
+    store = template / "store"
+    for f in store.rglob("*"):
+        if f.is_file():
+            key = "dvcstore/" + f.relative_to(store).as_posix()
+            s3.client.put_object(Bucket=s3.bucket, Key=key, Body=f.read_bytes())
+    with open(clone / ".dvc/config.local", "a") as cfg:  # not committed: DVC ignores it
+        cfg.write(f"['remote \"s3store\"']\n    url = {s3.url('dvcstore')}\n"
+                  f"    endpointurl = {s3.endpoint}\n")  # fmt: skip
+    p = migrate(env, clone, "--dvc-remote", "s3store", check=False)
+    assert p.returncode == 0, p.stderr.decode()
+    assert_same_bytes(clone, template)
+    assert_clean(env, clone)
