@@ -47,6 +47,11 @@ if [ "${1:-}" = "--test" ]; then
   make_venv "$venv"
   say "installing gitdata (editable) with the test extras into $venv"
   "$venv/bin/python" -m pip install -q -e "$here[test]"
+  # tests/migrate/test_lfs.py builds repositories with the real git-lfs
+  if ! command -v git-lfs >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    say "installing git-lfs (apt-get install -y git-lfs) for the migrate tests"
+    apt-get install -y -q git-lfs >/dev/null || say "apt-get install git-lfs failed; its tests are skipped"
+  fi
   # The real DVC 3 and DVC 2 for tests/migrate/test_dvc.py, each in its own virtualenv, kept
   # under .dvc-venvs/ (DVC 2 needs the pathspec and dulwich of its time). A failed install only
   # makes those tests skip, with the reason from .dvc-venvs/NAME.failed.

@@ -29,12 +29,11 @@ from ..git.paths import require_worktree
 from ..git.run import run_git
 from ..pointer import Pointer
 from ..worktree import write_worktree_file
-from . import dvc_commit, dvc_files
+from . import dvc_commit, dvc_files, plan, safety
 from .dvc_files import Out
 from .dvc_objects import Found, Progress, Sources, Wanted, import_path, listing_entries
 from .selection import Selection
 
-IN_PROGRESS = ("MERGE_HEAD", "CHERRY_PICK_HEAD", "REVERT_HEAD", "rebase-merge", "rebase-apply")
 #: gitdata's objects go into this folder of a DVC remote kept with --keep-remote, apart from
 #: DVC's own (`files/md5/`, and DVC 2's two-hex-digit folders).
 REMOTE_SUBDIR = "gitdata"
@@ -96,27 +95,13 @@ def import_dvc(
 
 def _check_ready(ctx: Context) -> str:
     """HEAD's commit id, once the repository is fit for a new commit made behind git's back."""
-    top = ctx.paths.toplevel
-    for name in IN_PROGRESS:
-        if os.path.exists(os.path.join(ctx.paths.git_dir, name)):
-            raise GitDataError(
-                "a merge, rebase, cherry-pick or revert is in progress",
-                "finish it (or --abort it), then run the import again",
-            )
+    top = safety.require_clean(ctx)
     head = run_git(["rev-parse", "-q", "--verify", "HEAD^{commit}"], cwd=top, check=False)
     if head.returncode != 0:
         raise GitDataError("HEAD has no commit yet", "commit the DVC files first")
     if not git_config.last(ctx.git_config, "filter.data.process"):
         raise GitDataError(
             "the data filter is not installed", "run `git data install`, then the import again"
-        )
-    # through the filter: a data file is unchanged when its bytes give the staged pointer
-    status = run_git(
-        ["status", "--porcelain", "-z", "--untracked-files=no"], cwd=top, filters=True
-    ).stdout
-    if status:
-        raise GitDataError(
-            "the work tree has changes", "commit or stash them, then run the import again"
         )
     return head.stdout.decode().strip()
 
@@ -258,23 +243,21 @@ def _changes(
             changes[gi] = (
                 (0o100644, text.encode("utf-8", "surrogateescape")) if text.strip() else None
             )
-    lines = attributes.read(top)
-    have = set(attributes.tracked(top))
+    new_lines = []
     for o in outs:
-        pattern = "/" + _glob_escape(o.path) + ("/**" if o.is_dir else "")
-        if pattern not in have:
-            lines.append(f"{attributes.escape(pattern)} {attributes.ATTRS}")
-            have.add(pattern)
-    changes[attributes.FILE] = (0o100644, "".join(ln + "\n" for ln in lines).encode())
+        pattern, rest = plan.attribute_lines(Selection(), [o.path.encode()])[0].split(" ", 1)
+        new_lines.append(f"{pattern}/** {rest}" if o.is_dir else f"{pattern} {rest}")
+    try:
+        with open(os.path.join(top, attributes.FILE), "rb") as f:
+            old: bytes | None = f.read()
+    except FileNotFoundError:
+        old = None
+    new = plan.merge_attributes(old, new_lines, from_lfs=False)
+    if new is not None and new != old:
+        changes[attributes.FILE] = (0o100644, new)
     if isinstance(remote, dvc_files.DvcRemote):
         changes[".gitdata.toml"] = (0o100644, _remote_config(top, remote))
     return changes
-
-
-def _glob_escape(path: str) -> str:
-    for c in "\\*?[":
-        path = path.replace(c, "\\" + c)
-    return path
 
 
 def _remote_config(top: str, remote: dvc_files.DvcRemote) -> bytes:

@@ -210,7 +210,7 @@ def _cached(project: Path, template: Path, f: str) -> Path:
 def test_refuses_a_dirty_worktree_and_a_merge_in_progress(env, project):
     (project / "dvc.yaml").write_text("stages: {}\n")
     p = migrate(env, project, check=False)
-    assert p.returncode == 1 and "the work tree has changes" in p.stderr.decode()
+    assert p.returncode == 1 and "the worktree has changes" in p.stderr.decode()
     env.git("checkout", "-q", "--", "dvc.yaml", cwd=project)
     env.git("checkout", "-q", "-b", "other", cwd=project)
     write(project / "notes.txt", b"other\n")
