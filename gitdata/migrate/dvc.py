@@ -28,10 +28,12 @@ from ..git import config as git_config
 from ..git.paths import require_worktree
 from ..git.run import run_git
 from ..pointer import Pointer
+from ..statcache import same_file
 from ..worktree import write_worktree_file
 from . import dvc_commit, dvc_files, plan, safety
 from .dvc_files import Out
 from .dvc_objects import Found, Progress, Sources, Wanted, import_path, listing_entries
+from .rewrite import kill_point
 from .selection import Selection
 
 #: gitdata's objects go into this folder of a DVC remote kept with --keep-remote, apart from
@@ -70,6 +72,7 @@ def import_dvc(
     remote = _remote(top, dvc_remote)
     sources = Sources(ctx.cache, dvc_files.cache_dir(top), remote)
     found = gather(ctx, top, todo, sources)
+    kill_point("dvc-gathered")
     _check_found(found, remote)
     for path, p in found.pointers.items():
         if path not in found.from_worktree:
@@ -83,6 +86,7 @@ def import_dvc(
     )
     new = dvc_commit.commit(ctx, head, changes, message)
     dvc_commit.move_branch(ctx, head, new, "git data migrate import --from-dvc")
+    kill_point("dvc-after-ref")
     _sync(ctx, head, new)
     hooks.install_in(ctx.paths, quiet=True)
     output.note(
@@ -146,22 +150,15 @@ def _one(
     ctx: Context, top: str, w: Wanted, sources: Sources, found: Found, progress: Progress
 ) -> None:
     full = os.path.join(top, w.path)
-    try:
+    if os.path.isfile(full):  # checked out by DVC (a copy, or a link into its cache)
         st = os.lstat(full)
-    except OSError:
-        st = None
-    if st is not None and not stat.S_ISDIR(st.st_mode):
         p = import_path(ctx.cache, full, w.md5, w.legacy, progress)
         if p is None:
             found.modified.append(f"  {w.path}")
             return
         after = os.lstat(full)
-        if (
-            stat.S_ISREG(after.st_mode)
-            and after.st_nlink == 1
-            and after.st_mtime_ns == (st.st_mtime_ns)
-        ):
-            found.from_worktree.add(w.path)
+        if stat.S_ISREG(after.st_mode) and after.st_nlink == 1 and same_file(st, after):
+            found.from_worktree.add(w.path)  # else it is written anew, a file of its own
             ctx.stat_cache.record(after, p.oid)
             if after.st_mode & stat.S_IXUSR:
                 w.executable = True

@@ -18,6 +18,7 @@ from typing import Optional
 
 from ..context import Context
 from ..fsutil import replace_file
+from ..git import history
 from ..git.diff import diff_trees
 from ..git.run import run_git, split_z
 from ..git.scan import cat_blobs
@@ -31,23 +32,19 @@ Change = Optional[tuple[int, bytes]]
 
 def write_blobs(ctx: Context, contents: list[bytes]) -> list[str]:
     """Write blobs into the object database, as they are (no filter); their ids, in order."""
-    if not contents:
-        return []
     unique = list(dict.fromkeys(contents))
     os.makedirs(ctx.paths.data_dir, exist_ok=True)
+    ids = {}
     with tempfile.TemporaryDirectory(dir=ctx.paths.data_dir, prefix="tmp-blobs-") as d:
-        names = []
-        for i, data in enumerate(unique):
-            name = os.path.join(d, str(i))
-            with open(name, "wb") as f:
-                f.write(data)
-            names.append(name)
-        out = run_git(
-            ["hash-object", "-w", "--no-filters", "--stdin-paths"],
-            cwd=ctx.paths.toplevel,
-            input="".join(n + "\n" for n in names).encode(),
-        ).stdout.split()
-    ids = dict(zip(unique, (b.decode() for b in out)))
+        writer = history.BlobWriter(ctx.paths.toplevel)
+        try:
+            for i, data in enumerate(unique):
+                name = os.path.join(d, str(i))
+                with open(name, "wb") as f:
+                    f.write(data)
+                ids[data] = writer.write(name)
+        finally:
+            writer.close()
     return [ids[c] for c in contents]
 
 

@@ -103,8 +103,8 @@ def clone(env: Env, template: Path) -> Path:
     return env.root / "clone"
 
 
-def migrate(env: Env, repo: Path, *args: str, check: bool = True):
-    return env.data("migrate", "import", "--from-dvc", *args, cwd=repo, check=check)
+def migrate(e: Env, repo: Path, *args: str, **kw):
+    return e.data("migrate", "import", "--from-dvc", *args, cwd=repo, **kw)
 
 
 def assert_clean(env: Env, repo: Path) -> None:
@@ -193,8 +193,11 @@ def test_links_into_dvc_cache_become_files(env, project, template):
     (project / "data/images/a.bin").symlink_to(_cached(project, template, "data/images/a.bin"))
     (project / "model.bin").unlink()
     os.link(_cached(project, template, "model.bin"), project / "model.bin")
+    (project / "data/images/sub/c.txt").unlink()  # a link whose cache file was deleted
+    (project / "data/images/sub/c.txt").symlink_to(project / ".dvc/cache/gone")
     migrate(env, project)
     assert not (project / "data/images/a.bin").is_symlink()
+    assert not (project / "data/images/sub/c.txt").is_symlink()
     assert os.stat(project / "model.bin").st_nlink == 1
     assert_same_bytes(project, template)
     assert_clean(env, project)
@@ -224,31 +227,22 @@ def test_refuses_a_dirty_worktree_and_a_merge_in_progress(env, project):
     assert len(p.stderr.decode().splitlines()) == 2  # the error and its hint
 
 
-def test_a_run_killed_after_the_branch_moved_is_finished_by_the_next(
-    env, project, template, monkeypatch
-):
-    from gitdata import cli
-    from gitdata.git.paths import repo_paths
-    from gitdata.migrate import dvc_commit
-
-    def killed(*args, **kwargs):
-        raise KeyboardInterrupt
-
-    sync = dvc_commit.sync
-    monkeypatch.chdir(project)
-    monkeypatch.setattr(dvc_commit, "sync", killed)
-    repo_paths.cache_clear()
+@pytest.mark.parametrize("point", ["dvc-gathered", "dvc-after-ref"])
+def test_a_killed_run_is_finished_by_the_next(env, project, template, point):
+    """SIGKILL with every byte in the cache but nothing else changed, and right after the
+    branch moved (the work tree and index still at the old commit)."""
     before = env.head(project)
-    assert cli.main(["migrate", "import", "--from-dvc"]) == 130
-    repo_paths.cache_clear()
-    assert env.head(project) != before  # the branch moved; the work tree did not follow
-    monkeypatch.setattr(dvc_commit, "sync", sync)
+    p = migrate(env, project, env={"GIT_DATA_TEST_MIGRATE_KILL_AT": point}, check=False)
+    assert p.returncode == -9
+    moved = env.head(project) != before
+    assert moved == (point == "dvc-after-ref")
     out = migrate(env, project).stderr.decode()
-    assert "finishing the import that was interrupted" in out
+    assert ("finishing the import that was interrupted" in out) == moved
     assert env.out("rev-parse", "HEAD~1", cwd=project).strip() == before
     assert_clean(env, project)
     assert_same_bytes(project, template)
     assert not (project / "data/images.dvc").exists()
+    env.data("fsck", "--all", cwd=project)
 
 
 def test_keep_remote_pushes_where_dvc_did(env, project, template):
