@@ -81,8 +81,9 @@ def _out(entry: object, base: str, source: str) -> Out | None:
     if "files" in entry or entry.get("cloud"):
         raise not_understood(source, f"'{path}' is on a version-aware remote (not supported)")
     md5 = entry.get("md5")
-    if not isinstance(md5, str):
+    if md5 is None:
         raise not_understood(source, f"'{path}' has no md5 (run `dvc commit` first)")
+    md5 = str(md5)  # a YAML number is never a valid md5 (it lost its digits' form)
     is_dir = md5.endswith(".dir")
     md5 = md5[:-4] if is_dir else md5
     if not _MD5.fullmatch(md5):

@@ -283,3 +283,35 @@ def test_an_s3_dvc_remote(env, clone, template, s3):
     assert p.returncode == 0, p.stderr.decode()
     assert_same_bytes(clone, template)
     assert_clean(env, clone)
+
+
+def test_dvc2_text_md5_is_computed_as_dvc2_does(tmp_path):
+    """An out written by DVC 2 names a text file by the md5 of its bytes with CRLF read as LF,
+    in 1 MiB reads (a CRLF split by a read stays): the same md5 as DVC 2's own file_md5."""
+    from gitdata.migrate.dvc_objects import Md5Reader
+
+    dvc_exe(2)
+    python = VENVS / "dvc2" / "bin" / "python"
+    line = b"x" * 99 + b"\r\n"
+    cases = {
+        "lines.csv": line * 30000,  # ~3 MiB, CRLF everywhere
+        "split.txt": b"a" * ((1 << 20) - 1) + b"\r\n" + b"b\r\n" * 10,  # CRLF across a read
+        "binary.bin": b"\x00\r\n" * 1000,
+        "mostly-binary.bin": bytes(range(256)) * 8 + b"\r\n",
+        "empty.txt": b"",
+    }
+    for name, data in cases.items():
+        (tmp_path / name).write_bytes(data)
+    code = (
+        "import sys\nfrom dvc_data.hashfile.hash import file_md5\n"
+        "for p in sys.argv[1:]: print(file_md5(p))"
+    )
+    paths = [str(tmp_path / n) for n in cases]
+    out = subprocess.run([str(python), "-c", code, *paths], capture_output=True, check=True)
+    for path, md5 in zip(paths, out.stdout.decode().split()):
+        with open(path, "rb", buffering=0) as f:
+            r = Md5Reader(f, legacy=True)
+            buf = bytearray(1 << 16)  # reads of another size than DVC's: the md5 is the same
+            while r.readinto(buf):
+                pass
+        assert r.matches(md5), path
