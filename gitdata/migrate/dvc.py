@@ -32,7 +32,7 @@ from ..statcache import same_file
 from ..worktree import write_worktree_file
 from . import dvc_commit, dvc_files, plan, safety
 from .dvc_files import Out
-from .dvc_objects import Found, Progress, Sources, Wanted, import_path, listing_entries
+from .dvc_objects import Found, Progress, Sources, Wanted, listing_entries, verify
 from .rewrite import kill_point
 from .selection import Selection
 
@@ -152,21 +152,22 @@ def _one(
     full = os.path.join(top, w.path)
     if os.path.isfile(full):  # checked out by DVC (a copy, or a link into its cache)
         st = os.lstat(full)
-        p = import_path(ctx.cache, full, w.md5, w.legacy, progress)
-        if p is None:
+        known = verify(full, w.md5, w.legacy, progress)
+        if known is None:
             found.modified.append(f"  {w.path}")
             return
         after = os.lstat(full)
         if stat.S_ISREG(after.st_mode) and after.st_nlink == 1 and same_file(st, after):
             found.from_worktree.add(w.path)  # else it is written anew, a file of its own
-            ctx.stat_cache.record(after, p.oid)
+            ctx.stat_cache.record(after, known.oid)
             if after.st_mode & stat.S_IXUSR:
                 w.executable = True
+        p = sources.store(w.md5, w.legacy, known=known, copy_from=full)
     else:
-        p = sources.import_file(w.md5, w.legacy, progress)
-        if p is None:
-            found.missing.append(f"  {w.path} (md5 {w.md5})")
-            return
+        p = sources.store(w.md5, w.legacy, progress)
+    if p is None:
+        found.missing.append(f"  {w.path} (md5 {w.md5})")
+        return
     found.pointers[w.path] = p
     found.modes[w.path] = 0o100755 if w.executable else 0o100644
 

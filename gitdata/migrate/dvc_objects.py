@@ -1,5 +1,7 @@
 """DVC's objects into the gitdata cache: found in the work tree, DVC's cache or a DVC remote,
-verified against their md5 while they are hashed with XXH3-128 (one read of every byte).
+verified against their md5 while they are hashed with XXH3-128 (one read), then taken in by the
+cache, which hashes them again: a hard link to DVC's file where it can (no second copy on disk),
+else a copy.
 
 Where DVC keeps an object named `<md5>` (`<md5>.dir` for a directory listing): DVC 3 under
 `<root>/files/md5/<2>/<30>`, DVC 2 under `<root>/<2>/<30>`, for its cache and its remotes alike.
@@ -20,8 +22,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
-from ..cache import Cache
-from ..hashing import Reader
+from ..cache import Cache, disk_error
+from ..errors import IntegrityError
+from ..fsutil import copy_file
+from ..hashing import Reader, copy_and_hash
 from ..pointer import Pointer
 from .dvc_files import DvcRemote
 
@@ -126,23 +130,45 @@ class Sources:
         return [old, new] if legacy else [new, old]
 
     def candidates(self, name: str, legacy: bool) -> Iterator[tuple[str, bool]]:
-        """(path of a file that may hold the object, whether it is a temporary to remove)."""
+        """(a file that may hold the object, whether it may be linked: a file in DVC's cache
+        or a directory remote; a download from S3 is a temporary, adopted as it is)."""
         for root in self.roots:
             for key in self.keys(name, legacy):
-                yield os.path.join(root, key), False
+                yield os.path.join(root, key), True
         if self.s3 is not None:
             for key in self.keys(name, legacy):
                 with self.cache.temp_path() as tmp:
                     if self.s3.fetch(key, tmp):
-                        yield tmp, True
+                        yield tmp, False
 
-    def import_file(self, md5: str, legacy: bool, progress: Progress = None) -> Pointer | None:
-        """Copy the object `md5` into the cache from the first place that holds it with the
-        right bytes; its pointer, or None."""
-        for path, _temp in self.candidates(md5, legacy):
-            p = import_path(self.cache, path, md5, legacy, progress)
-            if p is not None:
+    def store(
+        self,
+        md5: str,
+        legacy: bool,
+        progress: Progress = None,
+        known: Pointer | None = None,
+        copy_from: str | None = None,
+    ) -> Pointer | None:
+        """Put the object `md5` into the cache from the first place that holds it with the
+        right bytes; its pointer, or None when no place has it.
+
+        `known`: the pointer of bytes already verified against `md5` (the work tree's file
+        `copy_from`): a place that holds them is linked without being read for the md5 again,
+        and with none, `copy_from` is copied. Every way in, the cache re-hashes what it takes."""
+        if known is not None and self.cache.freshen(known.oid):
+            return known
+        for path, linkable in self.candidates(md5, legacy):
+            if known is not None:
+                if os.path.isfile(path) and adopt(self.cache, path, known, linkable):
+                    return known
+                continue
+            p = verify(path, md5, legacy, progress)
+            if p is None:
+                continue
+            if self.cache.freshen(p.oid) or adopt(self.cache, path, p, linkable):
                 return p
+        if known is not None and copy_from is not None and adopt(self.cache, copy_from, known):
+            return known
         return None
 
     def read_listing(self, md5: str, legacy: bool) -> list[dict[str, object]] | None:
@@ -164,25 +190,41 @@ class Sources:
         return None
 
 
-def import_path(
-    cache: Cache, path: str, md5: str, legacy: bool, progress: Progress = None
-) -> Pointer | None:
-    """Store the file `path` in the cache if its bytes have this md5; its pointer, else None
-    (absent, unreadable or other bytes: an object stored then is complete and harmless)."""
+def verify(path: str, md5: str, legacy: bool, progress: Progress = None) -> Pointer | None:
+    """The pointer of the file `path` if its bytes have this md5 (one read; nothing is
+    written); None when it is absent, unreadable or holds other bytes."""
     try:
         f = open(path, "rb", buffering=0)
     except OSError:
         return None
     with f:
-        return import_stream(cache, f, md5, legacy, progress)
-
-
-def import_stream(
-    cache: Cache, f: Reader, md5: str, legacy: bool, progress: Progress = None
-) -> Pointer | None:
-    r = Md5Reader(f, legacy)
-    oid, size = cache.store_stream(r, progress=progress)
+        r = Md5Reader(f, legacy)
+        oid, size = copy_and_hash(r, None, progress)
     return Pointer(oid, size) if r.matches(md5) else None
+
+
+def adopt(cache: Cache, path: str, p: Pointer, link: bool = False) -> bool:
+    """Make the file `path`, whose bytes are `p`'s, the cache's object: a hard link to it
+    (with `link`, on the same file system: DVC's cache files never change in place, and the
+    migration does not double the disk space they take), else a copy (in the kernel where it
+    can); the cache re-hashes it before it takes it. False when `path` turns out to hold other
+    bytes."""
+    with cache.temp_path() as tmp:
+        try:
+            if link:
+                os.link(path, tmp)
+        except OSError:
+            link = False
+        if not link:
+            try:
+                copy_file(path, tmp)
+            except OSError as e:
+                raise disk_error(e, cache.root) from e
+        try:
+            cache.adopt(tmp, p.oid, p.size)
+        except IntegrityError:
+            return False
+    return True
 
 
 def listing_entries(
