@@ -137,6 +137,9 @@ def test_file_directory_and_lock_outs_become_data_files(env, project, template):
     assert "/data/train.csv filter=data diff=data merge=data -text" in attrs
     assert "/model.bin filter=data diff=data merge=data -text" in attrs
     env.data("fsck", "--all", cwd=project)
+    # taken from DVC's cache by a hard link, not a second copy
+    objects = [p for p in (project / ".git/data/objects").rglob("*") if p.is_file()]
+    assert len(objects) == len(FILES) and all(p.stat().st_nlink == 2 for p in objects)
     # run twice: the second run finds nothing and changes nothing
     after = env.head(project)
     assert "nothing to import" in migrate(env, project).stderr.decode()
@@ -262,8 +265,12 @@ def test_keep_remote_pushes_where_dvc_did(env, project, template):
     assert len(pushed) == len(FILES)
 
 
-def test_include_chooses_outs(env, project):
+def test_include_chooses_outs_and_other_gitignore_lines_stay(env, project):
+    with open(project / "data/.gitignore", "a") as f:
+        f.write("*.tmp\n")
+    env.commit_all(project, "ignore temporaries")
     migrate(env, project, "--include", "data/**")
+    assert (project / "data/.gitignore").read_text() == "*.tmp\n"
     assert not (project / "data/images.dvc").exists()
     assert "/model.bin" not in (project / ".gitattributes").read_text()
     assert env.out("ls-files", "model.bin", cwd=project) == ""
