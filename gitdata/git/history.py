@@ -18,6 +18,18 @@ from .run import first_line, git_command, run_git, stream_git
 
 HINT = "run the command above by hand to see git's full message"
 
+#: For the processes that read every big blob: git maps pack files in windows of up to 1 GiB
+#: (8 GiB in all) and caches delta bases up to 96 MiB; the pages it touched count in its
+#: memory. Small windows keep a migration of a 10 GiB history under 100 MiB.
+LOW_MEMORY = (
+    "-c",
+    "core.packedGitWindowSize=16m",
+    "-c",
+    "core.packedGitLimit=64m",
+    "-c",
+    "core.deltaBaseCacheLimit=16m",
+)
+
 
 def _popen(args: Sequence[str], cwd: str | None, stdout: int | IO[bytes] | None = subprocess.PIPE):
     try:
@@ -49,7 +61,7 @@ class BlobReader:
     hands out its bytes in pieces until they are all read (the caller must read them all)."""
 
     def __init__(self, cwd: str | None = None) -> None:
-        self.proc = _popen(["cat-file", "--batch"], cwd)
+        self.proc = _popen([*LOW_MEMORY, "cat-file", "--batch"], cwd)
         self._left = 0
 
     def open(self, blob: str) -> int:

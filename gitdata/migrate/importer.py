@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from .. import output
 from ..context import Context
 from ..errors import GitDataError, IntegrityError, UsageError
@@ -22,6 +24,12 @@ class Importer:
         self.progress = output.Progress("Converting", len(choice.convert), choice.nbytes)
 
     def convert(self, path: bytes, mode: bytes, blob: str) -> bytes | None:
+        if self.from_lfs and os.path.basename(path) == b".gitattributes":  # below the top
+            if blob not in self.memo:
+                data = self.reader.read_all(blob)
+                new = plan.merge_attributes(data, [], True)
+                self.memo[blob] = None if new == data else new
+            return self.memo[blob]
         if path not in self.choice.paths or blob not in self.choice.convert:
             return None
         if blob not in self.memo:
@@ -66,7 +74,11 @@ def import_(sel: Selection, no_rewrite: bool = False, from_lfs: bool = False) ->
             "`git data migrate info` shows what takes the space",
         )
     if no_rewrite:
-        refs = plan.target_refs(ctx, Selection())  # the current branch, whatever REF… says
+        if sel.refs or sel.everything:
+            raise UsageError(
+                "--no-rewrite converts the current branch only",
+                "drop REF… and --everything, or drop --no-rewrite",
+            )
         h = plan.tree(ctx, refs)
     else:
         h = plan.scan(ctx, refs)
@@ -93,6 +105,10 @@ def import_(sel: Selection, no_rewrite: bool = False, from_lfs: bool = False) ->
         conv.progress.close()
     finally:
         reader.close()
+    if not result.updates:  # only versions already converted: the same commits again
+        rewrite.clear_work_refs(ctx.cwd)
+        output.note("nothing to migrate: the rewritten history is the history there is")
+        return 0
     rewrite.finish(ctx, result, backup=not no_rewrite)
     safety.check_out(ctx, top)
     _report(choice, result, no_rewrite)

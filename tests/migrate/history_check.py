@@ -62,7 +62,9 @@ def build(env, repo: Path, commits: int = 50, seed: int = 1) -> None:
         change(next(counter))
     env.git("tag", "-a", "old-1", "-m", "on old", cwd=repo)
     env.git("checkout", "-q", "main", cwd=repo)
-    env.git("merge", "-q", "--no-edit", "-X", "theirs", "feature", cwd=repo)
+    merged = env.git("merge", "-q", "--no-edit", "-X", "theirs", "feature", cwd=repo, check=False)
+    if merged.returncode != 0:  # modify/delete: take what the tree holds
+        env.commit_all(repo, "merge feature")
 
 
 def commit_map(repo: Path) -> dict[str, str]:

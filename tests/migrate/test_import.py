@@ -134,6 +134,9 @@ def test_refusals(env, repo):
     assert r.returncode == 2 and b"'nope' is not a branch or tag" in r.stderr
     r = env.data("migrate", "import", "--everything", "main", cwd=repo, check=False)
     assert r.returncode == 2
+    r = env.data("migrate", "import", "--no-rewrite", "--above", "1k", "--everything",
+                 cwd=repo, check=False)  # fmt: skip
+    assert r.returncode == 2 and b"--no-rewrite converts the current branch only" in r.stderr
     r = env.data("migrate", "import", "--above", "ten", cwd=repo, check=False)
     assert r.returncode == 2 and b"not a size" in r.stderr
     assert {k: v for k, v in refs(env, repo).items() if k != "refs/heads/clash"} == before

@@ -25,6 +25,9 @@ def lfs_repo(env) -> Path:
     env.git("lfs", "install", "--local", cwd=repo)
     env.git("lfs", "track", "*.bin", cwd=repo)
     (repo / ".gitattributes").write_text((repo / ".gitattributes").read_text() + "*.txt text\n")
+    (repo / "sub").mkdir()
+    (repo / "sub" / ".gitattributes").write_text("*.dat filter=lfs diff=lfs merge=lfs -text\n")
+    (repo / "sub" / "x.dat").write_bytes(b"nested lfs file\n" * 100)
     rng = random.Random(7)
     for i in range(12):
         if i == 6:
@@ -57,7 +60,7 @@ def test_lfs_history_becomes_data_files(env, lfs_repo):
     for old in old_commits:
         a, b = files(env, repo, old), files(env, repo, cmap.get(old, old))
         for path, blob in a.items():
-            if path == b".gitattributes":
+            if path.endswith(b".gitattributes"):
                 continue
             lp = lfs.parse(env.git("cat-file", "blob", blob, cwd=repo).stdout)
             if lp is None:
@@ -72,8 +75,11 @@ def test_lfs_history_becomes_data_files(env, lfs_repo):
     assert converted >= 12
     attrs = (repo / ".gitattributes").read_text()
     assert attrs == "*.bin filter=data diff=data merge=data -text\n*.txt text\n"
+    nested = (repo / "sub" / ".gitattributes").read_text()
+    assert nested == "*.dat filter=data diff=data merge=data -text\n"
     assert env.out("status", "--porcelain", cwd=repo) == ""
     assert (repo / "a.bin").read_bytes() in objects.values()
+    assert (repo / "sub" / "x.dat").read_bytes() == b"nested lfs file\n" * 100
     env.data("fsck", "--all", cwd=repo)
     again = env.data("migrate", "import", "--everything", "--from-lfs", cwd=repo)
     assert b"nothing to migrate" in again.stderr
