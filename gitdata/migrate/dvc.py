@@ -223,7 +223,8 @@ def _changes(
 ) -> dict[str, dvc_commit.Change]:
     changes: dict[str, dvc_commit.Change] = {f: None for f in dvc_gone}
     for path, p in found.pointers.items():
-        changes[path] = (found.modes[path], p.encode())
+        # an empty file stays empty, as `git add` keeps it (clean passes it through)
+        changes[path] = (found.modes[path], p.encode() if p.size else b"")
     # DVC's line in the .gitignore beside each out: `/name`
     ignores: dict[str, set[str]] = {}
     for o in outs:

@@ -28,6 +28,7 @@ FILES = [
     "data/images/a.bin",
     "data/images/big.bin",
     "data/images/sub/c.txt",
+    "data/images/empty.txt",
     "model.bin",
 ]
 
@@ -73,6 +74,7 @@ def template(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     random_file(work / "data/images/a.bin", 3000, seed=1)
     random_file(work / "data/images/big.bin", 5 << 20, seed=2)
     write(work / "data/images/sub/c.txt", b"hello\n")
+    write(work / "data/images/empty.txt", b"")
     _run([dvc, "add", "-q", "data/train.csv", "data/images"], work, env)
     code = "import random; open('model.bin','wb').write(random.Random(3).randbytes(70000))"
     _run([dvc, "stage", "add", "-q", "-n", "train", "-o", "model.bin",
@@ -119,12 +121,13 @@ def assert_same_bytes(repo: Path, template: Path) -> None:
 def test_file_directory_and_lock_outs_become_data_files(env, project, template):
     before = env.head(project)
     out = migrate(env, project).stderr.decode()
-    assert "imported 5 file(s)" in out
+    assert "imported 6 file(s)" in out
     assert env.out("rev-parse", "HEAD~1", cwd=project).strip() == before
     assert_clean(env, project)
     assert_same_bytes(project, template)
     for f in FILES:
-        assert env.out("cat-file", "-p", f"HEAD:{f}", cwd=project).startswith("version gitdata/1")
+        blob = env.out("cat-file", "-p", f"HEAD:{f}", cwd=project)
+        assert blob.startswith("version gitdata/1") or (f.endswith("empty.txt") and blob == "")
         assert not (project / f).is_symlink()
     assert not (project / "data/train.csv.dvc").exists()
     assert not (project / "data/images.dvc").exists()
@@ -139,7 +142,8 @@ def test_file_directory_and_lock_outs_become_data_files(env, project, template):
     env.data("fsck", "--all", cwd=project)
     # taken from DVC's cache by a hard link, not a second copy
     objects = [p for p in (project / ".git/data/objects").rglob("*") if p.is_file()]
-    assert len(objects) == len(FILES) and all(p.stat().st_nlink == 2 for p in objects)
+    assert len(objects) == len(FILES)
+    assert all(p.stat().st_nlink == 2 for p in objects)
     # run twice: the second run finds nothing and changes nothing
     after = env.head(project)
     assert "nothing to import" in migrate(env, project).stderr.decode()
@@ -262,7 +266,7 @@ def test_keep_remote_pushes_where_dvc_did(env, project, template):
     env.git("remote", "add", "origin", str(bare), cwd=project)
     env.git("push", "-q", "origin", "main", cwd=project)
     pushed = [p for p in store.rglob("*") if p.is_file() and len(p.name) == 32]
-    assert len(pushed) == len(FILES)
+    assert len(pushed) == len(FILES) - 1  # not the empty file
 
 
 def test_include_chooses_outs_and_other_gitignore_lines_stay(env, project):
