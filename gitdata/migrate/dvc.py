@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+import re
 import stat
 
 from .. import attributes, hooks, output, remotes
@@ -36,6 +37,7 @@ from .dvc_objects import Found, Progress, Sources, Wanted, listing_entries, veri
 from .rewrite import kill_point
 from .selection import Selection
 
+_UNESCAPE = re.compile(r"\\(.)")
 #: gitdata's objects go into this folder of a DVC remote kept with --keep-remote, apart from
 #: DVC's own (`files/md5/`, and DVC 2's two-hex-digit folders).
 REMOTE_SUBDIR = "gitdata"
@@ -61,9 +63,9 @@ def import_dvc(
         _sync(ctx, *owed)
         return 0
     head = _check_ready(ctx)
-    files = dvc_commit.tracked(ctx, ["**/*.dvc", "**/dvc.lock"])
+    files = dvc_commit.tracked(ctx, ["**/*.dvc", "**/dvc.lock"], "glob")
     outs = [o for o in dvc_files.read_outs(top, files) if sel.paths.match(o.path)]
-    in_git = set(dvc_commit.tracked(ctx, [o.path for o in outs] + [f"{o.path}/**" for o in outs]))
+    in_git = set(dvc_commit.tracked(ctx, [o.path for o in outs]))
     todo = [o for o in outs if o.path not in in_git and not _has_under(in_git, o.path)]
     dvc_gone = [f for f in files if not f.endswith("dvc.lock") and _all_done(top, f, sel)]
     if not todo and not dvc_gone:
@@ -236,7 +238,8 @@ def _changes(
             continue
         with open(os.path.join(top, gi), "rb") as f:
             lines = f.read().decode("utf-8", "surrogateescape").splitlines()
-        kept = [ln for ln in lines if ln.strip().rstrip("/") not in entries]
+        # DVC escapes `\[]!*#?` with a backslash (pathspec's escape): compare unescaped
+        kept = [ln for ln in lines if _UNESCAPE.sub(r"\1", ln.strip()).rstrip("/") not in entries]
         if len(kept) != len(lines):
             text = "".join(ln + "\n" for ln in kept)
             changes[gi] = (

@@ -148,10 +148,13 @@ def sync(ctx: Context, old: str, new: str, write_data: Callable[[str, bytes, int
         os.unlink(marker)
 
 
-def tracked(ctx: Context, pathspecs: list[str]) -> list[str]:
-    """Tracked files matching `pathspecs` (glob magic), top-relative."""
+def tracked(ctx: Context, pathspecs: list[str], magic: str = "literal") -> list[str]:
+    """Tracked files matching `pathspecs` (top-relative; `literal`: a path, or a folder and
+    everything below it; `glob`: patterns), top-relative."""
+    if not pathspecs:
+        return []
     out = run_git(
-        ["ls-files", "-z", "--full-name", "--", *(f":(top,glob){p}" for p in pathspecs)],
+        ["ls-files", "-z", "--full-name", "--", *(f":(top,{magic}){p}" for p in pathspecs)],
         cwd=ctx.paths.toplevel,
     ).stdout
     return [os.fsdecode(p) for p in split_z(out)]

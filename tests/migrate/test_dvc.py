@@ -326,3 +326,27 @@ def test_dvc2_text_md5_is_computed_as_dvc2_does(tmp_path):
             while r.readinto(buf):
                 pass
         assert r.matches(md5), path
+
+
+def test_a_path_with_spaces_and_glob_characters(env, project):
+    """A `.dvc` file written as DVC writes it, for a name that gitattributes must escape."""
+    import hashlib
+
+    data = b"odd,name\r\n"
+    write(project / "odd dir/a [1] *.csv", data)
+    write(project / "odd dir/a 1 x.csv", b"an ordinary file\n")
+    write(project / "odd dir/a [1] *.csv.dvc", (
+        f"outs:\n- md5: {hashlib.md5(data).hexdigest()}\n  size: {len(data)}\n  hash: md5\n"
+        "  path: a [1] *.csv\n").encode())  # fmt: skip
+    write(project / "odd dir/.gitignore", b"/a \\[1\\] \\*.csv\n")  # as DVC escapes it
+    env.commit_all(project, "an odd name")
+    migrate(env, project)
+    assert_clean(env, project)
+    attrs = env.out("check-attr", "filter", "--", "odd dir/a [1] *.csv", "odd dir/a 1 x.csv",
+                    cwd=project)  # fmt: skip
+    assert attrs.splitlines() == [
+        "odd dir/a [1] *.csv: filter: data",
+        "odd dir/a 1 x.csv: filter: unspecified",
+    ]
+    assert (project / "odd dir/a [1] *.csv").read_bytes() == data
+    assert not (project / "odd dir/.gitignore").exists()
