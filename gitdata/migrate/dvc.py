@@ -72,6 +72,11 @@ def import_dvc(
         output.note("nothing to import: no DVC out of HEAD is left outside Git")
         return 0
     remote = _remote(top, dvc_remote)
+    if keep_remote and remote is None:
+        raise GitDataError(
+            "--keep-remote: this DVC project has no default remote",
+            "name the one to keep: --dvc-remote NAME|URL|DIR",
+        )
     sources = Sources(ctx.cache, dvc_files.cache_dir(top), remote)
     found = gather(ctx, top, todo, sources)
     kill_point("dvc-gathered")
