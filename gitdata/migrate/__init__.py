@@ -2,8 +2,19 @@
 or take it back out (docs/migrating.md).
 
 - selection.py  which refs and which paths (--above, --include, --exclude, --everything, REF…)
-- info.py       what history holds, per pattern; what import would convert
-- rewrite.py    the history rewrite engine: `git fast-export | git fast-import` through Python
-- lfs.py        git-lfs pointers and objects
-- dvc.py        DVC projects (`import --from-dvc`)
+- plan.py       the refs, every file version behind them, what import converts, the
+                `.gitattributes` lines (merge_attributes, remove_attributes)
+- info.py       `info`: per pattern, over history; what import would convert
+- rewrite.py    the history rewrite engine: `git fast-export --no-data | (a Converter) |
+                git fast-import` under refs/gitdata/migrate-work/, then `finish`: one ref
+                transaction, backups, commit map; `commit_on_top` for one forward commit
+- safety.py     refusals before (dirty worktree, operation in progress) and the checkout after
+- importer.py   `import` (plain Git and git-lfs); lfs.py: LFS pointers and objects
+- export.py     `export`
+- dvc.py        `import --from-dvc` (its own branch)
+
+A new source of data files needs: a Converter (rewrite.Converter: `convert(path, mode, blob)`
+returns the new content, a blob id or None; `attributes(content)` the top `.gitattributes`),
+then `safety.require_clean`, `rewrite.rewrite` (or `commit_on_top`), `rewrite.finish`,
+`safety.check_out`, as importer.import_ does.
 """

@@ -4,9 +4,11 @@ twice; refusals; killed at any point, then run again."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
+from conftest import Env
 from history_check import build, check_same_bytes, commit_map, files, rev_list
 
 from gitdata.pointer import parse as parse_pointer
@@ -14,10 +16,27 @@ from gitdata.pointer import parse as parse_pointer
 LINE = "filter=data diff=data merge=data -text"
 
 
+@pytest.fixture(scope="module")
+def template(tmp_path_factory) -> Path:
+    """The history, built once for this module (with the `env` fixture's identity, see
+    conftest); each test migrates a copy."""
+    root = tmp_path_factory.mktemp("template")
+    with pytest.MonkeyPatch.context() as mp:
+        for role in ("AUTHOR", "COMMITTER"):
+            mp.setenv(f"GIT_{role}_NAME", "Test")
+            mp.setenv(f"GIT_{role}_EMAIL", "test@example.com")
+        mp.setenv("GIT_CONFIG_NOSYSTEM", "1")
+        mp.setenv("HOME", str(root))
+        env = Env(root)
+        env.git("config", "--global", "init.defaultBranch", "main")
+        build(env, root / "plain")
+    return root / "plain"
+
+
 @pytest.fixture
-def repo(env) -> Path:
+def repo(env, template) -> Path:
     path = env.root / "plain"
-    build(env, path)
+    shutil.copytree(template, path, symlinks=True)
     return path
 
 
