@@ -63,7 +63,8 @@ if [ "${1:-}" = "--test" ]; then
       # shellcheck disable=SC2086 # the requirements are two words for DVC 2
       if ! { "$PYTHON" -m venv "$dvc_dir" && "$dvc_dir/bin/python" -m pip install -q ${spec#*:}; } \
         >"$dvc_dir.log" 2>&1; then
-        grep -v '^WARNING' "$dvc_dir.log" | tail -n 1 >"$dvc_dir.failed"
+        { grep -v '^WARNING' "$dvc_dir.log" || true; } | tail -n 1 >"$dvc_dir.failed"
+        [ -s "$dvc_dir.failed" ] || echo "python -m venv or pip install failed" >"$dvc_dir.failed"
         say "could not install DVC into $dvc_dir: its tests will skip (see $dvc_dir.log)"
       fi
     fi
