@@ -129,13 +129,15 @@ class Sources:
         old, new = f"{name[:2]}/{name[2:]}", f"files/md5/{name[:2]}/{name[2:]}"
         return [old, new] if legacy else [new, old]
 
-    def candidates(self, name: str, legacy: bool) -> Iterator[tuple[str, bool]]:
+    def candidates(
+        self, name: str, legacy: bool, download: bool = True
+    ) -> Iterator[tuple[str, bool]]:
         """(a file that may hold the object, whether it may be linked: a file in DVC's cache
         or a directory remote; a download from S3 is a temporary, adopted as it is)."""
         for root in self.roots:
             for key in self.keys(name, legacy):
                 yield os.path.join(root, key), True
-        if self.s3 is not None:
+        if self.s3 is not None and download:
             for key in self.keys(name, legacy):
                 with self.cache.temp_path() as tmp:
                     if self.s3.fetch(key, tmp):
@@ -157,7 +159,8 @@ class Sources:
         and with none, `copy_from` is copied. Every way in, the cache re-hashes what it takes."""
         if known is not None and self.cache.freshen(known.oid):
             return known
-        for path, linkable in self.candidates(md5, legacy):
+        # with the bytes in hand, a download would only be a second copy
+        for path, linkable in self.candidates(md5, legacy, download=known is None):
             if known is not None:
                 if os.path.isfile(path) and adopt(self.cache, path, known, linkable):
                     return known

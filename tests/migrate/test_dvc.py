@@ -281,19 +281,36 @@ def test_include_chooses_outs_and_other_gitignore_lines_stay(env, project):
     assert_clean(env, project)
 
 
-def test_an_s3_dvc_remote(env, clone, template, s3):
+def _s3_remote(repo: Path, template: Path, s3) -> None:
+    """The template's DVC remote copied to S3 (moto), as DVC lays it out there, and named in
+    `.dvc/config.local` (not committed: DVC ignores it) with its endpoint."""
     store = template / "store"
     for f in store.rglob("*"):
         if f.is_file():
             key = "dvcstore/" + f.relative_to(store).as_posix()
             s3.client.put_object(Bucket=s3.bucket, Key=key, Body=f.read_bytes())
-    with open(clone / ".dvc/config.local", "a") as cfg:  # not committed: DVC ignores it
+    with open(repo / ".dvc/config.local", "a") as cfg:
         cfg.write(f"['remote \"s3store\"']\n    url = {s3.url('dvcstore')}\n"
                   f"    endpointurl = {s3.endpoint}\n")  # fmt: skip
+    s3.clear_requests()
+
+
+def test_an_s3_dvc_remote(env, clone, template, s3):
+    _s3_remote(clone, template, s3)
     p = migrate(env, clone, "--dvc-remote", "s3store", check=False)
     assert p.returncode == 0, p.stderr.decode()
     assert_same_bytes(clone, template)
     assert_clean(env, clone)
+
+
+def test_files_in_the_work_tree_are_not_downloaded_again(env, project, template, s3):
+    shutil.rmtree(project / ".dvc/cache")
+    _s3_remote(project, template, s3)
+    migrate(env, project, "--dvc-remote", "s3store")
+    gets = [path for method, path, _ in s3.requests if method == "GET"]
+    assert gets and all(path.endswith(".dir") for path in gets)  # only the listing
+    assert_same_bytes(project, template)
+    assert_clean(env, project)
 
 
 def test_dvc2_text_md5_is_computed_as_dvc2_does(tmp_path):
