@@ -71,13 +71,14 @@ def import_dvc(
     if not todo and not dvc_gone:
         output.note("nothing to import: no DVC out of HEAD is left outside Git")
         return 0
-    remote = _remote(top, dvc_remote)
+    roots = list(dict.fromkeys(dvc_files.dvc_root(top, f) for f in files))
+    remote = _remote(roots, dvc_remote)
     if keep_remote and remote is None:
         raise GitDataError(
             "--keep-remote: this DVC project has no default remote",
             "name the one to keep: --dvc-remote NAME|URL|DIR",
         )
-    sources = Sources(ctx.cache, dvc_files.cache_dir(top), remote)
+    sources = Sources(ctx.cache, [dvc_files.cache_dir(r) for r in roots], remote)
     found = gather(ctx, top, todo, sources)
     kill_point("dvc-gathered")
     _check_found(found, remote)
@@ -126,10 +127,12 @@ def _all_done(top: str, dvc_file: str, sel: Selection) -> bool:
     return all(sel.paths.match(o.path) for o in dvc_files.read_dvc_file(top, dvc_file))
 
 
-def _remote(top: str, name_or_url: str | None) -> dvc_files.DvcRemote | None:
+def _remote(roots: list[str], name_or_url: str | None) -> dvc_files.DvcRemote | None:
+    """The remote `--dvc-remote` names, else the default remote of the first DVC project (of
+    several in one repository, `dvc init --subdir`) that has one."""
     if name_or_url is not None:
-        return dvc_files.remote_for_url(top, name_or_url)
-    return dvc_files.remote(top)
+        return dvc_files.remote_for_url(roots[0], name_or_url)
+    return next((r for r in map(dvc_files.remote, roots) if r is not None), None)
 
 
 def gather(ctx: Context, top: str, outs: list[Out], sources: Sources) -> Found:

@@ -173,6 +173,17 @@ class DvcRemote:
     profile: str | None = None
 
 
+def dvc_root(top: str, rel: str) -> str:
+    """The folder of the DVC project that `rel` (a `.dvc` or `dvc.lock` file) belongs to: the
+    nearest one above it with a `.dvc` directory (`dvc init --subdir`), else the top."""
+    d = posixpath.dirname(rel)
+    while d:
+        if os.path.isdir(os.path.join(top, d, ".dvc")):
+            return os.path.join(top, d)
+        d = posixpath.dirname(d)
+    return top
+
+
 def read_config(top: str) -> tuple[dict[str, dict[str, str]], str]:
     """(sections, the .dvc directory) of `.dvc/config` overlaid with `.dvc/config.local`."""
     dvc_dir = os.path.join(top, ".dvc")

@@ -110,9 +110,9 @@ class Found:
 class Sources:
     """The places an object may be: DVC's cache, then the remote (a directory or S3)."""
 
-    def __init__(self, cache: Cache, dvc_cache: str, remote: DvcRemote | None) -> None:
+    def __init__(self, cache: Cache, dvc_caches: list[str], remote: DvcRemote | None) -> None:
         self.cache = cache
-        self.roots = [dvc_cache]
+        self.roots = list(dvc_caches)
         self.s3 = None
         self.remote = remote
         if remote is not None and "://" not in remote.url:

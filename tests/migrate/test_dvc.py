@@ -367,3 +367,21 @@ def test_a_path_with_spaces_and_glob_characters(env, project):
     ]
     assert (project / "odd dir/a [1] *.csv").read_bytes() == data
     assert not (project / "odd dir/.gitignore").exists()
+
+
+def test_a_dvc_project_in_a_subfolder(env):
+    """`dvc init --subdir`: the project's `.dvc/` (its cache) is in a folder of the repository."""
+    dvc = dvc_exe(3)
+    repo = env.new_repo(track=None)
+    sub = repo / "ml"
+    sub.mkdir()
+    dvc_env = {"DVC_NO_ANALYTICS": "1", "DVC_SITE_CACHE_DIR": str(env.root / "site")}
+    env.run([dvc, "init", "-q", "--subdir"], cwd=sub, env=dvc_env)
+    random_file(sub / "data/x.bin", 200_000, seed=5)
+    env.run([dvc, "add", "-q", "data/x.bin"], cwd=sub, env=dvc_env)
+    env.commit_all(repo, "DVC in ml/")
+    (sub / "data/x.bin").unlink()  # as after a fresh clone and `dvc fetch`: only the cache has it
+    migrate(env, repo)
+    assert (sub / "data/x.bin").read_bytes() == random_file(env.root / "x", 200_000, 5).read_bytes()
+    assert_clean(env, repo)
+    assert "/ml/data/x.bin filter=data" in (repo / ".gitattributes").read_text()
