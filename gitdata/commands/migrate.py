@@ -29,7 +29,8 @@ def migrate(
 
         return export.export(sel)
     if (dvc_remote is not None or keep_remote) and not from_dvc:
-        raise UsageError("--dvc-remote goes with --from-dvc", "add --from-dvc")
+        option = "--dvc-remote" if dvc_remote is not None else "--keep-remote"
+        raise UsageError(f"{option} goes with --from-dvc", "add --from-dvc")
     if from_dvc:
         # ---- import --from-dvc: gitdata/migrate/dvc.py (the migrate-dvc branch) ----
         # dvc.import_dvc(sel, no_rewrite=..., dvc_remote=...) -> exit status
