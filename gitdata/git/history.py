@@ -113,6 +113,11 @@ class BlobReader:
     def close(self) -> None:
         finish(self.proc, "cat-file --batch")
 
+    def kill(self) -> None:
+        """Stop it in the middle of anything (after a failure elsewhere)."""
+        self.proc.kill()
+        self.proc.wait()
+
 
 class BlobWriter:
     """`git hash-object -w --stdin-paths --no-filters`: files written into the repository as

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import threading
+from concurrent.futures import ThreadPoolExecutor, as_completed
 
 from .. import output
 from ..context import Context
@@ -32,13 +34,42 @@ class Importer:
             return self.memo[blob]
         if path not in self.choice.paths or blob not in self.choice.convert:
             return None
-        if blob not in self.memo:
-            self.memo[blob] = self._pointer(blob).encode()
-            self.progress.object_done()
-            rewrite.kill_point("converting")
+        if blob not in self.memo:  # preconvert did them all; this is for a caller that did not
+            self._one(blob, self.reader)
         return self.memo[blob]
 
-    def _pointer(self, blob: str) -> Pointer:
+    def preconvert(self, workers: int) -> None:
+        """Every chosen version into the cache before any commit is written, largest first,
+        `workers` at a time: each with its own `git cat-file`, so git inflates on as many
+        cores while this process copies and hashes."""
+        blobs = sorted(self.choice.convert, key=lambda b: -self.choice.convert[b])
+        local = threading.local()
+        readers: list[BlobReader] = []
+
+        def one(blob: str) -> None:
+            reader = getattr(local, "reader", None)
+            if reader is None:
+                reader = local.reader = BlobReader(self.ctx.cwd)
+                readers.append(reader)
+            self._one(blob, reader)
+
+        ok = False
+        pool = ThreadPoolExecutor(max(1, workers), thread_name_prefix="migrate")
+        try:
+            for done in as_completed([pool.submit(one, b) for b in blobs]):
+                done.result()
+            ok = True
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+            for reader in readers:
+                reader.close() if ok else reader.kill()
+
+    def _one(self, blob: str, reader: BlobReader) -> None:
+        self.memo[blob] = self._pointer(blob, reader).encode()
+        self.progress.object_done()
+        rewrite.kill_point("converting")
+
+    def _pointer(self, blob: str, reader: BlobReader) -> Pointer:
         cache = self.ctx.cache
         lp = self.choice.lfs.get(blob)
         if lp is not None:
@@ -52,11 +83,11 @@ class Importer:
                     "it is damaged: delete it and run `git lfs fetch --all`, then migrate again",
                 )
             return Pointer(oid, size)
-        if self.reader.open(blob) <= SIZE_CUTOFF:
-            data = self.reader.read_rest()
+        if reader.open(blob) <= SIZE_CUTOFF:
+            data = reader.read_rest()
             self.progress.advance(len(data))
             return Pointer(cache.store_bytes(data), len(data))
-        oid, size = cache.store_stream(self.reader, progress=self.progress.advance)
+        oid, size = cache.store_stream(reader, progress=self.progress.advance)
         return Pointer(oid, size)
 
     def attributes(self, content: bytes | None) -> bytes | None:
@@ -97,6 +128,7 @@ def import_(sel: Selection, no_rewrite: bool = False, from_lfs: bool = False) ->
     reader = BlobReader(top)
     try:
         conv = Importer(ctx, choice, from_lfs, reader)
+        conv.preconvert(min(4, os.cpu_count() or 1))
         if no_rewrite:
             msg = _message(choice, from_lfs)
             result = rewrite.commit_on_top(ctx, refs[0], conv, reader, h.files, msg)
