@@ -214,8 +214,12 @@ def adopt(cache: Cache, path: str, p: Pointer, link: bool = False) -> bool:
     bytes."""
     with cache.temp_path() as tmp:
         try:
-            if link:
+            # only a file of ours: the cache makes what it takes read-only (a shared DVC cache
+            # of another user's files is copied)
+            if link and os.stat(path).st_uid == os.geteuid():
                 os.link(path, tmp)
+            else:
+                link = False
         except OSError:
             link = False
         if not link:
