@@ -228,9 +228,9 @@ def _check_found(found: Found, remote: dvc_files.DvcRemote | None) -> None:
 
 
 def _write(ctx: Context, top: str, path: str, p: Pointer, mode: int) -> None:
+    """A file of its own at `path`: a temporary renamed over whatever is there (a link into
+    DVC's cache, a hard link to it), so that the path is never without the bytes."""
     full = os.path.join(top, path)
-    if os.path.islink(full) or os.path.isfile(full):
-        os.unlink(full)  # a link into DVC's cache (or a hard link to it) becomes a file
     os.makedirs(os.path.dirname(full), exist_ok=True)
     write_worktree_file(ctx, p, os.fsencode(full), mode)
 
