@@ -84,7 +84,9 @@ def export(sel: Selection) -> int:
         output.note("nothing to export: no data file and no filter=data line in the history")
         return 0
     rewrite.finish(ctx, result)
-    safety.check_out(ctx, top)
+    exported = [p for p, versions in h.versions.items()
+                if sel.paths.match(p) and not pointers.keys().isdisjoint(versions)]  # fmt: skip
+    safety.check_out(ctx, top, exported)
     refs_moved = ", ".join(ref for ref, _, _ in result.updates)
     output.note(
         f"exported {len(conv.memo)} data file version(s) into Git, in "

@@ -44,6 +44,15 @@ def lfs_repo(env) -> Path:
     return repo
 
 
+def old_version(repo: Path) -> Path:
+    """An LFS object of no file in the worktree: git-lfs's clean filter, run by a `git status`
+    that finds a file racily clean, would write the object of a checked-out file again."""
+    worktree = [p for p in repo.rglob("*") if p.is_file() and ".git" not in p.parts]
+    here = {hashlib.sha256(p.read_bytes()).hexdigest() for p in worktree}
+    objects = sorted(p for p in (repo / ".git/lfs/objects").rglob("*") if p.is_file())
+    return next(p for p in objects if p.name not in here)
+
+
 def lfs_objects(repo: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in (repo / ".git/lfs/objects").rglob("*") if p.is_file()}
 
@@ -88,7 +97,7 @@ def test_lfs_history_becomes_data_files(env, lfs_repo):
 def test_missing_lfs_objects_are_listed_and_nothing_changes(env, lfs_repo):
     repo = lfs_repo
     before = env.out("for-each-ref", cwd=repo)
-    victim = sorted(p for p in (repo / ".git/lfs/objects").rglob("*") if p.is_file())[0]
+    victim = old_version(repo)
     victim.unlink()
     r = env.data("migrate", "import", "--everything", "--from-lfs", cwd=repo, check=False)
     assert r.returncode == 1
@@ -101,7 +110,7 @@ def test_missing_lfs_objects_are_listed_and_nothing_changes(env, lfs_repo):
 def test_a_damaged_lfs_object_is_refused(env, lfs_repo):
     repo = lfs_repo
     before = env.out("for-each-ref", cwd=repo)
-    victim = sorted(p for p in (repo / ".git/lfs/objects").rglob("*") if p.is_file())[0]
+    victim = old_version(repo)
     victim.chmod(0o644)
     victim.write_bytes(b"not the bytes")
     r = env.data("migrate", "import", "--everything", cwd=repo, check=False)
