@@ -68,6 +68,8 @@ def check_out(ctx: Context, top: str, converted: Iterable[bytes] = ()) -> None:
         has_attrs = run_git(["cat-file", "-e", "HEAD:.gitattributes"], cwd=top, check=False)
         if has_attrs.returncode == 0:
             run_git(["checkout", "HEAD", "--", ".gitattributes"], cwd=top)
+        else:  # export took its last line: gone, as HEAD has it (it was committed: no loss)
+            run_git(["rm", "-q", "-f", "--ignore-unmatch", "--", ".gitattributes"], cwd=top)
         tracked = set(split_z(run_git(["ls-files", "-z"], cwd=top).stdout))
         staged = b"".join(p + b"\0" for p in paths if p in tracked)
         # `add --renormalize`: cleaned again even where the stat data says unchanged

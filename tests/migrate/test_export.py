@@ -52,3 +52,16 @@ def test_export_refuses_when_bytes_are_missing(env):
     r = env.data("migrate", "export", "--everything", cwd=repo, check=False)
     assert r.returncode == 1 and b"cannot export: the bytes of" in r.stderr
     assert refs(env, repo) == migrated
+
+
+def test_export_of_a_history_without_gitattributes_of_its_own(env):
+    repo = env.new_repo("one", track=None)
+    (repo / "a.bin").write_bytes(b"\0" * 5000)
+    env.commit_all(repo, "one")
+    head = env.head(repo)
+    env.data("migrate", "import", "--include", "*.bin", cwd=repo)
+    assert (repo / ".gitattributes").exists()
+    env.data("migrate", "export", cwd=repo)
+    assert env.head(repo) == head
+    assert not (repo / ".gitattributes").exists()
+    assert env.out("status", "--porcelain", "--ignored", cwd=repo) == ""
