@@ -8,6 +8,7 @@ pieces of at most hashing.CHUNK, so a file of any size costs a constant amount o
 from __future__ import annotations
 
 import subprocess
+import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import IO
@@ -31,17 +32,22 @@ LOW_MEMORY = (
 )
 
 
+#: pid -> the temporary file its stderr goes to: a pipe nobody reads while the streams flow
+#: could fill up and stop git (a warning per tag, say) with everything waiting on everything.
+_ERR: dict[int, IO[bytes]] = {}
+
+
 def _popen(args: Sequence[str], cwd: str | None, stdout: int | IO[bytes] | None = subprocess.PIPE):
+    err = tempfile.TemporaryFile()
     try:
-        return subprocess.Popen(
-            git_command(args),
-            cwd=cwd,
-            stdin=subprocess.PIPE,
-            stdout=stdout,
-            stderr=subprocess.PIPE,
+        proc = subprocess.Popen(
+            git_command(args), cwd=cwd, stdin=subprocess.PIPE, stdout=stdout, stderr=err
         )
     except FileNotFoundError as e:
+        err.close()
         raise GitError("git is not installed or not on PATH", "install git 2.32 or newer") from e
+    _ERR[proc.pid] = err
+    return proc
 
 
 def finish(proc: subprocess.Popen[bytes], what: str) -> None:
@@ -51,9 +57,15 @@ def finish(proc: subprocess.Popen[bytes], what: str) -> None:
             proc.stdin.close()
         except BrokenPipeError:
             pass
-    err = proc.stderr.read() if proc.stderr else b""
-    if proc.wait() != 0:
-        raise GitError(f"`git {what}` failed: {first_line(err)}", HINT)
+    status = proc.wait()
+    err = _ERR.pop(proc.pid, None)
+    text = b""
+    if err is not None:
+        err.seek(0)
+        text = err.read(1 << 16)
+        err.close()
+    if status != 0:
+        raise GitError(f"`git {what}` failed: {first_line(text)}", HINT)
 
 
 class BlobReader:
@@ -115,8 +127,7 @@ class BlobReader:
 
     def kill(self) -> None:
         """Stop it in the middle of anything (after a failure elsewhere)."""
-        self.proc.kill()
-        self.proc.wait()
+        kill(self.proc)
 
 
 class BlobWriter:
@@ -138,6 +149,14 @@ class BlobWriter:
 
     def close(self) -> None:
         finish(self.proc, "hash-object -w --stdin-paths")
+
+
+def kill(proc: subprocess.Popen[bytes]) -> None:
+    proc.kill()
+    proc.wait()
+    err = _ERR.pop(proc.pid, None)
+    if err is not None:
+        err.close()
 
 
 def fast_export(refs: Sequence[str], marks: str, cwd: str | None) -> subprocess.Popen[bytes]:

@@ -21,6 +21,7 @@ from typing import IO, Protocol
 
 from .. import output
 from ..context import Context
+from ..errors import GitError
 from ..fsutil import replace_file
 from ..git import history
 from ..git.history import BlobReader, RefInfo
@@ -84,11 +85,13 @@ def rewrite(ctx: Context, refs: Sequence[RefInfo], conv: Converter, reader: Blob
     assert exp.stdout and imp.stdin
     try:
         _Stream(exp.stdout, imp.stdin, conv, reader).run()
-    except BrokenPipeError:
-        pass  # fast-import died: its status below says why
+    except BrokenPipeError:  # fast-import died: its status says why
+        history.kill(exp)
+        history.finish(imp, "fast-import")
+        raise GitError("`git fast-import` stopped reading", history.HINT) from None
     except BaseException:
-        exp.kill()
-        imp.kill()
+        history.kill(exp)
+        history.kill(imp)
         raise
     history.finish(exp, "fast-export")
     history.finish(imp, "fast-import")
