@@ -173,6 +173,11 @@ def build_parser(only: str | None = None) -> Parser:
             m.add_argument(
                 "--dvc-remote", metavar="URL", help="where DVC's bytes are, if not cached"
             )
+            m.add_argument(
+                "--keep-remote",
+                action="store_true",
+                help="with --from-dvc: the DVC remote becomes the default data remote",
+            )
     sp = cmd("checkout", "replace pointer files by their bytes from the cache")
     sp.add_argument("pathspecs", nargs="*", metavar="PATH")
     sp = cmd("gc", "delete cache objects nothing references (--remote: store objects)")

@@ -16,6 +16,7 @@ def migrate(
     from_lfs: bool = False,
     from_dvc: bool = False,
     dvc_remote: str | None = None,
+    keep_remote: bool = False,
 ) -> int:
     """`git data migrate info|import|export` (docs/commands.md, docs/migrating.md)."""
     sel = selection(include, exclude, above, everything, refs)
@@ -27,8 +28,9 @@ def migrate(
         from ..migrate import export
 
         return export.export(sel)
-    if dvc_remote is not None and not from_dvc:
-        raise UsageError("--dvc-remote goes with --from-dvc", "add --from-dvc")
+    if (dvc_remote is not None or keep_remote) and not from_dvc:
+        option = "--dvc-remote" if dvc_remote is not None else "--keep-remote"
+        raise UsageError(f"{option} goes with --from-dvc", "add --from-dvc")
     if from_dvc:
         # ---- import --from-dvc: gitdata/migrate/dvc.py (the migrate-dvc branch) ----
         # dvc.import_dvc(sel, no_rewrite=..., dvc_remote=...) -> exit status
@@ -42,7 +44,11 @@ def migrate(
                 f"git data migrate {what} is not built yet",
                 "this gitdata cannot read DVC projects; upgrade gitdata",
             ) from None
-        return int(dvc.import_dvc(sel, no_rewrite=no_rewrite, dvc_remote=dvc_remote))
+        return int(
+            dvc.import_dvc(
+                sel, no_rewrite=no_rewrite, dvc_remote=dvc_remote, keep_remote=keep_remote
+            )
+        )
     from ..migrate import importer
 
     return importer.import_(sel, no_rewrite=no_rewrite, from_lfs=from_lfs)

@@ -11,7 +11,10 @@ or take it back out (docs/migrating.md).
 - safety.py     refusals before (dirty worktree, operation in progress) and the checkout after
 - importer.py   `import` (plain Git and git-lfs); lfs.py: LFS pointers and objects
 - export.py     `export`
-- dvc.py        `import --from-dvc` (its own branch)
+- dvc.py        `import --from-dvc`: DVC outs into one forward commit; dvc_files.py reads
+                `.dvc`, `dvc.lock` and `.dvc/config`, dvc_objects.py brings the bytes in
+                (md5-verified), dvc_commit.py makes the commit beside the index and syncs the
+                worktree (new paths and removed `.dvc` files, which a Converter cannot say)
 
 A new source of data files needs: a Converter (rewrite.Converter: `convert(path, mode, blob)`
 returns the new content, a blob id or None; `attributes(content)` the top `.gitattributes`),
