@@ -17,7 +17,6 @@ from .names import quote
 from .retry import with_retries
 from .storage import Store, open_store
 from .storage.chunked import runlog
-from .storage.chunked.runlog import RunLog
 
 
 def scanner(ctx: Context) -> Scanner:
@@ -39,7 +38,7 @@ class PushPlan:
     to_upload: dict[str, int] = field(default_factory=dict)  # oid -> size
     present: set[str] = field(default_factory=set)  # already in the store
     missing: dict[str, Hit] = field(default_factory=dict)  # in neither cache nor store
-    log: RunLog | None = None  # the store gc run log before the existence checks (P1)
+    log: runlog.RunLog | None = None  # the store gc run log before the existence checks (P1)
 
 
 def plan_push(ctx: Context, store: Store, hits: dict[str, Hit]) -> PushPlan:
