@@ -15,7 +15,7 @@ from . import output, transfer
 from .cache import Cache
 from .errors import GitDataError
 from .storage import Store
-from .storage.chunked import manifest_store, runlog
+from .storage.chunked import runlog
 
 #: Waits and re-checks before a push gives up.
 ROUNDS = 3
@@ -35,6 +35,8 @@ def finish(
     """P4-P6 for a push that uploaded or found present the whole objects `relied` (oids)."""
     if not relied:
         return  # relies on nothing: nothing a gc could take from it
+    from .storage.chunked import manifest_store  # the manifest format: only when pushing
+
     runlog.pause("push-P4")
     manifest_store.put_wholes(store, relied)
     lim = runlog.limits()

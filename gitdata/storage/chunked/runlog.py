@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -169,6 +168,8 @@ def state_key(run: str, state: str) -> str:
 
 def write_state(store: Store, run: str, state: str) -> None:
     """Write `state` of `run`; the body is for people (host, pid, version), never for decisions."""
+    import socket
+
     from ... import __version__
 
     body = {"host": socket.gethostname(), "pid": os.getpid(), "gitdata": __version__}
