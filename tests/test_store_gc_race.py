@@ -260,3 +260,21 @@ def test_a_push_writes_one_manifest_naming_what_it_relies_on(race):
     written = manifests()
     race.env.git("push", "-q", "origin", "--delete", "other", cwd=race.repo)
     assert manifests() == written
+
+
+def test_a_push_that_cannot_put_back_what_gc_took_fails_and_moves_no_ref(race):
+    """The push relies on X, which its cache does not hold, and a gc that overlapped it deletes
+    X: the push cannot upload it again, so it fails and the remote's main stays as it was."""
+    cached = race.repo / ".git" / "data" / "objects" / race.x[:2] / race.x[2:4] / race.x
+    cached.unlink()
+    gc = race.gc(["gc-fenced"])
+    race.reached("gc-fenced", gc)
+    push = race.push()
+    race.waiting_or_done(push)
+    race.go("gc-fenced")
+    race.finish(gc)
+    text = race.finish(push, ok=False)
+    assert "cannot be uploaded again" in text and f"xxh128:{race.x}" in text, text
+    assert race.x not in {o.oid for o in race.store.iter_objects()}
+    p = parse(race.env.git("cat-file", "blob", "main:a.bin", cwd=race.bare).stdout)
+    assert p is not None and p.oid != race.x  # the branch never names a missing object
