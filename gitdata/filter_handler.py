@@ -133,7 +133,7 @@ class FilterHandler:
         fetcher = self.fetcher()
         if req.can_delay:
             self._pointers[path] = p
-            fut = fetcher.submit(p)
+            fut = fetcher.submit(p, batch=True)
             self._delayed[path] = fut
             fut.add_done_callback(partial(self._mark_done, path))
             return DELAYED
@@ -174,6 +174,8 @@ class FilterHandler:
         """Block until at least one delayed file is ready; [] when none is left."""
         if not self._delayed:
             return []
+        if self._fetcher is not None:
+            self._fetcher.flush()  # git has sent every file it delays: start the batch
         ready = [self._done.get()]
         while True:
             try:
@@ -194,9 +196,15 @@ class FilterHandler:
         return self._fetcher
 
 
+#: the most delayed files rebuilt as one batch (docs/chunked-store.md, 5.3)
+BATCH_MAX = 1000
+
+
 class Fetcher:
     """Downloads objects for smudge from the store that docs/configuration.md's rule picks, one
-    at a time per oid, `data.transfers` at once."""
+    at a time per oid, `data.transfers` at once. Delayed files are collected until git asks
+    which are ready (flush), so that the ones the store keeps in packs are rebuilt in one batch
+    whose ranged GETs coalesce."""
 
     def __init__(self, ctx: Context) -> None:
         from . import resolve
@@ -209,22 +217,63 @@ class Fetcher:
             self.setup_error: GitDataError | None = None
         except GitDataError as e:
             self.setup_error = e
-        from .transfer import workers_for
+        from .transfer import chunked_reader, workers_for
 
         workers = ctx.settings.transfers
         if self.setup_error is None:
             workers = workers_for(self.store, workers)
         self._pool = ThreadPoolExecutor(max_workers=workers)
+        self._chunked = None if self.setup_error else chunked_reader(self.store, ctx.paths.data_dir)
+        self._workers = workers
         self._futures: dict[str, Future[None]] = {}
+        self._batch: dict[str, tuple[Pointer, Future[None]]] = {}
         self._lock = threading.Lock()
 
-    def submit(self, p: Pointer) -> Future[None]:
+    def submit(self, p: Pointer, batch: bool = False) -> Future[None]:
+        """The download of `p`, started now, or with `batch` at the next flush()."""
         with self._lock:
             fut = self._futures.get(p.oid)
             if fut is None:
-                fut = self._pool.submit(self._download, p)
+                if batch and self._chunked is not None:
+                    fut = Future()
+                    self._batch[p.oid] = (p, fut)
+                    if len(self._batch) >= BATCH_MAX:
+                        self._flush()
+                else:
+                    fut = self._pool.submit(self._download, p)
                 self._futures[p.oid] = fut
             return fut
+
+    def flush(self) -> None:
+        """Start the batch collected so far."""
+        with self._lock:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._batch:
+            batch, self._batch = self._batch, {}
+            self._pool.submit(self._run_batch, batch)
+
+    def _run_batch(self, batch: dict[str, tuple[Pointer, Future[None]]]) -> None:
+        """Rebuild what the store keeps in packs, all at once; download the rest whole."""
+        assert self._chunked is not None
+        for _, fut in batch.values():
+            fut.set_running_or_notify_cancel()
+        cache = self.ctx.cache
+        need = {oid: p.size for oid, (p, _) in batch.items() if not cache.has(oid)}
+        try:
+            r = self._chunked.rebuild(need, cache, cache.adopt, self._workers)
+        except BaseException as e:
+            for _, fut in batch.values():
+                fut.set_exception(e)
+            return
+        for oid, (p, fut) in batch.items():
+            if oid in r.failed:
+                fut.set_exception(r.failed[oid])
+            elif oid in r.rest:
+                self._pool.submit(self._download_whole, p).add_done_callback(partial(_pass_on, fut))
+            else:
+                fut.set_result(None)
 
     def fetch(self, p: Pointer, pathname: str) -> None:
         exc = self.submit(p).exception()
@@ -232,10 +281,22 @@ class Fetcher:
             raise self.explain(exc, p, pathname)
 
     def _download(self, p: Pointer) -> None:
-        from .transfer import download_one
-
         if self.setup_error is not None:
             raise self.setup_error
+        if self.ctx.cache.has(p.oid):
+            return
+        if self._chunked is not None:  # a file the store keeps in packs is rebuilt (5.1)
+            cache = self.ctx.cache
+            r = self._chunked.rebuild({p.oid: p.size}, cache, cache.adopt, 1)
+            if r.failed:
+                raise r.failed[p.oid]
+            if r.done:
+                return
+        self._download_whole(p)
+
+    def _download_whole(self, p: Pointer) -> None:
+        from .transfer import download_one
+
         if not self.ctx.cache.has(p.oid):
             download_one(self.store, self.ctx.cache, p.oid, p.size)
 
@@ -247,3 +308,11 @@ class Fetcher:
             "set GIT_DATA_SKIP_SMUDGE=1 to check out pointers instead, then run "
             "`git data pull` once the store has the bytes",
         )
+
+
+def _pass_on(to: Future[None], done: Future[None]) -> None:
+    exc = done.exception()
+    if exc is None:
+        to.set_result(None)
+    else:
+        to.set_exception(exc)

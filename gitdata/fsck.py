@@ -38,7 +38,8 @@ class Verified:
 
 
 def verify_cache(ctx: Context, workers: int) -> Verified:
-    """Re-hash every cached object; move the ones that do not match aside."""
+    """Re-hash every cached object; move the ones that do not match aside; drop the chunk
+    lists (the chunked store's local index) of objects no longer cached."""
     objects = sorted(ctx.cache.iter_stat(), key=lambda o: -o[1].st_size)  # long pole first
     result = Verified(len(objects), sum(st.st_size for _, st in objects))
     progress = output.Progress("Verifying the cache", result.objects, result.bytes)
@@ -62,6 +63,9 @@ def verify_cache(ctx: Context, workers: int) -> Verified:
             if bad is not None:
                 result.corrupt.append(bad)
     progress.close(len(result.corrupt))
+    from .storage.chunked.index import prune_index
+
+    prune_index(ctx.paths.data_dir, ctx.cache.has)
     return result
 
 

@@ -188,7 +188,8 @@ def plan_local(
 
 def remove_local(ctx: Context, plan: Plan, cutoff: float) -> Outcome:
     """Remove what the plan says, re-checking each object's age at the last moment; then drop
-    stale temporaries and stat-cache entries of objects no longer cached."""
+    stale temporaries, stat-cache entries and chunk lists (the chunked store's local index) of
+    objects no longer cached."""
     out = Outcome()
     _restore_aside(ctx)
     for c in plan.remove:
@@ -204,6 +205,9 @@ def remove_local(ctx: Context, plan: Plan, cutoff: float) -> Outcome:
     stale = min(cutoff, time.time() - TEMPORARY_MIN_AGE)
     out.temporaries = _remove_stale(ctx.cache.tmp_dir, stale)
     out.stat_entries = _clean_stat_cache(ctx, stale)
+    from .storage.chunked.index import prune_index  # the chunked store's local index (7.2)
+
+    prune_index(ctx.paths.data_dir, ctx.cache.has)
     return out
 
 

@@ -206,7 +206,8 @@ def fetch(ctx: Context, hits: Sequence[Hit], remote: str | None = None) -> trans
     progress = output.Progress(
         f"Downloading from {store.describe()}", len(need), sum(need.values())
     )
-    result = transfer.download(store, ctx.cache, need, ctx.settings.transfers, progress)
+    chunked = transfer.chunked_reader(store, ctx.paths.data_dir)
+    result = transfer.download(store, ctx.cache, need, ctx.settings.transfers, progress, chunked)
     progress.close(len(result.failed))
     if result.failed:
         paths: dict[str, list[str]] = {}

@@ -9,13 +9,16 @@ import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from .cache import Cache, disk_error
 from .errors import GitDataError
 from .output import Progress
 from .retry import with_retries
 from .storage import Store
+
+if TYPE_CHECKING:
+    from .storage.chunked import ChunkedStore
 
 
 @dataclass
@@ -60,13 +63,52 @@ def download(
     sizes: Mapping[str, int],
     workers: int,
     progress: Progress | None = None,
+    chunked: ChunkedStore | None = None,
 ) -> TransferResult:
-    """Download the objects `sizes` names into the cache, each re-hashed before it enters."""
+    """Download the objects `sizes` names into the cache, each re-hashed before it enters.
+    With `chunked`, the files the store has a record for are rebuilt from packs first, all in
+    one batch (docs/chunked-store.md, 5.1-5.3); the others are downloaded whole."""
+    rebuilt = TransferResult()
+    if chunked is not None and sizes:
+        r = chunked.rebuild(sizes, cache, cache.adopt, workers_for(store, workers))
+        rebuilt.done = r.done
+        rebuilt.failed = {
+            oid: disk_error(e, cache.root) if isinstance(e, OSError) else e
+            for oid, e in r.failed.items()
+        }
+        if progress:
+            for oid in r.done:
+                progress.advance(sizes[oid])
+                progress.object_done()
+        sizes = {oid: sizes[oid] for oid in r.rest}
 
     def one(oid: str) -> None:
         download_one(store, cache, oid, sizes.get(oid), progress)
 
-    return _run(one, sizes, workers_for(store, workers), progress)
+    result = _run(one, sizes, workers_for(store, workers), progress)
+    result.done += rebuilt.done
+    result.failed.update(rebuilt.failed)
+    return result
+
+
+_readers: dict[tuple[str, str], ChunkedStore] = {}
+_readers_lock = threading.Lock()
+
+
+def chunked_reader(store: Store, data_dir: str) -> ChunkedStore:
+    """The chunked side of `store`, with the repository's local index (`<data_dir>/chunked`):
+    nothing is opened or listed until a download asks. One per store and repository in a
+    process (the filter's smudges and its finish() share it), so that a store's manifests are
+    listed once per process."""
+    from .storage.chunked import ChunkedStore
+    from .storage.chunked.index import index_path
+
+    key = (store.describe(), index_path(data_dir))
+    with _readers_lock:
+        reader = _readers.get(key)
+        if reader is None:
+            reader = _readers[key] = ChunkedStore(store, key[1])
+        return reader
 
 
 def download_one(

@@ -25,6 +25,7 @@ import re
 import socket
 import socketserver
 import threading
+import time
 from collections import Counter
 from collections.abc import Collection
 from dataclasses import dataclass, field
@@ -120,10 +121,13 @@ class Rule:
 class FaultProxy:
     """A threaded HTTP/1.1 proxy on 127.0.0.1 in front of `upstream` (http://host:port)."""
 
-    def __init__(self, upstream: str) -> None:
+    def __init__(self, upstream: str, delay: float = 0.0) -> None:
         parts = urlsplit(upstream)
         assert parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost"), upstream
         self.upstream = (parts.hostname, parts.port or 80)
+        #: Seconds each answer the client waits for comes late (a `100 Continue` too): a
+        #: network with this round-trip time, over connections already open.
+        self.delay = delay
         self.rules: list[Rule] = []
         self.injected: Counter[tuple[str, str]] = Counter()
         self.requests: list[tuple[str, str]] = []  # (operation, fault or "")
@@ -202,12 +206,14 @@ class FaultProxy:
             headers.append((name.strip(), value.strip()))
         lower = {k.lower(): v for k, v in headers}
         if lower.get("expect", "").lower() == "100-continue":
+            self._late()
             conn.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
         assert "chunked" not in lower.get("transfer-encoding", ""), "chunked upload: not handled"
         body = _read_exact(rfile, int(lower.get("content-length", "0")))
 
         op = operation(method, target, lower)
         self.received.append((op, lower, base64.b64encode(hashlib.md5(body).digest()).decode()))
+        self._late()
         rule = self._decide(op)
         self.requests.append((op, rule.kind if rule else ""))
         if rule is None:
@@ -247,6 +253,10 @@ class FaultProxy:
         if kind == STALL:
             self._stopping.wait(rule.stall)
         return False  # TRUNCATE or STALL mid-body: the rest never comes
+
+    def _late(self) -> None:
+        if self.delay:
+            time.sleep(self.delay)
 
     def _decide(self, op: str) -> Rule | None:
         with self._lock:

@@ -142,6 +142,7 @@ MESSAGE_CALLS = {
     "GitDataError", "UsageError", "GitError", "ConfigError", "StoreError", "ObjectMissing",
     "IntegrityError", "StoreWide", "ProtocolError", "error", "error_list", "warn",
     "CorruptPack", "CorruptManifest", "UnsupportedStore", "ChunkerUnavailable",
+    "LocalIndexError",
 }  # fmt: skip
 
 

@@ -210,6 +210,18 @@ def test_upload_survives_bounded_faults(s3, proxy, small_parts, tmp_path, op, ki
     TALLY.add(proxy)
 
 
+def test_small_objects_go_up_without_waiting_for_100_continue(s3, proxy, small_parts, tmp_path):
+    # botocore asks for `Expect: 100-continue` on every file body: a round trip more per small
+    # object (twice the latency of a push of many small files). Parts of a big one still ask.
+    cache, objects = cached(tmp_path, [200_000, 1, BIG])
+    result = transfer.upload(through(proxy, s3), cache, objects, workers=2)
+    assert result.ok, result.failed
+    expect = {(op, headers.get("expect")) for op, headers, _ in proxy.received}
+    assert ("PutObject", None) in expect and ("PutObject", "100-continue") not in expect
+    assert ("UploadPart", "100-continue") in expect and ("UploadPart", None) not in expect
+    assert store_oids(s3) == set(objects)
+
+
 DOWNLOAD_FAULTS = [(k, False) for k in KINDS] + [(STALL, True)]
 
 

@@ -127,3 +127,27 @@ def test_filters_and_cli_load_no_chunk_library():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split("\n")[:2] == ["[]", "[]"]
+
+
+def test_chunked_store_modules_import_downward():
+    """8.1: `index` imports `format`; `manifests` imports `index`, `format` and `storage`;
+    `reader` imports those. Nothing of gitdata else but errors (and retry for threads)."""
+    allowed = {
+        "index": {"format"},
+        "manifests": {"format", "index"},
+        "reader": {"format", "index", "manifests"},
+    }
+    for name, own in allowed.items():
+        path = CHUNKED / f"{name}.py"
+        if not path.exists():
+            continue
+        for m in imports(path):
+            if not m.startswith("gitdata."):
+                continue
+            inner = m.removeprefix("gitdata.storage.chunked.").split(".")[0]
+            if m.startswith("gitdata.storage.chunked."):
+                assert inner in own, (path, m)
+            elif name == "index":
+                assert m.startswith("gitdata.errors"), (path, m)
+            else:
+                assert m.startswith(("gitdata.errors", "gitdata.storage")), (path, m)

@@ -45,13 +45,18 @@ def env(as_json: bool = False) -> int:
         "transfers": s.transfers,
         "skip_smudge": s.skip_smudge,
         "filter": git_config.last(ctx.git_config, "filter.data.process"),
+        "merge_driver": git_config.last(ctx.git_config, "merge.data.driver"),
+        "textconv": git_config.last(ctx.git_config, "diff.data.textconv"),
     }
     if as_json:
         print(json.dumps(doc, indent=2))
         return 0
     print(f"git-data {__version__}")
     print(f"cache: {doc['cache']}")
-    print(f"filter.data.process: {doc['filter'] or '(not installed: run git data install)'}")
+    missing = "(not installed: run git data install)"
+    print(f"filter.data.process: {doc['filter'] or missing}")
+    print(f"merge.data.driver: {doc['merge_driver'] or missing}")
+    print(f"diff.data.textconv: {doc['textconv'] or missing}")
     print(f"config file: {doc['config_file'] or '(none)'}")
     print(f"default data remote: {s.default_remote or '(none)'}")
     for n, r in s.remotes.items():

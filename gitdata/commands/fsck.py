@@ -41,8 +41,10 @@ def fsck(remote: str | None = None, all_history: bool = False) -> int:
         if verified.corrupt:
             hint.append(f"corrupt objects are in {os.path.join(ctx.paths.data_dir, 'bad')}")
         if store is not None:
-            hint.append("`git data push" + (" --all" if all_history else "") + "` from a clone "
-                        "that has the bytes puts them back in the store")
+            hint.append(
+                "`git data push" + (" --all" if all_history else "") + "` from a clone "
+                "that has the bytes puts them back in the store"
+            )
         else:
             hint.append("`git data fetch" + (" --all" if all_history else "") + "` gets bytes back")
         raise GitDataError(

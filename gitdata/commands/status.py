@@ -101,8 +101,10 @@ def _section(title: str, items, note, quote_path: bool) -> None:  # type: ignore
 
 def _stray_hint(f: worktree.PointerFile) -> str:
     if f.staged:  # committed or staged as a pointer under a name no pattern covers
-        return ("`git data track` its pattern; or `git add --renormalize` it once the file "
-                "holds its bytes, to store them in Git")
+        return (
+            "`git data track` its pattern; or `git add --renormalize` it once the file "
+            "holds its bytes, to store them in Git"
+        )
     return "`git data track` its pattern (then `git data checkout`), or delete the file"
 
 

@@ -12,10 +12,10 @@ from ..git.paths import repo_paths
 GUARD_CLEAN = (
     'h=$(head -c 17); if [ -z "$h" ]; then exit 0; fi; '
     'if [ "$h" = "version gitdata/1" ]; then printf %s "$h"; exec cat; fi; '
-    "echo >&2 \"git-data: error: \"%f\" is tracked by gitdata (filter=data in .gitattributes), "
+    'echo >&2 "git-data: error: "%f" is tracked by gitdata (filter=data in .gitattributes), '
     'but gitdata is uninstalled: git would store its raw bytes in history"; '
     "echo >&2 \"hint: run 'git data install' again, or 'git data untrack' its pattern (then "
-    "add the file again)\"; exit 1"
+    'add the file again)"; exit 1'
 )
 GUARD = {
     "filter.data.clean": GUARD_CLEAN,
@@ -53,7 +53,8 @@ def uninstall(scope: str | None = None) -> int:
         tracked = attributes.tracked(paths.toplevel)
         if tracked:
             output.warn(
-                "this repository still tracks " + ", ".join(f"'{p}'" for p in tracked)
+                "this repository still tracks "
+                + ", ".join(f"'{p}'" for p in tracked)
                 + " with gitdata: `git data untrack` them to store such files in Git itself"
             )
     return 0

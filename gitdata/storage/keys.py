@@ -29,16 +29,25 @@ _PREFIX = re.compile(r"chunked/v1/(?:packs/(?:[0-9a-f]{2}/)?|manifests/|gc/)?")
 
 FORMAT_KEY = "chunked/v1/FORMAT"
 
+#: A whole object's key: a record's term may name a byte range of one (3.4), which get_range
+#: reads; no other key-level call accepts it.
+_WHOLE = re.compile(r"(?P<a>[0-9a-f]{2})/(?P<b>[0-9a-f]{2})/(?P<oid>[0-9a-f]{32})")
+
+
+def is_whole_key(key: str) -> bool:
+    m = _WHOLE.fullmatch(key)
+    return m is not None and m["oid"].startswith(m["a"] + m["b"])
+
 
 def is_key(key: str) -> bool:
     m = _KEY.fullmatch(key)
     return m is not None and (m["pack"] is None or m["pack"].startswith(m["shard"]))
 
 
-def check_key(key: str) -> str:
-    """`key` if it is a key of the layout; else a StoreError, before anything is read or
-    written."""
-    if not isinstance(key, str) or not is_key(key):
+def check_key(key: str, *, whole: bool = False) -> str:
+    """`key` if it is a key of the layout (or, with `whole`, a whole object's key: ranged reads
+    only); else a StoreError, before anything is read or written."""
+    if not isinstance(key, str) or not (is_key(key) or (whole and is_whole_key(key))):
         raise StoreError(
             f"refused the store key {key!r}: it is not a key of the chunked store layout",
             "the store, or a manifest or listing read from it, may be damaged or hostile; "

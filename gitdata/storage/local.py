@@ -181,10 +181,10 @@ class LocalStore:
         return self._reading(run, key)
 
     def get_range(self, key: str, offset: int, length: int) -> BinaryIO:
-        check_key(key)
+        check_key(key, whole=True)
 
         def open_at(start: int, n: int) -> io.FileIO:
-            f = self._open_key(key)
+            f = self._open_key(key, whole=True)
             size = os.fstat(f.fileno()).st_size
             if start + n > size:
                 f.close()
@@ -231,9 +231,9 @@ class LocalStore:
         except OSError as e:
             raise self._error(e, "write to", key) from e
 
-    def _open_key(self, key: str) -> io.FileIO:
+    def _open_key(self, key: str, whole: bool = False) -> io.FileIO:
         """The key's file, open for reading; a regular file, reached through no link."""
-        with self._key_dir(key) as (fd, name):
+        with self._key_dir(key, whole=whole) as (fd, name):
             f = io.FileIO(os.open(name, _READ, dir_fd=fd), "r")
         if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
             f.close()
@@ -241,9 +241,11 @@ class LocalStore:
         return f
 
     @contextmanager
-    def _key_dir(self, key: str, create: bool = False) -> Iterator[tuple[int, str]]:
+    def _key_dir(
+        self, key: str, create: bool = False, whole: bool = False
+    ) -> Iterator[tuple[int, str]]:
         """(the open directory holding `key`, the key's last name)."""
-        *dirs, name = check_key(key).split("/")
+        *dirs, name = check_key(key, whole=whole).split("/")
         fd = self._open_dirs(dirs, create)
         try:
             yield fd, name

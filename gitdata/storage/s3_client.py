@@ -1,6 +1,7 @@
 """The boto3 client of an S3 store: its configuration, and the handlers gitdata hooks into
 botocore's events: refusing answers cut short inside their headers, progress of a PutObject,
-Content-MD5 on DeleteObjects, reporting a multipart upload that could not be aborted.
+no `Expect: 100-continue` on small PutObjects, Content-MD5 on DeleteObjects, reporting a
+multipart upload that could not be aborted.
 
 Imported only by storage/s3.py, so only once an s3:// store is opened.
 """
@@ -16,6 +17,7 @@ from typing import Any
 import boto3
 from botocore import exceptions as bx
 from botocore.config import Config
+from botocore.utils import determine_content_length
 from s3transfer.utils import signal_not_transferring, signal_transferring
 
 from ..errors import ConfigError
@@ -71,6 +73,11 @@ def make_client(spec: StoreSpec, endpoint_url: str | None) -> Any:
     events.register_last(
         "request-created.s3", signal_transferring, unique_id="s3upload-transferring"
     )
+    # botocore asks for `Expect: 100-continue` on every PutObject with a file body: one more
+    # round trip before the body goes, doubling the latency of a small object. Only a big body
+    # is worth holding back until the server says it will take it.
+    # (botocore's handler is on "before-call.s3", which runs after "before-call.s3.PutObject")
+    events.register_last("before-call.s3", _expect_only_big)
     # DeleteObjects must carry a checksum, and since boto3 1.36 botocore sends a CRC32 where it
     # sent Content-MD5, which several services still demand (MissingContentMD5): send both, or
     # with an S3-compatible service in the default "when_required" mode, MD5 alone, as before.
@@ -81,6 +88,19 @@ def make_client(spec: StoreSpec, endpoint_url: str | None) -> Any:
     events.register("after-call.s3.AbortMultipartUpload", _abort_answered)
     events.register("after-call-error.s3.AbortMultipartUpload", _abort_failed)
     return client
+
+
+#: A PutObject body at least this big still waits for `100 Continue` (a refusal, a redirect
+#: to another region, costs no upload); below, the round trip costs more than it saves.
+EXPECT_MIN = 8 << 20
+
+
+def _expect_only_big(model: Any, params: Any, **kwargs: Any) -> None:
+    if model.name != "PutObject":
+        return
+    length = determine_content_length(params.get("body"))
+    if length is not None and length < EXPECT_MIN:
+        params["headers"].pop("Expect", None)
 
 
 # -- Content-MD5 ---------------------------------------------------------------------------------

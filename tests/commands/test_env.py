@@ -73,3 +73,15 @@ def test_a_missing_profile_stops_a_push_with_one_line(env, s3):
     assert proc.returncode != 0
     assert "git-data: error: store s3://gitdata-test/p" in err
     assert "AWS profile 'missing' is not defined" in err and "\nhint: " in err
+
+
+def test_env_shows_the_filter_the_merge_driver_and_the_diff_text_conversion(env):
+    repo = env.new_repo()
+    doc = env_json(env, repo)
+    assert doc["filter"] == "git-data filter-process"
+    assert doc["merge_driver"] == "git-data merge-driver %O %A %B %P"
+    assert doc["textconv"] == "git-data textconv"
+    env.git("config", "--global", "--unset", "merge.data.driver")
+    text = env.data("env", cwd=repo).stdout.decode()
+    assert "merge.data.driver: (not installed: run git data install)" in text
+    assert "diff.data.textconv: git-data textconv" in text

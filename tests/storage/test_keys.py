@@ -17,6 +17,7 @@ from conftest import random_file
 from s3_fixtures import S3
 
 from gitdata.errors import ObjectMissing, StoreError
+from gitdata.hashing import hash_bytes
 from gitdata.storage import Store, StoreSpec, key_for, open_store
 from gitdata.storage.keys import FORMAT_KEY, is_key
 from gitdata.storage.local import LocalStore
@@ -27,6 +28,7 @@ PACK_KEY = f"chunked/v1/packs/ab/{PACK}.pack"
 MANIFEST_KEY = f"chunked/v1/manifests/{'cd' * 32}.manifest"
 RUN_KEY = "chunked/v1/gc/20260101T000000Z-0123abcd.deleting"
 GOOD = [FORMAT_KEY, PACK_KEY, MANIFEST_KEY, RUN_KEY, "chunked/v1/gc/20991231T235959Z-ffffffff.done"]
+WHOLE_KEY = key_for("0123456789abcdef" * 2)
 HOSTILE = [
     "../x",
     "chunked/v1/packs/ab/../../x",
@@ -36,7 +38,7 @@ HOSTILE = [
     f"/chunked/v1/packs/ab/{PACK}.pack",  # absolute
     "/etc/passwd",
     f"/tmp/{FORMAT_KEY}",
-    key_for("0123456789abcdef" * 2),  # a whole object's key
+    WHOLE_KEY,  # a whole object's key (get_range only reads one)
     f"chunked/v1/packs/cd/{PACK}.pack",  # the wrong shard
     f"chunked/v1/packs/{PACK}.pack",  # no shard
     f"chunked/v1/packs/ab/{PACK[:-1]}.pack",  # 63 digits
@@ -373,7 +375,7 @@ def test_delete_keys_reports_each_key_that_stays(where: Where):
 
 
 def calls(st: Store, key: str, src: str) -> dict[str, object]:
-    return {
+    out = {
         "put_file": lambda: st.put_file(key, src),
         "put_bytes": lambda: st.put_bytes(key, b"x"),
         "link_file": lambda: st.link_file(key, src),
@@ -382,6 +384,19 @@ def calls(st: Store, key: str, src: str) -> dict[str, object]:
         "head": lambda: st.head(key),
         "delete_keys": lambda: st.delete_keys([MANIFEST_KEY, key]),
     }
+    if key == WHOLE_KEY:
+        del out["get_range"]  # a record's term reads a range of a whole object (5.2)
+    return out
+
+
+def test_get_range_reads_a_whole_object(where: Where, tmp_path: Path):
+    data = os.urandom(5000)
+    oid = hash_bytes(data)
+    (tmp_path / "src").write_bytes(data)
+    where.store.upload(oid, str(tmp_path / "src"), len(data))
+    assert where.store.get_range(key_for(oid), 1000, 3000).read() == data[1000:4000]
+    with pytest.raises(StoreError, match="refused the store key"):
+        where.store.get_range(key_for(oid)[:-1] + "x", 0, 1)
 
 
 @pytest.mark.parametrize("key", HOSTILE)

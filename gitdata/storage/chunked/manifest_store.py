@@ -1,6 +1,7 @@
-"""Manifests in a store (docs/chunked-store.md, 3.4 and 4.8): write the one manifest of a push,
-list them, read one back checked against its name. Step 2 writes whole tables only (what a push
-uploaded or found present); the records and packs of later steps use the same calls."""
+"""Manifests in a store for the push/gc protocol (docs/chunked-store.md, 3.4, 4.8, 7.1): write
+the one manifest of a push, list them with their store times, read one back checked against its
+name, without the local index (manifests.py reads them into the index for the reader). Step 2
+writes whole tables only (what a push uploaded or found present)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,7 @@ from typing import NamedTuple
 
 from .. import Store, StoredKey
 from .format.manifest import Manifest, decode_manifest, encode_manifest, manifest_id
-
-MANIFEST_PREFIX = "chunked/v1/manifests/"
+from .manifests import MANIFESTS, SUFFIX, manifest_key
 
 
 class Named(NamedTuple):
@@ -20,26 +20,22 @@ class Named(NamedTuple):
     packs: frozenset[str]
 
 
-def manifest_key(name: str) -> str:
-    return f"{MANIFEST_PREFIX}{name}.manifest"
-
-
 def name_of(key: str) -> str:
-    return key[len(MANIFEST_PREFIX) :].partition(".")[0]
+    return key[len(MANIFESTS) : -len(SUFFIX)]
 
 
 def put_wholes(store: Store, oids: Iterable[str]) -> str:
     """Write the manifest of a push of whole objects only (its whole table: `oids`, hex);
     return its key. The same oids give the same bytes, so the same name: a retry rewrites it."""
     data = encode_manifest((), wholes=[bytes.fromhex(o) for o in set(oids)])
-    key = manifest_key(manifest_id(data).hex())
+    key = manifest_key(manifest_id(data))
     store.put_bytes(key, data)
     return key
 
 
 def list_manifests(store: Store) -> tuple[list[StoredKey], float | None]:
     """Every manifest key with its store time, and the store time of the listing."""
-    listing, when = store.list_keys(MANIFEST_PREFIX)
+    listing, when = store.list_keys(MANIFESTS)
     return list(listing), when
 
 

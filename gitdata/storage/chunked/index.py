@@ -1,0 +1,351 @@
+"""The local index of the chunked store (docs/chunked-store.md, 4.3): one SQLite file per
+repository, `<git common dir>/data/chunked/index.sqlite`.
+
+It holds only what can be recomputed or fetched again: the chunk lists of cached files, where
+the cache holds each chunk, what this clone knows of each store (packs, where a store keeps a
+chunk, the manifests read and their records). Deleting the file loses dedup until it is rebuilt,
+never data. WAL journal and a 10 s busy timeout, so that several processes (the filter, a hook,
+a command) may write at once; writes are short `BEGIN IMMEDIATE` transactions.
+
+One connection per LocalIndex, shared by the threads of one process under a lock. Imports
+nothing of gitdata but errors and format.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import struct
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Callable, NamedTuple
+
+from ...errors import GitDataError
+from .format.common import ID_SIZE, OID_SIZE
+from .format.manifest import Record, Term
+
+SCHEMA_VERSION = 1
+MEMORY = ":memory:"  # an index for this process only (where the file cannot be written)
+BUSY_TIMEOUT = 10.0
+KEY_SIZE = 16  # chunks are keyed by the first 16 bytes of their id
+#: `file.chunks`: n x (id 32, raw length u32)
+CHUNK_ENTRY = struct.Struct("<32sI")
+#: `record.terms`: n x (kind, flags, zero, source, offset, length, output)
+TERM_ROW = struct.Struct("<BB6s32sQQQ")
+
+SCHEMA = """
+CREATE TABLE store (id INTEGER PRIMARY KEY, url TEXT NOT NULL UNIQUE,
+    format TEXT, legacy INTEGER, synced REAL);
+CREATE TABLE file (oid BLOB PRIMARY KEY, size INTEGER NOT NULL, chunks BLOB NOT NULL)
+    WITHOUT ROWID;
+CREATE TABLE local_chunk (id BLOB PRIMARY KEY, oid BLOB NOT NULL, off INTEGER NOT NULL,
+    len INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE pack (id INTEGER PRIMARY KEY, store INTEGER NOT NULL, pid BLOB NOT NULL,
+    size INTEGER NOT NULL, checked REAL NOT NULL, UNIQUE (store, pid));
+CREATE TABLE stored_chunk (store INTEGER NOT NULL, id BLOB NOT NULL, pack INTEGER NOT NULL,
+    off INTEGER NOT NULL, flen INTEGER NOT NULL, enc INTEGER NOT NULL,
+    PRIMARY KEY (store, id)) WITHOUT ROWID;
+CREATE INDEX stored_chunk_at ON stored_chunk (pack, off);
+CREATE TABLE manifest (store INTEGER NOT NULL, mid BLOB NOT NULL, mtime REAL NOT NULL,
+    PRIMARY KEY (store, mid)) WITHOUT ROWID;
+CREATE TABLE record (store INTEGER NOT NULL, oid BLOB NOT NULL, mid BLOB NOT NULL,
+    size INTEGER NOT NULL, terms BLOB NOT NULL, PRIMARY KEY (store, oid, mid)) WITHOUT ROWID;
+"""
+
+
+class LocalIndexError(GitDataError):
+    """The local index cannot be used (a newer schema, a damaged file)."""
+
+    unwritable = False  # the file cannot be made or opened (a read-only repository)
+
+
+class LocalChunk(NamedTuple):
+    oid: bytes
+    offset: int
+    length: int
+
+
+class StoredChunk(NamedTuple):
+    chunk_key: bytes  # first 16 bytes of the id
+    offset: int  # of the frame in its pack
+    frame_length: int
+    encoding: int
+
+
+class StoredRecord(NamedTuple):
+    mid: bytes  # the manifest that holds it
+    mtime: float  # that manifest's store time
+    record: Record
+
+
+def index_path(data_dir: str) -> str:
+    """`<git common dir>/data/chunked/index.sqlite`, from `<git common dir>/data`."""
+    return os.path.join(data_dir, "chunked", "index.sqlite")
+
+
+def encode_chunks(chunks: Iterable[tuple[bytes, int]]) -> bytes:
+    return b"".join(CHUNK_ENTRY.pack(cid, n) for cid, n in chunks)
+
+
+def decode_chunks(blob: bytes) -> list[tuple[bytes, int]]:
+    return [(bytes(c), n) for c, n in CHUNK_ENTRY.iter_unpack(blob)]
+
+
+def encode_terms(terms: Sequence[Term]) -> bytes:
+    return b"".join(
+        TERM_ROW.pack(
+            1 if t.whole else 0, 1 if t.base_only else 0, bytes(6),
+            t.source.ljust(ID_SIZE, b"\0"), t.offset, t.length, t.output,
+        )
+        for t in terms
+    )  # fmt: skip
+
+
+def decode_terms(blob: bytes) -> tuple[Term, ...]:
+    out = []
+    for kind, flags, _, src, off, length, output in TERM_ROW.iter_unpack(blob):
+        source = bytes(src[:OID_SIZE]) if kind == 1 else bytes(src)
+        out.append(Term(kind == 1, source, off, length, output, bool(flags & 1)))
+    return tuple(out)
+
+
+class LocalIndex:
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._lock = threading.RLock()
+        try:
+            if path != MEMORY:
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+            self._db = sqlite3.connect(
+                path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
+            )
+            self._db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
+            self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.execute("PRAGMA synchronous = NORMAL")
+            self._setup()
+        except (sqlite3.DatabaseError, OSError) as e:
+            self.close()
+            err = self._damaged(e)
+            err.unwritable = isinstance(e, (OSError, sqlite3.OperationalError))
+            raise err from e
+
+    def _damaged(self, e: Exception) -> LocalIndexError:
+        return LocalIndexError(
+            f"cannot use the chunked store's local index {self.path}: {e}",
+            "delete it; it is rebuilt as needed (only dedup is lost meanwhile, never data)",
+        )
+
+    def _setup(self) -> None:
+        with self._write() as db:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version == 0:
+                for statement in SCHEMA.split(";"):
+                    if statement.strip():
+                        db.execute(statement)  # executescript would commit on its own
+                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            elif version != SCHEMA_VERSION:
+                raise LocalIndexError(
+                    f"the chunked store's local index {self.path} was written by a newer "
+                    f"gitdata (schema {version})",
+                    "delete it; it is rebuilt as needed",
+                )
+
+    def close(self) -> None:
+        db = getattr(self, "_db", None)
+        if db is not None:
+            db.close()
+            self._db = None  # type: ignore[assignment]
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _query(self, sql: str, args: Sequence[object] = ()) -> list[tuple]:  # type: ignore[type-arg]
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
+    # -- stores ---------------------------------------------------------------------------
+
+    def store_id(self, url: str) -> int:
+        rows = self._query("SELECT id FROM store WHERE url = ?", (url,))
+        if rows:
+            return int(rows[0][0])
+        with self._write() as db:
+            db.execute("INSERT OR IGNORE INTO store (url) VALUES (?)", (url,))
+            return int(db.execute("SELECT id FROM store WHERE url = ?", (url,)).fetchone()[0])
+
+    def store_format(self, store: int) -> str | None:
+        rows = self._query("SELECT format FROM store WHERE id = ?", (store,))
+        return rows[0][0] if rows else None
+
+    def set_store_format(self, store: int, text: str | None) -> None:
+        with self._write() as db:
+            db.execute("UPDATE store SET format = ? WHERE id = ?", (text, store))
+
+    # -- chunk lists of cached files --------------------------------------------------------
+
+    def put_file(self, oid: bytes, size: int, chunks: Sequence[tuple[bytes, int]]) -> None:
+        """The chunk list of the cached file `oid` (ids and raw lengths, in file order), and a
+        `local_chunk` row for each chunk the index does not yet place in the cache."""
+        rows, off = [], 0
+        for cid, n in chunks:
+            rows.append((cid[:KEY_SIZE], oid, off, n))
+            off += n
+        if off != size:
+            raise ValueError("chunk lengths do not add up to the file's size")
+        with self._write() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO file (oid, size, chunks) VALUES (?, ?, ?)",
+                (oid, size, encode_chunks(chunks)),
+            )
+            db.executemany("INSERT OR IGNORE INTO local_chunk VALUES (?, ?, ?, ?)", rows)
+
+    def file_chunks(self, oid: bytes) -> list[tuple[bytes, int]] | None:
+        rows = self._query("SELECT chunks FROM file WHERE oid = ?", (oid,))
+        return decode_chunks(rows[0][0]) if rows else None
+
+    def local_chunks(self, ids: Iterable[bytes]) -> dict[bytes, LocalChunk]:
+        """Where the cache holds each chunk of `ids` (keyed by 16-byte key) it knows."""
+        keys = sorted({i[:KEY_SIZE] for i in ids})
+        out: dict[bytes, LocalChunk] = {}
+        for i in range(0, len(keys), 500):
+            part = keys[i : i + 500]
+            marks = ",".join("?" * len(part))
+            sql = f"SELECT id, oid, off, len FROM local_chunk WHERE id IN ({marks})"
+            for k, oid, off, n in self._query(sql, part):
+                out[bytes(k)] = LocalChunk(bytes(oid), off, n)
+        return out
+
+    def drop_files(self, oids: Iterable[bytes]) -> int:
+        """Forget cached files that are gone: their `file` rows and the `local_chunk` rows that
+        point into them. Returns how many files were forgotten."""
+        n = 0
+        with self._write() as db:
+            for oid in oids:
+                db.execute("DELETE FROM local_chunk WHERE oid = ?", (oid,))
+                n += db.execute("DELETE FROM file WHERE oid = ?", (oid,)).rowcount
+        return n
+
+    def file_oids(self) -> set[bytes]:
+        """Every oid the index places a chunk in (files and local chunks)."""
+        rows = self._query("SELECT oid FROM file UNION SELECT DISTINCT oid FROM local_chunk")
+        return {bytes(r[0]) for r in rows}
+
+    # -- packs and where a store keeps chunks ---------------------------------------------
+
+    def pack_row(self, store: int, pid: bytes, size: int, checked: float) -> int:
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO pack (store, pid, size, checked) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (store, pid) DO UPDATE SET checked = max(checked, excluded.checked)",
+                (store, pid, size, checked),
+            )
+            sql = "SELECT id FROM pack WHERE store = ? AND pid = ?"
+            return int(db.execute(sql, (store, pid)).fetchone()[0])
+
+    def find_pack(self, store: int, pid: bytes) -> int | None:
+        rows = self._query("SELECT id FROM pack WHERE store = ? AND pid = ?", (store, pid))
+        return int(rows[0][0]) if rows else None
+
+    def put_stored_chunks(
+        self, store: int, pack: int, chunks: Iterable[tuple[bytes, int, int, int]]
+    ) -> None:
+        """Where `store` keeps chunks: (id, frame offset, frame length, encoding) in `pack`."""
+        rows = [(store, cid[:KEY_SIZE], pack, off, flen, enc) for cid, off, flen, enc in chunks]
+        with self._write() as db:
+            db.executemany("INSERT OR REPLACE INTO stored_chunk VALUES (?, ?, ?, ?, ?, ?)", rows)
+
+    def stored_chunks_at(self, pack: int, start: int, end: int) -> list[StoredChunk]:
+        """The frames the index places in `pack` within [start, end), in pack order."""
+        sql = (
+            "SELECT id, off, flen, enc FROM stored_chunk WHERE pack = ? AND off >= ? AND off < ?"
+            " ORDER BY off"
+        )
+        return [
+            StoredChunk(bytes(k), o, f, e) for k, o, f, e in self._query(sql, (pack, start, end))
+        ]
+
+    def drop_pack(self, store: int, pid: bytes) -> None:
+        """A pack is gone from `store` (a 404, a listing): forget it, where it kept chunks, and
+        every record that names it."""
+        with self._write() as db:
+            row = db.execute("SELECT id FROM pack WHERE store = ? AND pid = ?", (store, pid))
+            found = row.fetchone()
+            if found:
+                db.execute("DELETE FROM stored_chunk WHERE pack = ?", (found[0],))
+                db.execute("DELETE FROM pack WHERE id = ?", (found[0],))
+            db.execute("DELETE FROM record WHERE store = ? AND instr(terms, ?) > 0", (store, pid))
+
+    # -- manifests and records --------------------------------------------------------------
+
+    def manifests(self, store: int) -> set[bytes]:
+        return {
+            bytes(r[0]) for r in self._query("SELECT mid FROM manifest WHERE store = ?", (store,))
+        }
+
+    def add_manifest(self, store: int, mid: bytes, mtime: float, records: Iterable[Record]) -> None:
+        rows = [(store, r.oid, mid, r.size, encode_terms(r.terms)) for r in records]
+        with self._write() as db:
+            db.execute("INSERT OR REPLACE INTO manifest VALUES (?, ?, ?)", (store, mid, mtime))
+            db.executemany("INSERT OR REPLACE INTO record VALUES (?, ?, ?, ?, ?)", rows)
+
+    def drop_manifests(self, store: int, mids: Iterable[bytes]) -> None:
+        with self._write() as db:
+            for mid in mids:
+                db.execute("DELETE FROM manifest WHERE store = ? AND mid = ?", (store, mid))
+                db.execute("DELETE FROM record WHERE store = ? AND mid = ?", (store, mid))
+
+    def records(self, store: int, oid: bytes) -> list[StoredRecord]:
+        """The records of `oid` in `store`, newest manifest first."""
+        sql = (
+            "SELECT r.mid, m.mtime, r.size, r.terms FROM record r JOIN manifest m"
+            " ON m.store = r.store AND m.mid = r.mid WHERE r.store = ? AND r.oid = ?"
+            " ORDER BY m.mtime DESC, r.mid"
+        )
+        return [
+            StoredRecord(bytes(mid), mtime, Record(oid, size, decode_terms(terms)))
+            for mid, mtime, size, terms in self._query(sql, (store, oid))
+        ]
+
+    def drop_record(self, store: int, oid: bytes, mid: bytes) -> None:
+        with self._write() as db:
+            db.execute(
+                "DELETE FROM record WHERE store = ? AND oid = ? AND mid = ?", (store, oid, mid)
+            )
+
+    # -- upkeep -------------------------------------------------------------------------------
+
+    def vacuum_if_sparse(self) -> bool:
+        """VACUUM when more than a quarter of the pages are free (4.3)."""
+        pages = self._query("PRAGMA page_count")[0][0]
+        free = self._query("PRAGMA freelist_count")[0][0]
+        if not pages or free * 4 <= pages:
+            return False
+        with self._lock:
+            self._db.execute("VACUUM")
+        return True
+
+
+def prune_index(data_dir: str, has: Callable[[str], bool]) -> int:
+    """Upkeep from local gc and fsck (7.2, 7.3): forget the chunk lists of files no longer in
+    the cache (`has(oid_hex)` says whether one is), then vacuum a sparse index. Does nothing
+    when the repository has no index. Returns how many files were forgotten."""
+    path = index_path(data_dir)
+    if not os.path.exists(path):
+        return 0
+    index = LocalIndex(path)
+    try:
+        gone = [oid for oid in index.file_oids() if not has(oid.hex())]
+        n = index.drop_files(gone) if gone else 0
+        index.vacuum_if_sparse()
+        return n
+    finally:
+        index.close()

@@ -1,0 +1,107 @@
+"""What a store says about its chunked files (docs/chunked-store.md, 3.2, 3.4, 4.6, 5.1): its
+FORMAT, read once and kept in the local index, and its manifests, listed with one LIST and read
+only when the index does not have them yet; their records go into the index, where the reader
+chooses one per oid (newest manifest first).
+
+A store with no `chunked/` key costs one LIST of `chunked/v1/manifests/` per process, and
+nothing else. A damaged manifest is left out (and reported by `problems`), never half used.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from ...errors import GitDataError, ObjectMissing
+from .. import Store
+from ..keys import FORMAT_KEY, is_key
+from .format.common import UnsupportedStore, parse_format
+from .format.manifest import Record, decode_manifest
+from .index import LocalIndex, StoredRecord
+
+MANIFESTS = "chunked/v1/manifests/"
+SUFFIX = ".manifest"
+
+
+def manifest_key(mid: bytes) -> str:
+    return f"{MANIFESTS}{mid.hex()}{SUFFIX}"
+
+
+class Synced(NamedTuple):
+    listed: int  # manifests in the store
+    read: int  # of those, read now (the index lacked them)
+    gone: int  # forgotten: the index knew them, the store no longer has them
+
+
+class StoreView:
+    """One store as the chunked reader sees it, through the local index."""
+
+    def __init__(self, store: Store, index: LocalIndex) -> None:
+        self.store = store
+        self.index = index
+        self.sid = index.store_id(store.describe())
+        self.synced = False
+        self.problems: list[GitDataError] = []
+        self._readable: bool | None = None
+
+    def sync(self) -> Synced:
+        """One LIST of the manifests; read the ones the index lacks, forget the ones gone."""
+        listing, _ = self.store.list_keys(MANIFESTS)
+        listed: dict[bytes, float] = {}
+        for k in listing:
+            if is_key(k.key) and k.key.endswith(SUFFIX):
+                listed[bytes.fromhex(k.key[len(MANIFESTS) : -len(SUFFIX)])] = k.store_time
+        known = self.index.manifests(self.sid)
+        gone = known - listed.keys()
+        if gone:
+            self.index.drop_manifests(self.sid, gone)
+        read = 0
+        for mid in sorted(listed.keys() - known):
+            try:
+                data = self.store.get_bytes(manifest_key(mid))
+                m = decode_manifest(data, name=mid.hex())
+            except ObjectMissing:
+                continue  # gc took it since the listing
+            except GitDataError as e:
+                self.problems.append(e)
+                continue
+            self.index.add_manifest(self.sid, mid, listed[mid], m.records)
+            read += 1
+        self.synced = True
+        return Synced(len(listed), read, len(gone))
+
+    def readable(self) -> bool:
+        """Whether this gitdata may read the store's chunked files: its FORMAT, from the index,
+        else one GET. A store without FORMAT has no chunked files a writer made."""
+        if self._readable is None:
+            text = self.index.store_format(self.sid)
+            if text is None:
+                try:
+                    data = self.store.get_bytes(FORMAT_KEY)
+                except ObjectMissing:
+                    self._readable = False
+                    return False
+                text = data.decode("utf-8", "replace")
+                parse_format(data).check_readable()
+                self.index.set_store_format(self.sid, text)
+            try:
+                parse_format(text.encode()).check_readable()
+            except UnsupportedStore as e:
+                self.index.set_store_format(self.sid, None)
+                raise e
+            self._readable = True
+        return self._readable
+
+    def records(self, oid: str) -> list[StoredRecord]:
+        """The records of `oid` the index knows for this store, newest manifest first."""
+        return self.index.records(self.sid, bytes.fromhex(oid))
+
+    def with_records(self, oids: list[str], sync: bool = True) -> dict[str, list[Record]]:
+        """The oids of `oids` that have a record: from the index, else after one manifest sync
+        (5.1, steps 1 and 2). Whether they may be read is readable()'s to say."""
+        found = {o: [r.record for r in self.records(o)] for o in oids}
+        missing = [o for o, rs in found.items() if not rs]
+        if missing and sync and not self.synced:
+            self.sync()
+            for o in missing:
+                found[o] = [r.record for r in self.records(o)]
+        return {o: rs for o, rs in found.items() if rs}

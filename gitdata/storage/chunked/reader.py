@@ -1,0 +1,393 @@
+"""Rebuilding files from their records (docs/chunked-store.md, 5.2-5.5).
+
+For each file: a temporary file in the cache's `tmp/` at full size, filled term by term at each
+term's file offset. A term is copied from the cache when it can be (a range of a cached whole
+object; a pack range whose every frame the local index places in a cached file), else it is a
+remote piece. Remote pieces of all the files are sorted by (key, offset) and coalesced into few
+ranged GETs (gaps up to COALESCE_GAP, spans up to GET_MAX), fetched by `workers` threads, each
+streamed in 1 MiB reads: no file, pack or span is ever held whole in memory. Every frame is
+decoded and its BLAKE3 checked against its id; every file is handed to `adopt` (Cache.adopt),
+which checks its XXH3-128 against the oid before it enters the cache: wrong bytes never do.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, ExitStack
+from dataclasses import dataclass, field
+from typing import BinaryIO, Protocol
+
+from ...errors import GitDataError, ObjectMissing
+from .. import key_for
+from .format.common import ENC_DELTA, FRAME_HEADER, ID_SIZE, CorruptPack
+from .format.manifest import Record, Term
+from .format.pack import decode_frame, parse_frame_header
+from .index import KEY_SIZE
+from .manifests import StoreView
+
+COALESCE_GAP = 1 << 20
+GET_MAX = 16 << 20
+READ_SIZE = 1 << 20
+COPY_SIZE = 1 << 20
+REPUSH = "nothing from it was used; push the files that need it again from a clone that has them"
+
+
+class CacheLike(Protocol):
+    """What the reader needs of the cache (8.1): where an object is, and a fresh temporary."""
+
+    def path(self, oid: str) -> str: ...
+
+    def temp_path(self) -> AbstractContextManager[str]: ...
+
+
+Adopt = Callable[[str, str, int], None]  # (temporary, oid, size): verify and move into place
+
+
+def pack_key(pid: bytes) -> str:
+    h = pid.hex()
+    return f"chunked/v1/packs/{h[:2]}/{h}.pack"
+
+
+class MissingPack(GitDataError):
+    """A record names a pack the store no longer has (gc repacked it): try another record."""
+
+    def __init__(self, pid: bytes, cause: GitDataError) -> None:
+        super().__init__(cause.message, cause.hint)
+        self.pid = pid
+
+
+@dataclass
+class Piece:
+    """One term's bytes in the store, and where they go (several files may share a run)."""
+
+    key: str
+    offset: int
+    length: int
+    output: int
+    pack: bytes | None  # the pack id; None for a range of a whole object
+    dests: list[tuple[str, int]] = field(default_factory=list)  # (oid, file offset)
+
+    @property
+    def end(self) -> int:
+        return self.offset + self.length
+
+
+@dataclass
+class Span:
+    key: str
+    offset: int
+    end: int
+    pieces: list[Piece]
+
+
+@dataclass
+class Job:
+    """One file being rebuilt."""
+
+    oid: str
+    size: int
+    tmp: str
+    chunks: dict[int, tuple[bytes, int]] = field(default_factory=dict)  # file offset -> chunk
+    known: bool = True  # every chunk id is known (no whole-object range): record the list
+
+
+def coalesce(pieces: list[Piece], gap: int = COALESCE_GAP, most: int = GET_MAX) -> list[Span]:
+    """Pieces merged into spans of one key: sorted by offset, no overlap inside a span, a gap
+    of at most `gap` between neighbours, a span at most `most` (a single longer piece stays
+    whole: pack terms are split at term boundaries only)."""
+    merged: dict[tuple[str, int, int], Piece] = {}
+    for p in pieces:
+        same = merged.setdefault((p.key, p.offset, p.length), p)
+        if same is not p:
+            same.dests.extend(p.dests)
+    spans: list[Span] = []
+    for p in sorted(merged.values(), key=lambda p: (p.key, p.offset, p.length)):
+        s = spans[-1] if spans else None
+        if (
+            s is not None and s.key == p.key and s.end <= p.offset
+            and p.offset - s.end <= gap and p.end - s.offset <= most
+        ):  # fmt: skip
+            s.pieces.append(p)
+            s.end = p.end
+        else:
+            spans.append(Span(p.key, p.offset, p.end, [p]))
+    return spans
+
+
+def split_whole(p: Piece, most: int = GET_MAX) -> list[Piece]:
+    """A range of a whole object longer than `most`, in pieces of `most` (split anywhere)."""
+    if p.pack is not None or p.length <= most:
+        return [p]
+    out = []
+    for at in range(0, p.length, most):
+        n = min(most, p.length - at)
+        dests = [(o, off + at) for o, off in p.dests]
+        out.append(Piece(p.key, p.offset + at, n, n, None, dests))
+    return out
+
+
+class Rebuild:
+    """One batch of files rebuilt together, so that their remote pieces coalesce."""
+
+    def __init__(self, view: StoreView, cache: CacheLike, adopt: Adopt, workers: int) -> None:
+        self.view = view
+        self.index = view.index
+        self.cache = cache
+        self.adopt = adopt
+        self.workers = max(1, workers)
+        self._lock = threading.Lock()
+        self._chunk_lists: dict[bytes, dict[int, bytes]] = {}
+        self._jobs: dict[str, Job] = {}
+
+    def run(self, records: Mapping[str, Record]) -> dict[str, BaseException | None]:
+        """Rebuild every file of `records` (oid -> the record chosen); return oid -> None when
+        it entered the cache, else its error (MissingPack: another record may do)."""
+        result: dict[str, BaseException | None] = {}
+        with ExitStack() as stack:
+            jobs = self._jobs = {}
+            pieces: list[Piece] = []
+            for oid, rec in records.items():
+                tmp = stack.enter_context(self.cache.temp_path())
+                with open(tmp, "wb") as f:
+                    f.truncate(rec.size)
+                job = jobs[oid] = Job(oid, rec.size, tmp)
+                try:
+                    pieces += self._plan(job, rec)
+                except (GitDataError, OSError) as e:
+                    result[oid] = e
+            spans = coalesce([q for p in pieces for q in split_whole(p)])
+            with ThreadPoolExecutor(max_workers=self.workers) as pool:
+                for failed in pool.map(self._fetch_span, spans):
+                    for oid, err in failed.items():
+                        result.setdefault(oid, err)
+            for oid, job in jobs.items():
+                if oid in result:
+                    continue
+                try:
+                    self.adopt(job.tmp, oid, job.size)
+                except (GitDataError, OSError) as e:
+                    result[oid] = e
+                    continue
+                result[oid] = None
+                self._remember(job)
+        return result
+
+    # -- planning -----------------------------------------------------------------------
+
+    def _plan(self, job: Job, rec: Record) -> list[Piece]:
+        remote, pos = [], 0
+        for t in rec.terms:
+            if t.base_only:
+                continue
+            if t.whole:
+                src = self.cache.path(t.source.hex())
+                job.known = False  # the chunks of a whole object's range are not known
+                if os.path.isfile(src):
+                    _copy_range(src, t.offset, job.tmp, pos, t.length)
+                else:
+                    remote.append(Piece(key_for(t.source.hex()), t.offset, t.length, t.output,
+                                        None, [(job.oid, pos)]))  # fmt: skip
+            elif not self._copy_local_frames(job, t, pos):
+                remote.append(
+                    Piece(pack_key(t.source), t.offset, t.length, t.output, t.source,
+                          [(job.oid, pos)])
+                )  # fmt: skip
+            pos += t.output
+        return remote  # decode_manifest checked that the outputs add up to the size
+
+    def _copy_local_frames(self, job: Job, t: Term, pos: int) -> bool:
+        """Copy a pack term from the cache when the index places every frame of it there."""
+        pack = self.index.find_pack(self.view.sid, t.source)
+        if pack is None:
+            return False
+        rows = self.index.stored_chunks_at(pack, t.offset, t.offset + t.length)
+        at = t.offset
+        for r in rows:
+            if r.offset != at:
+                return False
+            at += r.frame_length
+        if not rows or at != t.offset + t.length:
+            return False
+        local = self.index.local_chunks(r.chunk_key for r in rows)
+        if any(r.chunk_key not in local for r in rows):
+            return False
+        places = [local[r.chunk_key] for r in rows]
+        if sum(p.length for p in places) != t.output:
+            return False
+        paths = [self.cache.path(p.oid.hex()) for p in places]
+        if not all(os.path.isfile(p) for p in paths):
+            return False
+        for place, path in zip(places, paths):
+            _copy_range(path, place.offset, job.tmp, pos, place.length)
+            cid = self._chunk_id(place.oid, place.offset)
+            if cid is None:
+                job.known = False
+            else:
+                job.chunks[pos] = (cid, place.length)
+            pos += place.length
+        return True
+
+    def _chunk_id(self, oid: bytes, offset: int) -> bytes | None:
+        """The full id of the chunk at `offset` of the cached file `oid`, from its chunk list."""
+        if oid not in self._chunk_lists:
+            at, ids = 0, {}
+            for cid, n in self.index.file_chunks(oid) or []:
+                ids[at] = cid
+                at += n
+            self._chunk_lists[oid] = ids
+        return self._chunk_lists[oid].get(offset)
+
+    # -- fetching -----------------------------------------------------------------------
+
+    def _fetch_span(self, span: Span) -> dict[str, BaseException]:
+        """Fetch one span; return the files it failed (a corrupt frame fails the files of its
+        piece only; a failed request, every file of the span)."""
+        failed: dict[str, BaseException] = {}
+        try:
+            with self.view.store.get_range(span.key, span.offset, span.end - span.offset) as raw:
+                s = _Counted(raw, span.offset)
+                for p in span.pieces:
+                    _skip(s, p.offset - s.pos, p.key)
+                    try:
+                        if p.pack is None:
+                            self._whole_piece(s, p)
+                        else:
+                            self._pack_piece(s, p)
+                    except CorruptPack as e:
+                        for oid, _ in p.dests:
+                            failed.setdefault(oid, e)
+                        _skip(s, p.end - s.pos, p.key)
+        except (GitDataError, OSError) as e:
+            pack = span.pieces[0].pack
+            if isinstance(e, ObjectMissing) and pack is not None:
+                e = MissingPack(pack, e)
+            for p in span.pieces:
+                for oid, _ in p.dests:
+                    failed.setdefault(oid, e)
+        return failed
+
+    def _whole_piece(self, s: _Counted, p: Piece) -> None:
+        done = 0
+        while done < p.length:
+            data = _read_exact(s, min(READ_SIZE, p.length - done), p.key)
+            for oid, off in p.dests:
+                self._write(oid, off + done, data)
+            done += len(data)
+
+    def _pack_piece(self, s: _Counted, p: Piece) -> None:
+        assert p.pack is not None
+        name, at, out, stored = p.pack.hex(), p.offset, 0, []
+        while at < p.end:
+            head = _read_exact(s, FRAME_HEADER.size, p.key)
+            if head[0] == ENC_DELTA:
+                head += _read_exact(s, ID_SIZE, p.key)
+            hdr = parse_frame_header(head, name=name, at=at)
+            if at + hdr.size > p.end:
+                raise CorruptPack(
+                    f"corrupt frame in pack {name} at {at}: it crosses its term's end", REPUSH
+                )
+            frame = head + _read_exact(s, hdr.payload_length, p.key)
+            base = self._base(hdr.base_id, name, at) if hdr.encoding == ENC_DELTA else None
+            _, raw = decode_frame(frame, base_raw=base, name=name, at=at)
+            for oid, off in p.dests:
+                self._write(oid, off + out, raw, (hdr.chunk_id, len(raw)))
+            stored.append((hdr.chunk_id, at, hdr.size, hdr.encoding))
+            at += hdr.size
+            out += len(raw)
+        if out != p.output:
+            raise CorruptPack(
+                f"corrupt pack {name}: the frames at {p.offset} hold {out} bytes, "
+                f"the record says {p.output}",
+                REPUSH,
+            )
+        pack = self.index.pack_row(self.view.sid, p.pack, 0, 0.0)
+        self.index.put_stored_chunks(self.view.sid, pack, stored)
+
+    def _base(self, base_id: bytes | None, name: str, at: int) -> bytes:
+        """The raw bytes of a delta frame's base, from the cache (5.2). Bases fetched from
+        base-only terms come with delta frames (step 8)."""
+        assert base_id is not None
+        place = self.index.local_chunks([base_id]).get(base_id[:KEY_SIZE])
+        if place is not None:
+            try:
+                with open(self.cache.path(place.oid.hex()), "rb") as f:
+                    f.seek(place.offset)
+                    raw = f.read(place.length)
+                return raw
+            except OSError:
+                pass
+        raise CorruptPack(
+            f"corrupt frame in pack {name} at {at}: its delta base is not in the cache",
+            "this gitdata reads delta frames only when their base is cached",
+        )
+
+    def _write(
+        self, oid: str, off: int, data: bytes, chunk: tuple[bytes, int] | None = None
+    ) -> None:
+        job = self._jobs[oid]
+        fd = os.open(job.tmp, os.O_WRONLY)
+        try:
+            view, at = memoryview(data), off
+            while view:
+                n = os.pwrite(fd, view, at)
+                view, at = view[n:], at + n
+        finally:
+            os.close(fd)
+        if chunk is not None:
+            with self._lock:
+                job.chunks[off] = chunk
+
+    def _remember(self, job: Job) -> None:
+        """Record the chunk list of a file every chunk of which came from a frame or a known
+        local chunk, so that its next version dedups against it (5.2)."""
+        if not job.known:
+            return
+        at, chunks = 0, []
+        for off in sorted(job.chunks):
+            if off != at:
+                return
+            chunks.append(job.chunks[off])
+            at += job.chunks[off][1]
+        if at == job.size and chunks:
+            self.index.put_file(bytes.fromhex(job.oid), job.size, chunks)
+
+
+class _Counted:
+    """A span's stream, and the store offset of its next byte."""
+
+    def __init__(self, stream: BinaryIO, pos: int) -> None:
+        self.stream = stream
+        self.pos = pos
+
+    def read(self, n: int) -> bytes:
+        data = self.stream.read(n)
+        self.pos += len(data)
+        return data
+
+
+def _read_exact(s: _Counted, n: int, key: str) -> bytes:
+    data = s.read(n)
+    if len(data) != n:
+        raise CorruptPack(f"corrupt pack: {key} ended early", REPUSH)
+    return data
+
+
+def _skip(s: _Counted, n: int, key: str) -> None:
+    while n > 0:
+        n -= len(_read_exact(s, min(n, READ_SIZE), key))
+
+
+def _copy_range(src: str, src_off: int, dest: str, dest_off: int, n: int) -> None:
+    """Copy bytes of a cached file into a temporary, in bounded memory."""
+    with open(src, "rb") as fin, open(dest, "r+b") as fout:
+        fin.seek(src_off)
+        fout.seek(dest_off)
+        while n > 0:
+            data = fin.read(min(COPY_SIZE, n))
+            if not data:
+                raise OSError(f"{src} is shorter than the index says")
+            fout.write(data)
+            n -= len(data)
