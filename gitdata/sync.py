@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
-from . import output, resolve, transfer
+from . import output, push_check, resolve, transfer
 from .context import Context
 from .errors import GitDataError
 from .git.index import skip_worktree
@@ -16,6 +16,7 @@ from .globs import PathFilter
 from .names import quote
 from .retry import with_retries
 from .storage import Store, open_store
+from .storage.chunked import runlog
 
 
 def scanner(ctx: Context) -> Scanner:
@@ -37,11 +38,14 @@ class PushPlan:
     to_upload: dict[str, int] = field(default_factory=dict)  # oid -> size
     present: set[str] = field(default_factory=set)  # already in the store
     missing: dict[str, Hit] = field(default_factory=dict)  # in neither cache nor store
+    log: runlog.RunLog | None = None  # the store gc run log before the existence checks (P1)
 
 
 def plan_push(ctx: Context, store: Store, hits: dict[str, Hit]) -> PushPlan:
     """Ask the store, in one batch, which candidates it lacks; sort those by what we have."""
     plan = PushPlan(hits)
+    # P1 (docs/chunked-store.md, 4.8): the run log before anything is seen to exist
+    plan.log = push_check.begin(store)
     # a broken connection or a 503 here must not stop a push that the uploads would survive
     plan.present = with_retries(lambda: store.exists_many(hits))
     for oid, hit in hits.items():
@@ -58,6 +62,7 @@ def plan_push(ctx: Context, store: Store, hits: dict[str, Hit]) -> PushPlan:
 def execute_push(ctx: Context, store: Store, plan: PushPlan) -> None:
     """Upload the plan's objects; raise, listing files and commits, if anything is missing."""
     failed: dict[str, BaseException] = {}
+    runlog.pause("push-P3")
     if plan.to_upload:
         progress = output.Progress(
             f"Uploading to {store.describe()}", len(plan.to_upload), sum(plan.to_upload.values())
@@ -84,6 +89,10 @@ def execute_push(ctx: Context, store: Store, plan: PushPlan) -> None:
             else "check the store and push again",
             details=problems,
         )
+    # P4-P6: a manifest naming what the push relies on, then the run log check
+    assert plan.log is not None
+    relied = plan.present | set(plan.to_upload)
+    push_check.finish(store, ctx.cache, plan.log, relied, ctx.settings.transfers)
 
 
 def _path(hit: Hit) -> str:
