@@ -7,10 +7,11 @@ bucket. Reports requests (by S3 operation) and wall time of each step, and gitda
     .venv/bin/python benchmarks/s3_latency.py --files 200 --delay-ms 20   # quick
 
 gitdata: `git push` (the pre-push hook uploads) to a bare repository on disk, then `git clone`
-(the filter and its fetch bring the bytes). DVC: `dvc add data` + `git commit`, `dvc push`,
-then `git clone` + `dvc pull`. Only the S3 requests are counted and only the steps that talk to
-the store are timed: both tools read the same files from the page cache. DVC (with dvc-s3) is
-installed once into benchmarks/.dvc-venv, as for run.py.
+(the filter and its fetch bring the bytes); once with whole objects (`chunked = false`) and once
+with the chunked store (`chunked = true`), each under its own prefix. DVC: `dvc add data` +
+`git commit`, `dvc push`, then `git clone` + `dvc pull`. Only the S3 requests are counted and
+only the steps that talk to the store are timed: both tools read the same files from the page
+cache. DVC (with dvc-s3) is installed once into benchmarks/.dvc-venv, as for run.py.
 """
 
 from __future__ import annotations
@@ -77,13 +78,18 @@ class Steps:
         self.rows.append((tool, step, wall, ops))
 
 
-def gitdata_side(tmp: Path, n: int, size: int, endpoint: str, steps: Steps, env) -> None:
-    work, bare = tmp / "gd-work", tmp / "gd-remote.git"
+def gitdata_side(
+    tmp: Path, n: int, size: int, endpoint: str, steps: Steps, env, chunked: bool
+) -> None:
+    tool = "gitdata chunked" if chunked else "gitdata"
+    name = tool.replace(" ", "-")
+    work, bare = tmp / f"{name}-work", tmp / f"{name}-remote.git"
     run(["git", "init", "-q", "--bare", str(bare)], tmp, env)
     run(["git", "init", "-q", "-b", "main", str(work)], tmp, env)
     make_files(work, n, size)
     (work / ".gitdata.toml").write_text(
-        f'[remote.origin]\nurl = "s3://{BUCKET}/gitdata"\nendpoint_url = "{endpoint}"\n'
+        f'[remote.origin]\nurl = "s3://{BUCKET}/{name}"\nendpoint_url = "{endpoint}"\n'
+        f"chunked = {'true' if chunked else 'false'}\n"
     )
     for argv in (
         ["git", "data", "track", "*.bin"],
@@ -92,9 +98,9 @@ def gitdata_side(tmp: Path, n: int, size: int, endpoint: str, steps: Steps, env)
         ["git", "remote", "add", "origin", str(bare)],
     ):
         run(argv, work, env)
-    steps.timed("gitdata", "push", [(["git", "push", "-q", "origin", "main"], work)], env)
-    clone = ["git", "clone", "-q", str(bare), str(tmp / "gd-clone")]
-    steps.timed("gitdata", "clone", [(clone, tmp)], env)
+    steps.timed(tool, "push", [(["git", "push", "-q", "origin", "main"], work)], env)
+    clone = ["git", "clone", "-q", str(bare), str(tmp / f"{name}-clone")]
+    steps.timed(tool, "clone", [(clone, tmp)], env)
 
 
 def dvc_side(tmp: Path, n: int, size: int, endpoint: str, steps: Steps, env) -> None:
@@ -133,13 +139,14 @@ def report(steps: Steps, args: argparse.Namespace) -> str:
         detail = ", ".join(f"{op} {k}" for op, k in sorted(ops.items()))
         lines.append(f"| {tool} | {step} | {wall:.2f} | {sum(ops.values())} | {detail} |")
     lines.append("")
-    for step in ("push", "clone"):
-        if ("gitdata", step) in by and ("dvc", step) in by:
-            g, d = by[("gitdata", step)], by[("dvc", step)]
-            lines.append(
-                f"- {step}: gitdata/DVC time {g[0] / d[0]:.2f}x, requests {g[1]} vs {d[1]} "
-                f"(target: at most 50 requests and 0.2x)"
-            )
+    for tool in ("gitdata", "gitdata chunked"):
+        for step in ("push", "clone"):
+            if (tool, step) in by and ("dvc", step) in by:
+                g, d = by[(tool, step)], by[("dvc", step)]
+                lines.append(
+                    f"- {tool} {step}: time {g[0] / d[0]:.2f}x DVC's, requests {g[1]} vs "
+                    f"{d[1]} (target, chunked: at most 50 requests and 0.2x)"
+                )
     return "\n".join(lines)
 
 
@@ -149,6 +156,12 @@ def main() -> int:
     ap.add_argument("--size-kib", type=int, default=64)
     ap.add_argument("--delay-ms", type=float, default=20.0)
     ap.add_argument("--no-dvc", action="store_true", help="gitdata only")
+    ap.add_argument(
+        "--store",
+        choices=["whole", "chunked", "both"],
+        default="both",
+        help="gitdata's store format: whole objects, the chunked store, or one run of each",
+    )
     args = ap.parse_args()
     gitdata_bin = Path(sys.executable).parent
     if not (gitdata_bin / "git-data").exists():
@@ -185,7 +198,8 @@ def main() -> int:
             with FaultProxy(endpoint, delay=args.delay_ms / 1000) as proxy:
                 steps = Steps(proxy)
                 size = args.size_kib << 10
-                gitdata_side(tmp, args.files, size, proxy.endpoint, steps, env)
+                for chunked in {"whole": [False], "chunked": [True]}.get(args.store, [False, True]):
+                    gitdata_side(tmp, args.files, size, proxy.endpoint, steps, env, chunked)
                 if not args.no_dvc and not why:
                     dvc_side(tmp, args.files, size, proxy.endpoint, steps, env)
             print(report(steps, args))
