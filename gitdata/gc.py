@@ -51,6 +51,7 @@ from .git.roots import commits_since, pseudo_refs, worktree_heads, worktree_path
 from .git.scan import Scanner
 from .pointer import is_oid
 from .storage import Store, open_store
+from .storage.chunked import refuse_gc_with_packs
 
 GRACE_LOCAL = "1h"
 GRACE_STORE = "14d"
@@ -339,6 +340,7 @@ def plan_store(
     refuse_store(ctx)
     now = time.time() if now is None else now
     store, _ = sync.open_for_remote(ctx, remote)
+    refuse_gc_with_packs(store)  # experimental chunked stores: until step 7 of their design
     plan = Plan(where=store.describe())
     old = []
     for o in store.iter_objects():  # listed before the refs are fetched: see the docstring

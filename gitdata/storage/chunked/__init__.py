@@ -40,6 +40,23 @@ class RebuildResult:
     rest: list[str] = field(default_factory=list)  # no usable record: read the whole object
 
 
+class StoreHasPacks(GitDataError):
+    """Store gc of a store that holds packs: refused until store gc understands them (step 7)."""
+
+
+def refuse_gc_with_packs(store: Store) -> None:
+    """Store gc (whole objects only, so far) must not run on a store that holds packs: the
+    whole objects their records name would look unreferenced. One LIST of `chunked/v1/packs/`."""
+    listing, _ = store.list_keys("chunked/v1/packs/")
+    if next(iter(listing), None) is not None:
+        raise StoreHasPacks(
+            f"store {store.describe()} holds packs of the chunked store, which this gitdata's "
+            "store gc does not understand yet; nothing was deleted",
+            "leave the store as it is (local `git data gc` is unaffected); a later gitdata's "
+            "store gc collects packs",
+        )
+
+
 class ChunkedStore:
     """A store's chunked files, for the services (docs/chunked-store.md, 8.1). Opens the local
     index and lists the store's manifests only when first asked: a store without `chunked/`
