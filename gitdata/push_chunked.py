@@ -7,7 +7,7 @@ same-fs rule keeps whole, and writes the push's manifest after every upload (6.1
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from . import output, transfer
@@ -74,12 +74,25 @@ def bases(sc: Scanner, hits: Sequence[Hit], tips: Sequence[str]) -> dict[str, st
     return out
 
 
+def recorded(ctx: Context, store: Store, oids: Sequence[str]) -> set[str]:
+    """The files of `oids` the store has a record for (after one manifest sync)."""
+    from .storage.chunked.index import LocalIndex, index_path
+    from .storage.chunked.manifests import StoreView
+
+    index = LocalIndex(index_path(ctx.paths.data_dir))
+    try:
+        return set(StoreView(store, index).with_records(list(oids)))
+    finally:
+        index.close()
+
+
 def upload(
     ctx: Context,
     store: Store,
     sizes: Mapping[str, int],
     present: set[str],
     base_of: Mapping[str, str],
+    copy: Collection[str] = (),
 ) -> dict[str, BaseException]:
     """Write `sizes` (oid -> size, in the cache) into the chunked store, then the manifest of
     the push (records, packs, and the whole objects uploaded or found `present`). Returns the
@@ -95,7 +108,7 @@ def upload(
         )
         written = write_files(
             store, index, sizes, ctx.cache.path, ctx.cache.tmp_dir,
-            bases=base_of, whole_bases=whole_bases, same_fs=same_fs(ctx, store),
+            bases=base_of, whole_bases=whole_bases, same_fs=same_fs(ctx, store), copy=copy,
         )  # fmt: skip
         progress.close(len(written.failed))
         failed = dict(written.failed)

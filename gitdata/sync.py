@@ -40,6 +40,7 @@ class PushPlan:
     missing: dict[str, Hit] = field(default_factory=dict)  # in neither cache nor store
     chunked: bool = False  # write the chunked format (push_chunked.py)
     bases: dict[str, str] = field(default_factory=dict)  # oid -> its base's oid, if chunked
+    recorded: set[str] = field(default_factory=set)  # not cached, a record in the store
 
 
 def plan_push(ctx: Context, store: Store, hits: dict[str, Hit], chunked: bool = False) -> PushPlan:
@@ -58,14 +59,19 @@ def plan_push(ctx: Context, store: Store, hits: dict[str, Hit], chunked: bool = 
             plan.missing[oid] = hit
         else:
             plan.to_upload[oid] = size
+    if chunked and plan.missing:
+        plan.recorded = push_chunked.recorded(ctx, store, list(plan.missing))
+        plan.missing = {o: h for o, h in plan.missing.items() if o not in plan.recorded}
     return plan
 
 
 def execute_push(ctx: Context, store: Store, plan: PushPlan) -> None:
     """Upload the plan's objects; raise, listing files and commits, if anything is missing."""
     failed: dict[str, BaseException] = {}
-    if plan.chunked and (plan.to_upload or plan.present):
-        failed = push_chunked.upload(ctx, store, plan.to_upload, plan.present, plan.bases)
+    if plan.chunked and (plan.to_upload or plan.present or plan.recorded):
+        failed = push_chunked.upload(
+            ctx, store, plan.to_upload, plan.present, plan.bases, plan.recorded
+        )
     elif plan.to_upload:
         progress = output.Progress(
             f"Uploading to {store.describe()}", len(plan.to_upload), sum(plan.to_upload.values())

@@ -196,17 +196,21 @@ def write_files(
     bases: Mapping[str, str] | None = None,
     whole_bases: Collection[str] = (),
     same_fs: bool = False,
+    copy: Collection[str] = (),
 ) -> Written:
     """Write `files` (oid -> size, all in the cache at `path_of(oid)`) into `store` as records
     (4.1, steps 1, 3 and 4). `bases`: oid -> the oid of its base (4.2), used when the base is
     in the cache; `whole_bases`: bases the store holds as whole objects, whose unchanged ranges
-    the records name instead of storing them again."""
+    the records name instead of storing them again; `copy`: files not in the cache whose
+    records the store has, copied into the push's manifest."""
     bases = bases or {}
     push = _Push(store, index, tmp_dir)
     out = push.out
     ensure_format(store, push.view)
     push.view.sync()
     kill_point("synced")
+    for oid in copy:
+        out.records += [r.record for r in push.view.records(oid)][:1]
     todo: list[tuple[str, int]] = []
     for oid in sorted(files, key=lambda o: (-files[o], o)):
         size = files[oid]
