@@ -177,3 +177,102 @@ def test_s3_push_clone_and_w3_fetch(env, s3):
         print(f"W3 16 MiB on S3: push uploaded {put} bytes; pull fetched {fetched} bytes")
         assert put < 2 << 20 and fetched < 2 << 20
         env.data("fsck", cwd=clone)
+
+
+def test_embedded_default_round_trip(env):
+    """No data remote: the bare repository's data/objects, chunked by `data.chunked`."""
+    repo = env.new_repo()
+    env.git("config", "data.chunked", "true", cwd=repo)
+    files = {f"f{i}.bin": os.urandom(5000 + i) for i in range(30)}
+    for name, data in files.items():
+        write(repo / name, data)
+    env.commit_all(repo)
+    bare = env.bare()
+    env.git("remote", "add", "origin", str(bare), cwd=repo)
+    env.git("push", "-q", "-u", "origin", "main", cwd=repo)
+    store = bare / "data" / "objects"
+    assert len(packs(store)) == 1 and len(manifests(store)) == 1
+    clone = env.root / "clone"
+    env.git("clone", "-q", str(bare), str(clone))
+    for name, data in files.items():
+        assert (clone / name).read_bytes() == data, name
+
+
+def test_mixed_store_old_whole_objects_and_new_records(env):
+    """Whole objects pushed with chunked = false stay readable; switched on, a new version of a
+    big file names the old whole object's unchanged ranges; a small file pushed whole before
+    and in a pack now has both, and reads from either."""
+    from gitdata.hashing import hash_bytes
+
+    store = env.root / "store"
+    repo, bare = dir_repo(env, store, "false")
+    big = random_file(repo / "big.bin", 20 << 20, seed=4).read_bytes()
+    small = os.urandom(3000)
+    write(repo / "small.bin", small)
+    env.commit_all(repo)
+    env.git("push", "-q", "-u", "origin", "main", cwd=repo)
+    assert (store / key_for(hash_bytes(big))).is_file()
+    env.git("config", "data.remote.origin.chunked", "true", cwd=repo)
+    big2 = big[: 10 << 20] + os.urandom(100_000) + big[(10 << 20) + 100_000 :]
+    write(repo / "big.bin", big2)
+    write(repo / "other.bin", small)  # same bytes, new path: small files are packed again
+    env.commit_all(repo, "v2")
+    before = tree_bytes(store)
+    env.git("push", "-q", cwd=repo)
+    assert tree_bytes(store) - before < 1 << 20
+    assert (store / key_for(hash_bytes(small))).is_file() and packs(store)
+    clone = env.root / "clone"
+    env.git("clone", "-q", str(bare), str(clone))
+    assert (clone / "big.bin").read_bytes() == big2
+    assert (clone / "other.bin").read_bytes() == small
+    env.git("checkout", "-q", "HEAD~1", cwd=clone)
+    assert (clone / "big.bin").read_bytes() == big
+    env.data("fsck", cwd=clone)
+
+
+def test_many_small_files_make_few_packs_and_one_manifest(env):
+    store = env.root / "store"
+    repo, bare = dir_repo(env, store)
+    n = 2000
+    for i in range(n):
+        write(repo / "d" / f"{i:04d}.bin", os.urandom(64 << 10))
+    env.commit_all(repo)
+    env.git("push", "-q", "-u", "origin", "main", cwd=repo)
+    print(f"{n} x 64 KiB: {len(packs(store))} packs, {len(manifests(store))} manifest(s)")
+    assert len(packs(store)) <= 5 and len(manifests(store)) == 1
+    clone = env.root / "clone"
+    env.git("clone", "-q", str(bare), str(clone))
+    assert (clone / "d" / "1999.bin").read_bytes() == (repo / "d" / "1999.bin").read_bytes()
+
+
+@pytest.mark.parametrize(
+    "point",
+    [
+        "synced",
+        "pack-closed",
+        "pack-uploaded",
+        "packs-uploaded",
+        "before-manifest",
+        "manifest-written",
+    ],  # fmt: skip
+)
+def test_a_push_killed_at_each_step_is_finished_by_a_retry(env, point):
+    store = env.root / "store"
+    repo, bare = dir_repo(env, store)
+    files = {f"f{i}.bin": os.urandom(400_000) for i in range(4)}
+    for name, data in files.items():
+        write(repo / name, data)
+    env.commit_all(repo)
+    killed = env.git(
+        "push", "-q", "-u", "origin", "main", cwd=repo, check=False,
+        env={"GIT_DATA_TEST_KILL": point},
+    )  # fmt: skip
+    assert killed.returncode != 0
+    assert env.out("for-each-ref", cwd=bare) == ""  # the remote's refs did not move
+    env.git("push", "-q", "-u", "origin", "main", cwd=repo)
+    clone = env.root / "clone"
+    env.git("clone", "-q", str(bare), str(clone))
+    for name, data in files.items():
+        assert (clone / name).read_bytes() == data, name
+    env.data("fsck", cwd=clone)
+    env.data("fsck", cwd=repo)
