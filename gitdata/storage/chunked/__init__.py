@@ -2,8 +2,8 @@
 
 Files cut into content-defined chunks, kept as frames in packs of at most 32 MiB, each file
 described by a record of byte ranges in packs or whole objects, records collected in one
-manifest per push. The design lands in steps (section 8.2); fetches read through it, nothing
-writes it yet.
+manifest per push. The design lands in steps (section 8.2); fetches read through it, pushes
+write it when a store's `chunked` setting is on (experimental).
 
 Landed so far:
 - step 3, formats and chunker: `format/` (FORMAT text, frames, pack index and trailer,
@@ -12,6 +12,7 @@ Landed so far:
 - step 4, `index.py`: the local index (SQLite), kept by local gc and fsck.
 - step 5, the read path: `manifests.py` (FORMAT, manifest sync into the index), `reader.py`
   (plan, coalesce, fetch, verify, adopt) and ChunkedStore.rebuild below, for the services.
+- step 6, the write path: `writer.py` (FORMAT, records, packs), called by gitdata/push_chunked.py.
 
 blake3, pyfastcdc and zstandard are imported only inside this package, and only when used.
 Never imports git/, cache, transfer or sync: those call in, not the other way round.
