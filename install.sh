@@ -47,6 +47,28 @@ if [ "${1:-}" = "--test" ]; then
   make_venv "$venv"
   say "installing gitdata (editable) with the test extras into $venv"
   "$venv/bin/python" -m pip install -q -e "$here[test]"
+  # tests/migrate/test_lfs.py builds repositories with the real git-lfs
+  if ! command -v git-lfs >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    say "installing git-lfs (apt-get install -y git-lfs) for the migrate tests"
+    apt-get install -y -q git-lfs >/dev/null || say "apt-get install git-lfs failed; its tests are skipped"
+  fi
+  # The real DVC 3 and DVC 2 for tests/migrate/test_dvc.py, each in its own virtualenv, kept
+  # under .dvc-venvs/ (DVC 2 needs the pathspec and dulwich of its time). A failed install only
+  # makes those tests skip, with the reason from .dvc-venvs/NAME.failed.
+  for spec in "dvc3:dvc" "dvc2:dvc<3 pathspec<0.12 dulwich<0.22"; do
+    dvc_dir="$here/.dvc-venvs/${spec%%:*}"
+    if [ ! -x "$dvc_dir/bin/dvc" ]; then
+      say "installing ${spec#*:} into $dvc_dir (for the DVC import tests)"
+      mkdir -p "$here/.dvc-venvs" && rm -f "$dvc_dir.failed"
+      # shellcheck disable=SC2086 # the requirements are two words for DVC 2
+      if ! { "$PYTHON" -m venv "$dvc_dir" && "$dvc_dir/bin/python" -m pip install -q ${spec#*:}; } \
+        >"$dvc_dir.log" 2>&1; then
+        { grep -v '^WARNING' "$dvc_dir.log" || true; } | tail -n 1 >"$dvc_dir.failed"
+        [ -s "$dvc_dir.failed" ] || echo "python -m venv or pip install failed" >"$dvc_dir.failed"
+        say "could not install DVC into $dvc_dir: its tests will skip (see $dvc_dir.log)"
+      fi
+    fi
+  done
   cd "$here"
   say "running the tests"
   exec "$venv/bin/python" -m pytest -q "$@"

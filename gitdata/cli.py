@@ -147,6 +147,37 @@ def build_parser(only: str | None = None) -> Parser:
     sp.add_argument("path", nargs="?", metavar="PATH", help="a file or folder (default: all)")
     sp.add_argument("--rev", metavar="REV", help="a branch, tag or commit id (default: HEAD)")
     sp.add_argument("--json", dest="as_json", action="store_true")
+    sp = cmd("migrate", "convert history from plain Git, git-lfs or DVC to data files, or back")
+    msub = sp.add_subparsers(dest="action", metavar="ACTION", parser_class=Parser, required=True)
+    for action, help in (
+        ("info", "which paths take how much space in history; what import would convert"),
+        ("import", "rewrite history so that matching files become data files"),
+        ("export", "rewrite history so that data files become ordinary files again"),
+    ):
+        m = msub.add_parser(action, help=help, description=help)
+        if action != "export":
+            m.add_argument("--above", metavar="SIZE", help="only files larger than SIZE (10m)")
+        m.add_argument("--include", action="append", metavar="GLOB", help="only these paths")
+        m.add_argument("--exclude", action="append", metavar="GLOB", help="not these paths")
+        m.add_argument("--everything", action="store_true", help="every branch and tag")
+        m.add_argument("refs", nargs="*", metavar="REF", help="default: the current branch")
+        if action == "info":
+            m.add_argument("--json", dest="as_json", action="store_true")
+        if action == "import":
+            m.add_argument(
+                "--no-rewrite", action="store_true", help="convert HEAD's tree in one new commit"
+            )
+            m.add_argument("--from-lfs", action="store_true", help="git-lfs pointers and objects")
+            # --from-dvc, --dvc-remote: gitdata/migrate/dvc.py (dispatched in commands/migrate.py)
+            m.add_argument("--from-dvc", action="store_true", help="a DVC project's .dvc files")
+            m.add_argument(
+                "--dvc-remote", metavar="URL", help="where DVC's bytes are, if not cached"
+            )
+            m.add_argument(
+                "--keep-remote",
+                action="store_true",
+                help="with --from-dvc: the DVC remote becomes the default data remote",
+            )
     sp = cmd("checkout", "replace pointer files by their bytes from the cache")
     sp.add_argument("pathspecs", nargs="*", metavar="PATH")
     sp = cmd("gc", "delete cache objects nothing references (--remote: store objects)")

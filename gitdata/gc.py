@@ -21,14 +21,7 @@ Refused: a bare repository (its data/objects is the store its clones push to), a
 by `data.cachedir` (other repositories may share it, and gc cannot see their refs), a history
 with missing objects (gc cannot prove what it would need).
 
-Store (`git data gc --remote NAME`). A stored object is KEPT when any of these references it:
-  1. a commit reachable from a branch or tag of Git remote NAME, fetched at gc time, or of any
-     other Git remote of this repository whose bytes go to the same store;
-  2. whatever this repository keeps by the local rules 1-4 (its own unpushed work);
-  3. nothing, but it is younger than the grace period (default 14d; age is the store's
-     modification time): a teammate's push uploads bytes before its ref moves.
-The store is listed before the refs are fetched, so a push that lands during gc is either
-absent from the listing or visible in the refs.
+Store gc (`git data gc --remote NAME`) is in store_gc.py; it uses the rules above as its rule 2.
 
 Removal itself re-checks: a cached object is renamed aside and its mtime read again before
 it is deleted (Cache.remove_if_older), so one a `git add` touched meanwhile goes back.
@@ -39,19 +32,16 @@ from __future__ import annotations
 import os
 import re
 import time
-from contextlib import ExitStack
 from dataclasses import dataclass, field
 
 from . import resolve, sync, worktree
 from .context import Context
 from .errors import GitDataError, UsageError
 from .git import config as git_config
-from .git.remote_refs import fetched_refs
 from .git.roots import commits_since, pseudo_refs, worktree_heads, worktree_paths
 from .git.scan import Scanner
 from .pointer import is_oid
-from .storage import Store, open_store
-from .storage.chunked import refuse_gc_with_packs
+from .storage import open_store
 
 GRACE_LOCAL = "1h"
 GRACE_STORE = "14d"
@@ -295,75 +285,3 @@ def _listdir(path: str) -> list[str]:
         return os.listdir(path)
     except (FileNotFoundError, NotADirectoryError):
         return []
-
-
-# --- a store ----------------------------------------------------------------------------------
-
-
-def refuse_store(ctx: Context) -> None:
-    if os.path.exists(os.path.join(ctx.paths.common_dir, "shallow")):
-        raise GitDataError(
-            "this repository is shallow: gc cannot see what the older history of the remote "
-            "references",
-            "run it from a full clone, or `git fetch --unshallow` first",
-        )
-
-
-def same_store_remotes(ctx: Context, remote: str, store: Store) -> list[str]:
-    """`remote` and every other Git remote of this repository whose bytes go to `store`."""
-    names = [remote]
-    for name in sorted(ctx.settings.git_remotes):
-        if name == remote:
-            continue
-        try:
-            spec = resolve.for_git_remote(ctx, name).spec
-        except GitDataError:
-            continue
-        if _same_url(spec.url, store.spec.url) and spec.endpoint_url == store.spec.endpoint_url:
-            names.append(name)
-    return names
-
-
-def _same_url(a: str, b: str) -> bool:
-    def norm(u: str) -> str:
-        if u.startswith("file://"):
-            u = u[len("file://") :]
-        return os.path.realpath(u) if u.startswith("/") else u.rstrip("/")
-
-    return norm(a) == norm(b)
-
-
-def plan_store(
-    ctx: Context, remote: str, grace: float, now: float | None = None
-) -> tuple[Store, Plan]:
-    """What `git data gc --remote` would delete from the store of Git remote `remote`."""
-    refuse_store(ctx)
-    now = time.time() if now is None else now
-    store, _ = sync.open_for_remote(ctx, remote)
-    refuse_gc_with_packs(store)  # experimental chunked stores: until step 7 of their design
-    plan = Plan(where=store.describe())
-    old = []
-    for o in store.iter_objects():  # listed before the refs are fetched: see the docstring
-        if o.mtime >= now - grace:
-            plan.young += 1
-        else:
-            old.append(o)
-    if not old:
-        return store, plan
-    sc = sync.scanner(ctx)
-    with ExitStack() as fetched:
-        # the remotes' branches and tags, fetched into refs of ours: `--all` then sees them
-        for name in same_store_remotes(ctx, remote, store):
-            fetched.enter_context(fetched_refs(name, ctx.cwd))
-        keep = local_keep(ctx, sc)
-    for o in old:
-        if o.oid in keep:
-            plan.referenced += 1
-        else:
-            plan.remove.append(Candidate(o.oid, o.size, o.mtime, UNREFERENCED))
-    return store, plan
-
-
-def remove_stored(store: Store, plan: Plan) -> Outcome:
-    failed = store.delete_many([c.oid for c in plan.remove])
-    return Outcome(removed=[c for c in plan.remove if c.oid not in failed], failed=failed)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from . import output, transfer
@@ -86,6 +87,28 @@ def recorded(ctx: Context, store: Store, oids: Sequence[str]) -> set[str]:
         index.close()
 
 
+@dataclass
+class PushManifest:
+    """The manifest of a chunked push (3.4), written by push_check.finish after every upload
+    (P4): records, packs, and the whole objects uploaded or found present (`relied`, hex)."""
+
+    records: list[Record]
+    packs: set[bytes]
+    wholes: set[bytes]
+
+    @property
+    def relied(self) -> set[str]:
+        return {w.hex() for w in self.wholes}
+
+    def put(self, store: Store) -> None:
+        from .storage.chunked.manifest_store import put_manifest
+        from .storage.chunked.writer import kill_point
+
+        kill_point("before-manifest")
+        put_manifest(store, self.records, self.packs, self.wholes)
+        kill_point("manifest-written")
+
+
 def upload(
     ctx: Context,
     store: Store,
@@ -93,12 +116,12 @@ def upload(
     present: set[str],
     base_of: Mapping[str, str],
     copy: Collection[str] = (),
-) -> dict[str, BaseException]:
-    """Write `sizes` (oid -> size, in the cache) into the chunked store, then the manifest of
-    the push (records, packs, and the whole objects uploaded or found `present`). Returns the
-    files that failed (then no manifest is written: the push stops)."""
+) -> tuple[dict[str, BaseException], PushManifest]:
+    """Write `sizes` (oid -> size, in the cache) into the chunked store: packs, and whole the
+    big new files of a same-fs directory store. Returns the files that failed and the push's
+    manifest (written by the caller after the checks, P4)."""
     from .storage.chunked.index import LocalIndex, index_path
-    from .storage.chunked.writer import kill_point, write_files
+    from .storage.chunked.writer import write_files
 
     index = LocalIndex(index_path(ctx.paths.data_dir))
     try:
@@ -115,25 +138,7 @@ def upload(
         if written.whole:
             result = transfer.upload(store, ctx.cache, written.whole, ctx.settings.transfers)
             failed.update(result.failed)
-        if failed:
-            return failed
-        wholes = {bytes.fromhex(o) for o in present | set(written.whole)}
-        kill_point("before-manifest")
-        put_manifest(store, written.records, written.packs, wholes | written.wholes)
-        kill_point("manifest-written")
-        return {}
+        wholes = {bytes.fromhex(o) for o in present | set(written.whole)} | written.wholes
+        return failed, PushManifest(written.records, written.packs, wholes)
     finally:
         index.close()
-
-
-def put_manifest(
-    store: Store, records: Sequence[Record], packs: set[bytes], wholes: set[bytes]
-) -> None:
-    """P4: the one manifest of this push (3.4), after everything it names was uploaded."""
-    from .storage.chunked.format.manifest import encode_manifest, manifest_id
-    from .storage.chunked.manifests import manifest_key
-
-    if not (records or packs or wholes):
-        return
-    data = encode_manifest(records, packs=packs, wholes=wholes)
-    store.put_bytes(manifest_key(manifest_id(data)), data)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
-from . import output, push_chunked, resolve, transfer
+from . import output, push_check, push_chunked, resolve, transfer
 from .context import Context
 from .errors import GitDataError
 from .git.index import skip_worktree
@@ -17,6 +17,7 @@ from .names import quote
 from .push_chunked import LINK_MIN
 from .retry import with_retries
 from .storage import Store, open_store
+from .storage.chunked import runlog
 
 
 def scanner(ctx: Context) -> Scanner:
@@ -41,6 +42,7 @@ class PushPlan:
     chunked: bool = False  # write the chunked format (push_chunked.py)
     bases: dict[str, str] = field(default_factory=dict)  # oid -> its base's oid, if chunked
     recorded: set[str] = field(default_factory=set)  # not cached, a record in the store
+    log: runlog.RunLog | None = None  # the store gc run log before the existence checks (P1)
 
 
 def plan_push(ctx: Context, store: Store, hits: dict[str, Hit], chunked: bool = False) -> PushPlan:
@@ -48,6 +50,8 @@ def plan_push(ctx: Context, store: Store, hits: dict[str, Hit], chunked: bool = 
     `chunked`: only big files are looked for as whole objects (docs/chunked-store.md, 4.1);
     the writer finds the records the store has."""
     plan = PushPlan(hits, chunked=chunked)
+    # P1 (docs/chunked-store.md, 4.8): the run log before anything is seen to exist
+    plan.log = push_check.begin(store)
     asked = hits if not chunked else [o for o, h in hits.items() if h.pointer.size >= LINK_MIN]
     # a broken connection or a 503 here must not stop a push that the uploads would survive
     plan.present = with_retries(lambda: store.exists_many(asked))
@@ -68,8 +72,10 @@ def plan_push(ctx: Context, store: Store, hits: dict[str, Hit], chunked: bool = 
 def execute_push(ctx: Context, store: Store, plan: PushPlan) -> None:
     """Upload the plan's objects; raise, listing files and commits, if anything is missing."""
     failed: dict[str, BaseException] = {}
+    manifest: push_chunked.PushManifest | None = None
+    runlog.pause("push-P3")
     if plan.chunked and (plan.to_upload or plan.present or plan.recorded):
-        failed = push_chunked.upload(
+        failed, manifest = push_chunked.upload(
             ctx, store, plan.to_upload, plan.present, plan.bases, plan.recorded
         )
     elif plan.to_upload:
@@ -98,6 +104,10 @@ def execute_push(ctx: Context, store: Store, plan: PushPlan) -> None:
             else "check the store and push again",
             details=problems,
         )
+    # P4-P6: a manifest naming what the push relies on, then the run log check
+    assert plan.log is not None
+    relied = plan.present | set(plan.to_upload) if manifest is None else manifest.relied
+    push_check.finish(store, ctx.cache, plan.log, relied, ctx.settings.transfers, manifest)
 
 
 def _path(hit: Hit) -> str:

@@ -105,6 +105,9 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Env:
     monkeypatch.setenv("GIT_AUTHOR_EMAIL", "test@example.com")
     monkeypatch.setenv("GIT_COMMITTER_NAME", "Test")
     monkeypatch.setenv("GIT_COMMITTER_EMAIL", "test@example.com")
+    # store gc on a directory store waits FENCE_DELAY (120 s) before its fence: not in tests
+    # (tests/test_store_gc_race.py sets its own limits; storage/chunked/runlog.py)
+    monkeypatch.setenv("GIT_DATA_TEST_RUNLOG_TIMES", "fence=0.2")
     e.git("config", "--global", "init.defaultBranch", "main")
     e.git("config", "--global", "advice.detachedHead", "false")
     e.data("install")

@@ -10,6 +10,8 @@ from pathlib import Path
 
 from conftest import Env, random_file, write
 
+from gitdata.storage.keys import is_key
+
 
 def symlink_blob(env: Env, repo: Path, path: str, target: str) -> None:
     """Stage a symlink without touching the worktree (git would refuse nothing here)."""
@@ -227,8 +229,9 @@ def test_clone_of_a_repository_with_a_bad_gitdata_toml(env):
 
 def test_a_committed_store_url_gets_only_objects(env, tmp_path):
     """A .gitdata.toml may name a directory store (docs/configuration.md); pushing there writes
-    objects under `<root>/<h[0:2]>/<h[2:4]>/<h>` (and temporaries under `<root>/tmp`), and
-    nothing else."""
+    objects under `<root>/<h[0:2]>/<h[2:4]>/<h>` (and temporaries under `<root>/tmp`), the
+    push's manifest under `<root>/chunked/v1/` (docs/chunked-store.md, 3.1 and 4.8), and nothing
+    else."""
     target = tmp_path / "some-dir"
     target.mkdir()
     (target / "keep.txt").write_text("keep")
@@ -242,9 +245,13 @@ def test_a_committed_store_url_gets_only_objects(env, tmp_path):
     out = env.data("env", cwd=repo).stdout.decode()
     assert f"cache: {repo / '.git' / 'data' / 'objects'}" in out
     files = sorted(str(p.relative_to(target)) for p in target.rglob("*") if p.is_file())
-    assert "keep.txt" in files and len(files) == 3
+    assert "keep.txt" in files and len(files) == 4
     files.remove("keep.txt")
+    manifests = [f for f in files if f.startswith("chunked/")]
+    assert len(manifests) == 1 and is_key(manifests[0]), manifests
     for f in files:
+        if f in manifests:
+            continue
         a, b, name = f.split("/")
         assert len(name) == 32 and name.startswith(a + b), f
 

@@ -14,7 +14,7 @@ from typing import Callable
 import pytest
 from conftest import Env, write
 
-from gitdata import gc
+from gitdata import gc, store_gc
 from gitdata.context import Context
 from gitdata.errors import GitDataError, UsageError
 from gitdata.hashing import hash_file
@@ -114,13 +114,13 @@ def test_store_gc_keeps_young_and_referenced_deletes_old_unreferenced(env, kind,
 
     ctx = Context(str(repo))
     t0 = time.time()
-    _, plan = gc.plan_store(ctx, "origin", gc.parse_duration("14d"), now=t0 + DAY)
+    _, plan = store_gc.plan_store(ctx, "origin", gc.parse_duration("14d"), now=t0 + DAY)
     assert plan.remove == [] and plan.young == 4  # everything is younger than 14 days
 
-    s, plan = gc.plan_store(ctx, "origin", gc.parse_duration("14d"), now=t0 + 15 * DAY)
+    s, plan = store_gc.plan_store(ctx, "origin", gc.parse_duration("14d"), now=t0 + 15 * DAY)
     assert {c.oid for c in plan.remove} == {deleted, stray}
     assert plan.referenced == 2 and plan.young == 0
-    outcome = gc.remove_stored(s, plan)
+    outcome = store_gc.remove_stored(s, plan)
     assert not outcome.failed and outcome.bytes == sum(c.size for c in plan.remove)
     assert stored(store) == {kept, wip}
     # the fetched refs were only borrowed
@@ -146,10 +146,10 @@ def test_store_gc_counts_every_remote_that_shares_the_store(env):
     env.git("branch", "-q", "-D", "m", cwd=repo)
     forget(env, repo)
     ctx = Context(str(repo))
-    _, plan = gc.plan_store(ctx, "origin", 0, now=time.time() + DAY)
+    _, plan = store_gc.plan_store(ctx, "origin", 0, now=time.time() + DAY)
     assert plan.remove == [] and plan.referenced == 2
     shared = open_store(StoreSpec(str(env.root / "shared")))
-    assert gc.same_store_remotes(ctx, "origin", shared) == ["origin", "mirror"]
+    assert store_gc.same_store_remotes(ctx, "origin", shared) == ["origin", "mirror"]
     assert only_mirror in stored(shared)
 
 
@@ -201,7 +201,7 @@ def test_store_gc_keeps_everything_when_the_remote_cannot_be_fetched(env):
     env.git("remote", "set-url", "origin", str(env.root / "nowhere.git"), cwd=repo)
     env.git("config", "data.remote.origin.url", str(bare / "data" / "objects"), cwd=repo)
     with pytest.raises(GitDataError):
-        gc.plan_store(Context(str(repo)), "origin", 0, now=time.time() + DAY)
+        store_gc.plan_store(Context(str(repo)), "origin", 0, now=time.time() + DAY)
     assert stored(store) == {stray}
 
 

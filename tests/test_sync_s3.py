@@ -41,6 +41,12 @@ def stored(env: Env, s3: S3, repo: Path, paths: list[str], prefix: str = PREFIX)
     return sorted(f"{prefix}/{key_for(oid_of(env, repo, p))}" for p in paths)
 
 
+def whole_keys(s3: S3, prefix: str = "") -> list[str]:
+    """The bucket's keys but the chunked store's (every push writes a manifest under
+    chunked/v1/manifests/: docs/chunked-store.md, 4.8)."""
+    return [k for k in s3.keys(prefix) if "/chunked/" not in f"/{k}"]
+
+
 def test_push_puts_objects_under_the_prefix_and_nothing_in_the_bare_repo(env, s3):
     repo, bare = s3_repo(env, s3)
     write(repo / "a.bin", b"alpha")
@@ -48,7 +54,7 @@ def test_push_puts_objects_under_the_prefix_and_nothing_in_the_bare_repo(env, s3
     random_file(repo / "c.bin", 3 << 20, seed=1)
     env.commit_all(repo)
     env.git("push", "-q", "-u", "origin", "main", cwd=repo)
-    assert s3.keys() == stored(env, s3, repo, ["a.bin", "d/b.bin", "c.bin"])
+    assert whole_keys(s3) == stored(env, s3, repo, ["a.bin", "d/b.bin", "c.bin"])
     assert not [p for p in (bare / "data").rglob("*") if p.is_file()]
 
     # nothing new: the store is asked, nothing is sent
@@ -63,11 +69,12 @@ def test_push_puts_objects_under_the_prefix_and_nothing_in_the_bare_repo(env, s3
     env.commit_all(repo, "more")
     s3.clear_requests()
     env.data("push", "origin", "--all", cwd=repo)
-    puts = [r for r in s3.requests if r[0] == "PUT"]
-    assert [p for _, p, _ in puts] == [
+    puts = [p for m, p, _ in s3.requests if m == "PUT"]
+    assert [p for p in puts if "/chunked/" not in p] == [
         f"/{s3.bucket}/{PREFIX}/{key_for(oid_of(env, repo, 'e.bin'))}"
     ]
-    assert len(s3.keys()) == 4
+    assert len([p for p in puts if "/chunked/v1/manifests/" in p]) == 1  # the push's manifest
+    assert len(whole_keys(s3)) == 4
 
 
 def test_a_first_push_of_many_small_files_costs_one_request_per_file_and_one_more(env, s3):
@@ -78,9 +85,10 @@ def test_a_first_push_of_many_small_files_costs_one_request_per_file_and_one_mor
     s3.clear_requests()
     env.git("push", "-q", "-u", "origin", "main", cwd=repo)
     # one ListObjectsV2 of the new prefix finds it empty (no HEAD per file, which made 101
-    # requests), then one PutObject per file
-    assert Counter(m for m, _, _ in s3.requests) == {"GET": 1, "PUT": 50}
-    assert len(s3.keys(PREFIX)) == 50
+    # requests), then one PutObject per file; and the store gc protocol (docs/chunked-store.md,
+    # 4.8): a LIST of the run log before and after, one PutObject of the push's manifest
+    assert Counter(m for m, _, _ in s3.requests) == {"GET": 3, "PUT": 51}
+    assert len(whole_keys(s3, PREFIX)) == 50
 
 
 def test_fresh_clone_restores_bytes_from_s3_reading_the_config_from_head(env, s3):
@@ -101,10 +109,12 @@ def test_fresh_clone_restores_bytes_from_s3_reading_the_config_from_head(env, s3
         assert (clone / f"many/{i}.bin").read_bytes() == b"file %d " % i * 100
     assert env.out("status", "--porcelain", cwd=clone) == ""
     # one request per object: a GET, no HEAD first; and one listing of the chunked store's
-    # manifests (docs/chunked-store.md, 5.1), none here
+    # manifests (docs/chunked-store.md, 5.1), and a GET of the one the push wrote (4.8)
     asked = [(m, p) for m, p, _ in s3.requests if m in ("GET", "HEAD")]
     lists = [p for m, p in asked if "list-type=2" in p]
-    assert sorted(m for m, p in asked if p not in lists) == ["GET"] * 21
+    manifests = [p for m, p in asked if p not in lists and "/chunked/v1/manifests/" in p]
+    assert len(manifests) == 1
+    assert sorted(m for m, p in asked if p not in lists + manifests) == ["GET"] * 21
     assert len(lists) == 1 and f"prefix={PREFIX}/chunked/v1/manifests/" in lists[0], lists
     assert not (bare / "data").exists()
 
@@ -149,7 +159,7 @@ def test_git_config_url_wins_over_the_file(env, s3):
     env.commit_all(repo)
     env.git("push", "-q", "origin", "main", cwd=repo)
     # the file's endpoint_url still applies: git config overrides key by key
-    assert s3.keys() == stored(env, s3, repo, ["a.bin"], prefix="from-git-config")
+    assert whole_keys(s3) == stored(env, s3, repo, ["a.bin"], prefix="from-git-config")
 
 
 def test_wrong_bytes_in_the_store_never_reach_the_cache(env, s3):

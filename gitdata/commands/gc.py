@@ -4,7 +4,7 @@ import json
 import time
 
 from .. import gc as service
-from .. import output
+from .. import output, store_gc
 from ..context import Context
 from ..errors import UsageError
 
@@ -18,7 +18,7 @@ def gc(
     yes: bool = False,
 ) -> int:
     """Delete cache objects nothing references (with --remote: store objects no branch or tag
-    of that remote references); the keep rules are in gitdata/gc.py."""
+    of that remote references); the keep rules are in gitdata/gc.py and store_gc.py."""
     ctx = Context()
     if remote is not None:
         if keep_recent is not None:
@@ -29,8 +29,7 @@ def gc(
                 "add --yes to go ahead, or --dry-run to see what would go",
             )
         seconds = service.parse_duration(grace or service.GRACE_STORE)
-        store, plan = service.plan_store(ctx, remote, seconds)
-        outcome = None if dry_run else service.remove_stored(store, plan)
+        plan, outcome = store_gc.collect(ctx, remote, seconds, dry_run)
     else:
         if keep_recent is not None and keep_recent < 0:
             raise UsageError("--keep-recent takes a number of days, 0 or more", "e.g. 30")

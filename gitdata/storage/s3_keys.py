@@ -114,10 +114,16 @@ class KeyCalls:
 
         def run() -> bytes:
             # StreamingBody.read() raises IncompleteReadError on a body shorter than its
-            # Content-Length: a cut answer is retried, never returned
-            with self.client.get_object(Bucket=self.bucket, Key=full)["Body"] as body:
-                data: bytes = body.read()
-                return data
+            # Content-Length: a cut answer is retried, never returned. A connection cut inside
+            # the body can also reach here as urllib3's own error: retried the same way.
+            from urllib3.exceptions import HTTPError as Urllib3Error
+
+            try:
+                with self.client.get_object(Bucket=self.bucket, Key=full)["Body"] as body:
+                    data: bytes = body.read()
+                    return data
+            except Urllib3Error as e:
+                raise bx.ResponseStreamingError(error=e) from e
 
         return self._retrying(run, key)
 
