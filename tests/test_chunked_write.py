@@ -300,3 +300,24 @@ def test_many_small_files_on_s3_take_few_requests(env, s3):
     print(f"{n} x 64 KiB on S3: push {pushed} requests, clone {cloned} requests")
     assert pushed <= 20 and cloned <= 20
     assert (clone / "d" / "0499.bin").read_bytes() == (repo / "d" / "0499.bin").read_bytes()
+
+
+def test_auto_chunks_only_a_store_that_has_the_format(env):
+    from gitdata.hashing import hash_bytes
+
+    store = env.root / "store"
+    repo, _ = dir_repo(env, store, '"auto"')
+    a = os.urandom(5000)
+    write(repo / "a.bin", a)
+    env.commit_all(repo)
+    env.git("push", "-q", "-u", "origin", "main", cwd=repo)
+    assert (store / key_for(hash_bytes(a))).is_file() and not packs(store)  # no FORMAT: whole
+    env.git("config", "data.remote.origin.chunked", "true", cwd=repo)
+    write(repo / "b.bin", os.urandom(5000))
+    env.commit_all(repo, "b")
+    env.git("push", "-q", cwd=repo)  # writes FORMAT and a pack
+    env.git("config", "--unset", "data.remote.origin.chunked", cwd=repo)
+    write(repo / "c.bin", os.urandom(5000))
+    env.commit_all(repo, "c")
+    env.git("push", "-q", cwd=repo)  # auto, and the store has FORMAT now: a pack
+    assert len(packs(store)) == 2
