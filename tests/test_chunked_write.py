@@ -137,15 +137,15 @@ def test_store_gc_refuses_a_store_that_holds_packs(env):
 
 def test_s3_push_clone_and_w3_fetch(env, s3):
     """On S3 (moto, through the counting proxy): a chunked first push, a clone, then a second
-    version with 1 MiB overwritten in 16 MiB: the push uploads and the pull downloads under
-    2 MiB."""
+    version with 1 MiB overwritten in 64 MiB (W3): the push uploads and the pull downloads
+    under 2 MiB."""
     from faultproxy import FaultProxy
 
     with FaultProxy(s3.endpoint) as proxy:
         repo = env.new_repo()
         toml = f'[remote.origin]\nurl = "{s3.url("cw")}"\nendpoint_url = "{proxy.endpoint}"\n'
         write(repo / ".gitdata.toml", (toml + "chunked = true\n").encode())
-        v1 = random_file(repo / "big.bin", 16 << 20, seed=9).read_bytes()
+        v1 = random_file(repo / "big.bin", 64 << 20, seed=9).read_bytes()
         smalls = {f"s/{i}.bin": os.urandom(1000 + i) for i in range(20)}
         for name, data in smalls.items():
             write(repo / name, data)
@@ -161,7 +161,7 @@ def test_s3_push_clone_and_w3_fetch(env, s3):
         assert (clone / "big.bin").read_bytes() == v1
         for name, data in smalls.items():
             assert (clone / name).read_bytes() == data
-        v2 = v1[: 8 << 20] + os.urandom(1 << 20) + v1[9 << 20 :]
+        v2 = v1[: 32 << 20] + os.urandom(1 << 20) + v1[33 << 20 :]
         write(repo / "big.bin", v2)
         env.commit_all(repo, "v2")
         proxy.received.clear()
@@ -174,7 +174,7 @@ def test_s3_push_clone_and_w3_fetch(env, s3):
         assert (clone / "big.bin").read_bytes() == v2
         ranges = [h["range"] for op, h, _ in proxy.received if "range" in h]
         fetched = sum(int(b) - int(a) + 1 for a, b in (r[6:].split("-") for r in ranges))
-        print(f"W3 16 MiB on S3: push uploaded {put} bytes; pull fetched {fetched} bytes")
+        print(f"W3 64 MiB on S3: push uploaded {put} bytes; pull fetched {fetched} bytes")
         assert put < 2 << 20 and fetched < 2 << 20
         env.data("fsck", cwd=clone)
 
