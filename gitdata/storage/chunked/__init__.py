@@ -65,8 +65,8 @@ def refuse_gc_with_packs(store: Store) -> None:
 
 class ChunkedStore:
     """A store's chunked files, for the services (docs/chunked-store.md, 8.1). Opens the local
-    index and lists the store's manifests only when first asked: a store without `chunked/`
-    keys costs one LIST per process."""
+    index and lists the store's manifests only when first asked: a store without FORMAT costs
+    one GET (its 404) per process, and its manifests are never read."""
 
     def __init__(self, store: Store, index_path: str) -> None:
         self.store = store
@@ -103,6 +103,18 @@ class ChunkedStore:
 
         out = RebuildResult()
         view = self.view()
+        unreadable: GitDataError | None = None
+        try:
+            with self._lock:
+                readable = view.readable()  # FORMAT: once per store
+        except GitDataError as e:  # a newer format, or FORMAT unreadable: said below
+            readable, unreadable = True, e
+        if not readable:
+            # No FORMAT: no writer made records here, every file is a whole object, and the
+            # manifests every push writes (what it relied on) are not worth reading: a store
+            # that many pushes wrote to would cost a clone one GET per push.
+            out.rest = list(sizes)
+            return out
         try:
             with self._lock:
                 found = view.with_records(list(sizes))
@@ -110,15 +122,10 @@ class ChunkedStore:
             self.problems.append(e)
             out.rest = list(sizes)
             return out
-        if found:
-            try:
-                readable = view.readable()  # FORMAT: once per store
-            except GitDataError as e:  # a newer format, or FORMAT unreadable: say so
-                out.failed = dict.fromkeys(found, e)
-                out.rest = [oid for oid in sizes if oid not in found]
-                return out
-            if not readable:
-                found = {}  # no FORMAT: no writer made these records; read whole objects
+        if found and unreadable is not None:
+            out.failed = dict.fromkeys(found, unreadable)
+            out.rest = [oid for oid in sizes if oid not in found]
+            return out
 
         def usable(oid: str, records: list) -> list:  # type: ignore[type-arg]
             return [r for r in records if sizes[oid] is None or r.size == sizes[oid]]

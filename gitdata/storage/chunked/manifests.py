@@ -3,8 +3,9 @@ FORMAT, read once and kept in the local index, and its manifests, listed with on
 only when the index does not have them yet; their records go into the index, where the reader
 chooses one per oid (newest manifest first).
 
-A store with no `chunked/` key costs one LIST of `chunked/v1/manifests/` per process, and
-nothing else. A damaged manifest is left out (and reported by `problems`), never half used.
+Manifests are synced only for a store that has FORMAT (ChunkedStore.rebuild asks first): the
+manifests of a store without it name what pushes relied on, no records. A damaged manifest is
+left out (and reported by `problems`), never half used.
 """
 
 from __future__ import annotations

@@ -236,14 +236,16 @@ def test_a_corrupt_frame_fails_the_file_and_leaves_the_cache_untouched(tmp_path,
     assert not c.cache.has(hash_bytes(bad)) and os.listdir(c.cache.tmp_dir) == []
 
 
-def test_a_store_without_chunked_keys_costs_one_list(tmp_path, store):
+def test_a_store_without_format_costs_one_get_and_no_manifest_is_read(tmp_path, store):
     data = b"x" * 1000
     (tmp_path / "f").write_bytes(data)
     store.upload(hash_bytes(data), str(tmp_path / "f"), len(data))
+    for i in range(3):  # what pushes write (what each relied on): not records to read
+        store.put_bytes(f"chunked/v1/manifests/{i:064x}.manifest", b"not read")
     c = Clone(tmp_path, store)
     r = c.rebuild(data)
     assert r.rest == [hash_bytes(data)]
-    assert (c.store.lists, c.store.gets, c.store.ranges) == (1, [], [])
+    assert (c.store.lists, c.store.gets, c.store.ranges) == (0, ["chunked/v1/FORMAT"], [])
 
 
 def test_an_index_that_cannot_be_written_reads_all_the_same(tmp_path, store):
