@@ -76,13 +76,15 @@ def bases(sc: Scanner, hits: Sequence[Hit], tips: Sequence[str]) -> dict[str, st
 
 
 def recorded(ctx: Context, store: Store, oids: Sequence[str]) -> set[str]:
-    """The files of `oids` the store has a record for (after one manifest sync)."""
+    """The files of `oids` the store has a record for, after one manifest sync."""
     from .storage.chunked.index import LocalIndex, index_path
     from .storage.chunked.manifests import StoreView
 
     index = LocalIndex(index_path(ctx.paths.data_dir))
     try:
-        return set(StoreView(store, index).with_records(list(oids)))
+        view = StoreView(store, index)
+        view.sync()  # what the store says now, not what the index remembers
+        return set(view.with_records(list(oids), sync=False))
     finally:
         index.close()
 

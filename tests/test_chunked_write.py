@@ -321,3 +321,15 @@ def test_auto_chunks_only_a_store_that_has_the_format(env):
     env.commit_all(repo, "c")
     env.git("push", "-q", cwd=repo)  # auto, and the store has FORMAT now: a pack
     assert len(packs(store)) == 2
+
+
+def test_fsck_remote_counts_files_kept_as_records(env):
+    store = env.root / "store"
+    repo, _ = dir_repo(env, store)
+    write(repo / "a.bin", os.urandom(10_000))
+    env.commit_all(repo)
+    env.git("push", "-q", "-u", "origin", "main", cwd=repo)
+    env.data("fsck", "--remote", "origin", cwd=repo)
+    for m in manifests(store):
+        m.unlink()
+    assert env.data("fsck", "--remote", "origin", cwd=repo, check=False).returncode != 0
