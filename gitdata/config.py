@@ -3,7 +3,7 @@
 The merge is pure (text and dicts in, Settings out) so that every rule of
 docs/configuration.md is testable without a repository. Nothing read from `.gitdata.toml`
 (committed, so written by anyone with push access) can set credentials, the cache location or a
-command: the file knows only `default` and `remote.<name>.{url,endpoint_url,region}`.
+command: the file knows only `default` and `remote.<name>.{url,endpoint_url,region,chunked}`.
 """
 
 from __future__ import annotations
@@ -20,14 +20,23 @@ CONFIG_FILE = ".gitdata.toml"
 DEFAULT_BIG_FILE_THRESHOLD = 64 << 20
 DEFAULT_TRANSFERS = 8
 
-_FILE_REMOTE_KEYS = {"url": "url", "endpoint_url": "endpoint_url", "region": "region"}
+_FILE_REMOTE_KEYS = {
+    "url": "url",
+    "endpoint_url": "endpoint_url",
+    "region": "region",
+    "chunked": "chunked",
+}
 # git config variable (as git lowercases it) -> RemoteConfig field
 _GIT_REMOTE_KEYS = {
     "url": "url",
     "endpointurl": "endpoint_url",
     "region": "region",
     "profile": "profile",
+    "chunked": "chunked",
 }
+#: values of `chunked` (docs/chunked-store.md, 7.4); built in: false until the format is done
+CHUNKED_VALUES = ("true", "false", "auto")
+DEFAULT_CHUNKED = "false"
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _USERINFO_RE = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^/?#]*@")
 
@@ -54,6 +63,7 @@ class RemoteConfig:
     endpoint_url: str | None = None
     region: str | None = None
     profile: str | None = None  # git config only: credentials never come from the repository
+    chunked: str | None = None  # "true", "false", "auto"; None: data.chunked decides
     sources: tuple[str, ...] = ()  # where its keys came from, for `git data env`
 
 
@@ -66,6 +76,16 @@ class Settings:
     transfers: int = DEFAULT_TRANSFERS
     skip_smudge: bool = False
     config_file: str = CONFIG_FILE  # where the shared file was read from, for messages
+    chunked: str = DEFAULT_CHUNKED  # data.chunked: for remotes that say nothing
+
+    def chunked_for(self, remote: str) -> tuple[str, str]:
+        """The `chunked` setting of data remote `remote` ("" for none) and where it comes from."""
+        rc = self.remotes.get(remote)
+        if rc is not None and rc.chunked is not None:
+            return rc.chunked, f"remote.{remote}.chunked"
+        if self.chunked != DEFAULT_CHUNKED:
+            return self.chunked, "data.chunked"
+        return self.chunked, "built-in default"
 
 
 def parse_config_file(text: str, name: str = CONFIG_FILE) -> dict[str, object]:
@@ -98,7 +118,11 @@ def parse_config_file(text: str, name: str = CONFIG_FILE) -> dict[str, object]:
                             else f"known keys: {', '.join(sorted(_FILE_REMOTE_KEYS))}"
                         )
                         raise ConfigError(f"{name}: unknown key '{path}'", hint)
-                    _expect_str(v, name, path)
+                    if k == "chunked":
+                        if not (isinstance(v, bool) or v == "auto"):
+                            raise _wrong_type(name, path, 'true, false or "auto"')
+                    else:
+                        _expect_str(v, name, path)
                 if "url" not in table:
                     raise ConfigError(
                         f"{name}: [remote.{rname}] has no 'url'",
@@ -134,7 +158,9 @@ def merge(
     file_remotes = (file_doc or {}).get("remote") or {}
     assert isinstance(file_remotes, dict)
     for rname, table in file_remotes.items():
-        fields[rname] = dict(table)
+        fields[rname] = {
+            k: (str(v).lower() if isinstance(v, bool) else v) for k, v in table.items()
+        }
         sources.setdefault(rname, []).append(file_name)
     for key, values in git_config.items():
         if not key.startswith("data.remote."):
@@ -164,6 +190,7 @@ def merge(
             endpoint_url=f.get("endpoint_url") or None,
             region=f.get("region") or None,
             profile=f.get("profile") or None,
+            chunked=_chunked(f.get("chunked"), f"data.remote.{rname}.chunked"),
             sources=tuple(sources[rname]),
         )
 
@@ -189,7 +216,22 @@ def merge(
         skip_smudge=environ.get("GIT_DATA_SKIP_SMUDGE", "") not in ("", "0", "false")
         or "--skip-smudge" in (get("filter.data.process") or ""),
         config_file=file_name,
+        chunked=_chunked(get("data.chunked"), "data.chunked") or DEFAULT_CHUNKED,
     )
+
+
+def _chunked(text: str | None, key: str) -> str | None:
+    """A `chunked` value: true/false as git spells booleans, or auto."""
+    if text is None:
+        return None
+    t = text.strip().lower()
+    if t in ("true", "yes", "on", "1"):
+        return "true"
+    if t in ("false", "no", "off", "0"):
+        return "false"
+    if t == "auto":
+        return t
+    raise ConfigError(f"{key} must be true, false or auto, not '{text}'", f"fix {key}")
 
 
 def check_url(url: str, where: str) -> None:

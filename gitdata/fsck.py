@@ -114,5 +114,12 @@ def without_bytes(ctx: Context, wanted: Iterable[str], store: Store | None) -> s
     """The oids of `wanted` that `store` lacks, or without a store, that the cache lacks."""
     wanted = set(wanted)
     if store is not None:
-        return wanted - store.exists_many(wanted) if wanted else set()
+        lacks = wanted - store.exists_many(wanted) if wanted else set()
+        if lacks:
+            # files kept as records of the chunked store (their packs are not checked yet:
+            # fsck of packs is step 7 of docs/chunked-store.md)
+            from .push_chunked import recorded
+
+            lacks -= recorded(ctx, store, sorted(lacks))
+        return lacks
     return {oid for oid in wanted if not ctx.cache.has(oid)}

@@ -10,6 +10,7 @@ and goes back to P5 (at most ROUNDS times)."""
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import Protocol
 
 from . import output, transfer
 from .cache import Cache
@@ -29,16 +30,34 @@ def begin(store: Store) -> runlog.RunLog:
     return log
 
 
+class Manifest(Protocol):
+    """A push's manifest other than whole objects only (push_chunked.PushManifest)."""
+
+    def put(self, store: Store) -> None: ...
+
+
 def finish(
-    store: Store, cache: Cache, l0: runlog.RunLog, relied: Collection[str], workers: int
+    store: Store,
+    cache: Cache,
+    l0: runlog.RunLog,
+    relied: Collection[str],
+    workers: int,
+    manifest: Manifest | None = None,
 ) -> None:
-    """P4-P6 for a push that uploaded or found present the whole objects `relied` (oids)."""
-    if not relied:
+    """P4-P6 for a push that uploaded or found present the whole objects `relied` (oids);
+    `manifest`, when the push wrote records and packs too (it names `relied` as well)."""
+    if not relied and manifest is None:
         return  # relies on nothing: nothing a gc could take from it
     from .storage.chunked import manifest_store  # the manifest format: only when pushing
 
+    def put() -> None:
+        if manifest is None:
+            manifest_store.put_wholes(store, relied)
+        else:
+            manifest.put(store)
+
     runlog.pause("push-P4")
-    manifest_store.put_wholes(store, relied)
+    put()
     lim = runlog.limits()
     t1: float | None = None
     for _ in range(ROUNDS):
@@ -56,7 +75,7 @@ def finish(
         l0 = runlog.wait_for(store, overlap, lim, output.note)
         # the run may have taken the manifest too (one of the same name it found old): write
         # it again, then check what it names
-        manifest_store.put_wholes(store, relied)
+        put()
         _repair(store, cache, relied, workers)
     raise GitDataError(
         f"a store gc is deleting what this push needs from {store.describe()}; the Git remote "

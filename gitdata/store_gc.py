@@ -36,7 +36,7 @@ from .errors import GitDataError
 from .gc import UNREFERENCED, Candidate, Outcome, Plan, local_keep
 from .git.remote_refs import fetched_refs
 from .storage import Store
-from .storage.chunked import manifest_store, runlog
+from .storage.chunked import manifest_store, refuse_gc_with_packs, runlog
 from .storage.chunked.format.common import CorruptManifest
 
 #: Objects or manifests deleted in one batch (one DeleteObjects), between two time checks.
@@ -92,6 +92,7 @@ def plan_store(
     now = time.time() if now is None else now
     if store is None:
         store, _ = sync.open_for_remote(ctx, remote)
+    refuse_gc_with_packs(store)  # experimental chunked stores: until step 7 of their design
     plan = StorePlan(where=store.describe())
     old = []
     for o in store.iter_objects():  # listed before the refs are fetched: see the docstring

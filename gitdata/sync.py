@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
-from . import output, push_check, resolve, transfer
+from . import output, push_check, push_chunked, resolve, transfer
 from .context import Context
 from .errors import GitDataError
 from .git.index import skip_worktree
@@ -14,6 +14,7 @@ from .git.run import run_git
 from .git.scan import Hit, Scanner
 from .globs import PathFilter
 from .names import quote
+from .push_chunked import LINK_MIN
 from .retry import with_retries
 from .storage import Store, open_store
 from .storage.chunked import runlog
@@ -38,16 +39,22 @@ class PushPlan:
     to_upload: dict[str, int] = field(default_factory=dict)  # oid -> size
     present: set[str] = field(default_factory=set)  # already in the store
     missing: dict[str, Hit] = field(default_factory=dict)  # in neither cache nor store
+    chunked: bool = False  # write the chunked format (push_chunked.py)
+    bases: dict[str, str] = field(default_factory=dict)  # oid -> its base's oid, if chunked
+    recorded: set[str] = field(default_factory=set)  # not cached, a record in the store
     log: runlog.RunLog | None = None  # the store gc run log before the existence checks (P1)
 
 
-def plan_push(ctx: Context, store: Store, hits: dict[str, Hit]) -> PushPlan:
-    """Ask the store, in one batch, which candidates it lacks; sort those by what we have."""
-    plan = PushPlan(hits)
+def plan_push(ctx: Context, store: Store, hits: dict[str, Hit], chunked: bool = False) -> PushPlan:
+    """Ask the store, in one batch, which candidates it lacks; sort those by what we have.
+    `chunked`: only big files are looked for as whole objects (docs/chunked-store.md, 4.1);
+    the writer finds the records the store has."""
+    plan = PushPlan(hits, chunked=chunked)
     # P1 (docs/chunked-store.md, 4.8): the run log before anything is seen to exist
     plan.log = push_check.begin(store)
+    asked = hits if not chunked else [o for o, h in hits.items() if h.pointer.size >= LINK_MIN]
     # a broken connection or a 503 here must not stop a push that the uploads would survive
-    plan.present = with_retries(lambda: store.exists_many(hits))
+    plan.present = with_retries(lambda: store.exists_many(asked))
     for oid, hit in hits.items():
         if oid in plan.present:
             continue
@@ -56,14 +63,22 @@ def plan_push(ctx: Context, store: Store, hits: dict[str, Hit]) -> PushPlan:
             plan.missing[oid] = hit
         else:
             plan.to_upload[oid] = size
+    if chunked and plan.missing:
+        plan.recorded = push_chunked.recorded(ctx, store, list(plan.missing))
+        plan.missing = {o: h for o, h in plan.missing.items() if o not in plan.recorded}
     return plan
 
 
 def execute_push(ctx: Context, store: Store, plan: PushPlan) -> None:
     """Upload the plan's objects; raise, listing files and commits, if anything is missing."""
     failed: dict[str, BaseException] = {}
+    manifest: push_chunked.PushManifest | None = None
     runlog.pause("push-P3")
-    if plan.to_upload:
+    if plan.chunked and (plan.to_upload or plan.present or plan.recorded):
+        failed, manifest = push_chunked.upload(
+            ctx, store, plan.to_upload, plan.present, plan.bases, plan.recorded
+        )
+    elif plan.to_upload:
         progress = output.Progress(
             f"Uploading to {store.describe()}", len(plan.to_upload), sum(plan.to_upload.values())
         )
@@ -91,8 +106,8 @@ def execute_push(ctx: Context, store: Store, plan: PushPlan) -> None:
         )
     # P4-P6: a manifest naming what the push relies on, then the run log check
     assert plan.log is not None
-    relied = plan.present | set(plan.to_upload)
-    push_check.finish(store, ctx.cache, plan.log, relied, ctx.settings.transfers)
+    relied = plan.present | set(plan.to_upload) if manifest is None else manifest.relied
+    push_check.finish(store, ctx.cache, plan.log, relied, ctx.settings.transfers, manifest)
 
 
 def _path(hit: Hit) -> str:
@@ -142,8 +157,12 @@ def pre_push(ctx: Context, remote: str, url: str, lines: Iterable[str]) -> None:
             hits.setdefault(h.pointer.oid, h)
     if not hits:
         return
-    store, _ = open_for_remote(ctx, remote)
-    plan = plan_push(ctx, store, hits)
+    store, res = open_for_remote(ctx, remote)
+    chunked = push_chunked.wanted(ctx, store, res.spec.name)
+    plan = plan_push(ctx, store, hits, chunked)
+    if chunked and plan.to_upload:
+        todo = [plan.hits[o] for o in plan.to_upload]
+        plan.bases = push_chunked.bases(sc, todo, exclude)
     name_commits(sc, plan, include, exclude)
     execute_push(ctx, store, plan)
 

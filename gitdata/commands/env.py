@@ -18,6 +18,8 @@ def env(as_json: bool = False) -> int:
         try:
             res = resolve.for_git_remote(ctx, name)
             stores[name] = {"store": redact_url(res.spec.url), "how": res.how}
+            value, why = s.chunked_for(res.spec.name)
+            stores[name]["chunked"] = f"{value} ({why})"
             if res.spec.url.startswith("s3://"):
                 from ..storage.s3_credentials import credential_source
 
@@ -36,6 +38,7 @@ def env(as_json: bool = False) -> int:
                 "endpoint_url": r.endpoint_url and redact_url(r.endpoint_url),
                 "region": r.region,
                 "profile": r.profile,
+                "chunked": r.chunked,
                 "from": list(r.sources),
             }
             for n, r in sorted(s.remotes.items())
@@ -75,6 +78,8 @@ def env(as_json: bool = False) -> int:
             info.get("store") and f"{info['store']} ({info['how']})" or f"error: {info['error']}"
         )
         print(f"git remote {n} -> {where}")
+        if info.get("chunked"):
+            print(f"  chunked: {info['chunked']}")
         if info.get("credentials"):
             print(f"  credentials: {info['credentials']}")
     print(f"downloads use: {doc['download_remote'] or '(no remote)'}")

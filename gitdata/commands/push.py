@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from .. import output, resolve, sync
+from .. import output, push_chunked, resolve, sync
 from ..context import Context
 from ..errors import GitDataError
 from ..names import quote
@@ -27,7 +27,7 @@ def push(
         tips = sync.resolve_revs(sc, refs or ["HEAD"])
         hits = sc.history(tips)
     store, res = sync.open_for_remote(ctx, remote)
-    plan = sync.plan_push(ctx, store, hits)
+    plan = sync.plan_push(ctx, store, hits, push_chunked.wanted(ctx, store, res.spec.name))
     if dry_run:
         for oid, size in sorted(plan.to_upload.items(), key=lambda kv: plan.hits[kv[0]].path):
             hit = plan.hits[oid]

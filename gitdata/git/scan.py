@@ -118,6 +118,11 @@ class Scanner:
         found = proc.stdout.decode("ascii", "replace").split()
         return found[-1] if found else "?"
 
+    def blob_ids(self, names: Sequence[str]) -> list[str | None]:
+        """The blob each of `names` (say `<commit>:<path>`) names; None where it names none."""
+        return [sha if kind == "blob" else None
+                for sha, kind in self._batch_check(names)]  # fmt: skip
+
     def commit_sha(self, rev: str) -> str | None:
         return self.commit_shas([rev])[0]
 

@@ -2,8 +2,9 @@
 
 Files cut into content-defined chunks, kept as frames in packs of at most 32 MiB, each file
 described by a record of byte ranges in packs or whole objects, records collected in one
-manifest per push. The design lands in steps (section 8.2); fetches read through it, nothing
-writes packs or records yet (every push writes a manifest of whole objects: step 2).
+manifest per push. The design lands in steps (section 8.2); fetches read through it, pushes
+write packs and records when a store's `chunked` setting is on (experimental); every push
+writes a manifest (step 2).
 
 Landed so far:
 - step 2, what closes the push/store gc race: `runlog.py` (the store gc run log, the push's
@@ -16,6 +17,7 @@ Landed so far:
 - step 4, `index.py`: the local index (SQLite), kept by local gc and fsck.
 - step 5, the read path: `manifests.py` (FORMAT, manifest sync into the index), `reader.py`
   (plan, coalesce, fetch, verify, adopt) and ChunkedStore.rebuild below, for the services.
+- step 6, the write path: `writer.py` (FORMAT, records, packs), called by gitdata/push_chunked.py.
 
 blake3, pyfastcdc and zstandard are imported only inside this package, and only when used.
 Never imports git/, cache, transfer or sync: those call in, not the other way round.
@@ -42,6 +44,23 @@ class RebuildResult:
     done: list[str] = field(default_factory=list)  # rebuilt and in the cache
     failed: dict[str, BaseException] = field(default_factory=dict)  # a record, but it failed
     rest: list[str] = field(default_factory=list)  # no usable record: read the whole object
+
+
+class StoreHasPacks(GitDataError):
+    """Store gc of a store that holds packs: refused until store gc understands them (step 7)."""
+
+
+def refuse_gc_with_packs(store: Store) -> None:
+    """Store gc (whole objects only, so far) must not run on a store that holds packs: the
+    whole objects their records name would look unreferenced. One LIST of `chunked/v1/packs/`."""
+    listing, _ = store.list_keys("chunked/v1/packs/")
+    if next(iter(listing), None) is not None:
+        raise StoreHasPacks(
+            f"store {store.describe()} holds packs of the chunked store, which this gitdata's "
+            "store gc does not understand yet; nothing was deleted",
+            "leave the store as it is (local `git data gc` is unaffected); a later gitdata's "
+            "store gc collects packs",
+        )
 
 
 class ChunkedStore:

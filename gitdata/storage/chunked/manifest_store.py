@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from typing import NamedTuple
 
 from .. import Store, StoredKey
-from .format.manifest import Manifest, decode_manifest, encode_manifest, manifest_id
+from .format.manifest import Manifest, Record, decode_manifest, encode_manifest, manifest_id
 from .manifests import MANIFESTS, SUFFIX, manifest_key
 
 
@@ -27,7 +27,15 @@ def name_of(key: str) -> str:
 def put_wholes(store: Store, oids: Iterable[str]) -> str:
     """Write the manifest of a push of whole objects only (its whole table: `oids`, hex);
     return its key. The same oids give the same bytes, so the same name: a retry rewrites it."""
-    data = encode_manifest((), wholes=[bytes.fromhex(o) for o in set(oids)])
+    return put_manifest(store, (), (), [bytes.fromhex(o) for o in set(oids)])
+
+
+def put_manifest(
+    store: Store, records: Iterable[Record], packs: Iterable[bytes], wholes: Iterable[bytes]
+) -> str:
+    """Write the manifest of a push (3.4): its records, and every pack and whole object it
+    uploaded or relies on; return its key."""
+    data = encode_manifest(records, packs=packs, wholes=wholes)
     key = manifest_key(manifest_id(data))
     store.put_bytes(key, data)
     return key

@@ -1,0 +1,146 @@
+"""Pushes to a store whose `chunked` setting is on (docs/chunked-store.md, 4.1-4.8, 7.4): the
+service between sync.py's push plan and storage/chunked/writer.py. It decides whether a push
+writes the chunked format, finds each file's base (the pointer the remote already has at the
+same path: storage/ never runs git), hands the files to the writer, uploads whole what the
+same-fs rule keeps whole, and writes the push's manifest after every upload (6.1)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from . import output, transfer
+from .context import Context
+from .errors import ObjectMissing
+from .git.scan import Hit, Scanner
+from .storage import Store
+from .storage.keys import FORMAT_KEY
+
+if TYPE_CHECKING:
+    from .storage.chunked.format.manifest import Record
+
+#: the writer's LINK_MIN (4.1), without importing the chunker for a push that does not chunk
+LINK_MIN = 16 << 20
+
+
+def wanted(ctx: Context, store: Store, remote: str) -> bool:
+    """Whether a push to `store` (data remote `remote`, "" for none) writes the chunked format:
+    `true`; `auto` when the store already has FORMAT; never with `false`."""
+    value, _ = ctx.settings.chunked_for(remote)
+    if value == "auto":
+        try:
+            store.get_bytes(FORMAT_KEY)
+        except ObjectMissing:
+            return False
+        return True
+    return value == "true"
+
+
+def same_fs(ctx: Context, store: Store) -> bool:
+    """A directory store on the cache's file system (4.1 step 3: big new files go whole)."""
+    from .storage.local import LocalStore
+
+    if not isinstance(store, LocalStore) or not store._can_link:
+        return False
+    root = store.root
+    while not os.path.exists(root):
+        root = os.path.dirname(root)
+    try:
+        return os.stat(root).st_dev == os.stat(ctx.cache.root).st_dev
+    except OSError:
+        return False
+
+
+def bases(sc: Scanner, hits: Sequence[Hit], tips: Sequence[str]) -> dict[str, str]:
+    """oid -> the oid of its base (4.2): the pointer at the same path in the first of `tips`
+    (what the remote has) that holds a pointer there with another oid."""
+    out: dict[str, str] = {}
+    todo = [h for h in hits if b"\n" not in h.path]
+    for tip in tips:
+        if not todo:
+            break
+        names = [f"{tip}:{h.path.decode('utf-8', 'surrogateescape')}" for h in todo]
+        found = sc.blob_ids(names)
+        pointers = sc.blob_pointers([b for b in found if b])
+        rest = []
+        for h, blob in zip(todo, found):
+            p = pointers.get(blob) if blob else None
+            if p is not None and p.oid != h.pointer.oid:
+                out[h.pointer.oid] = p.oid
+            else:
+                rest.append(h)
+        todo = rest
+    return out
+
+
+def recorded(ctx: Context, store: Store, oids: Sequence[str]) -> set[str]:
+    """The files of `oids` the store has a record for, after one manifest sync."""
+    from .storage.chunked.index import LocalIndex, index_path
+    from .storage.chunked.manifests import StoreView
+
+    index = LocalIndex(index_path(ctx.paths.data_dir))
+    try:
+        view = StoreView(store, index)
+        view.sync()  # what the store says now, not what the index remembers
+        return set(view.with_records(list(oids), sync=False))
+    finally:
+        index.close()
+
+
+@dataclass
+class PushManifest:
+    """The manifest of a chunked push (3.4), written by push_check.finish after every upload
+    (P4): records, packs, and the whole objects uploaded or found present (`relied`, hex)."""
+
+    records: list[Record]
+    packs: set[bytes]
+    wholes: set[bytes]
+
+    @property
+    def relied(self) -> set[str]:
+        return {w.hex() for w in self.wholes}
+
+    def put(self, store: Store) -> None:
+        from .storage.chunked.manifest_store import put_manifest
+        from .storage.chunked.writer import kill_point
+
+        kill_point("before-manifest")
+        put_manifest(store, self.records, self.packs, self.wholes)
+        kill_point("manifest-written")
+
+
+def upload(
+    ctx: Context,
+    store: Store,
+    sizes: Mapping[str, int],
+    present: set[str],
+    base_of: Mapping[str, str],
+    copy: Collection[str] = (),
+) -> tuple[dict[str, BaseException], PushManifest]:
+    """Write `sizes` (oid -> size, in the cache) into the chunked store: packs, and whole the
+    big new files of a same-fs directory store. Returns the files that failed and the push's
+    manifest (written by the caller after the checks, P4)."""
+    from .storage.chunked.index import LocalIndex, index_path
+    from .storage.chunked.writer import write_files
+
+    index = LocalIndex(index_path(ctx.paths.data_dir))
+    try:
+        whole_bases = store.exists_many({b for b in base_of.values() if ctx.cache.has(b)})
+        progress = output.Progress(
+            f"Packing for {store.describe()}", len(sizes), sum(sizes.values())
+        )
+        written = write_files(
+            store, index, sizes, ctx.cache.path, ctx.cache.tmp_dir,
+            bases=base_of, whole_bases=whole_bases, same_fs=same_fs(ctx, store), copy=copy,
+        )  # fmt: skip
+        progress.close(len(written.failed))
+        failed = dict(written.failed)
+        if written.whole:
+            result = transfer.upload(store, ctx.cache, written.whole, ctx.settings.transfers)
+            failed.update(result.failed)
+        wholes = {bytes.fromhex(o) for o in present | set(written.whole)} | written.wholes
+        return failed, PushManifest(written.records, written.packs, wholes)
+    finally:
+        index.close()
