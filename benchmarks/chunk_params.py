@@ -30,6 +30,8 @@ import xxhash
 import zstandard
 from pyfastcdc import FastCDC
 
+from gitdata.storage.chunked.index import SCHEMA as INDEX_SCHEMA
+
 KiB, MiB = 1 << 10, 1 << 20
 
 #: name -> (average KiB, min = avg / this, max = avg * this, normalized chunking level)
@@ -459,7 +461,7 @@ def sec_index(d: str) -> None:
         if os.path.exists(p):
             os.remove(p)
     con = sqlite3.connect(path)
-    con.executescript(INDEX_SCHEMA)
+    con.executescript("PRAGMA journal_mode=WAL;" + INDEX_SCHEMA)  # the one that ships
     n, per_file, per_pack = 1_000_000, 30_000, 450
     rng = np.random.default_rng(12)
     ids = rng.bytes(32 * n)
@@ -498,22 +500,6 @@ def sec_index(d: str) -> None:
         per_table_bytes_per_chunk={k: round(v / n, 1) for k, v in sizes.items()},
         insert_chunks_per_cpu_s=round(n / secs),
     )
-
-
-#: The local index's tables that grow with chunks (the rest are small): see the doc.
-INDEX_SCHEMA = """
-    PRAGMA journal_mode=WAL;
-    CREATE TABLE file (oid BLOB PRIMARY KEY, size INTEGER NOT NULL, chunks BLOB NOT NULL)
-        WITHOUT ROWID;
-    CREATE TABLE local_chunk (id BLOB PRIMARY KEY, oid BLOB NOT NULL, off INTEGER NOT NULL,
-        len INTEGER NOT NULL) WITHOUT ROWID;
-    CREATE TABLE pack (id INTEGER PRIMARY KEY, store INTEGER NOT NULL, pid BLOB NOT NULL,
-        size INTEGER NOT NULL, checked REAL NOT NULL, UNIQUE (store, pid));
-    CREATE TABLE stored_chunk (store INTEGER NOT NULL, id BLOB NOT NULL, pack INTEGER NOT NULL,
-        off INTEGER NOT NULL, flen INTEGER NOT NULL, enc INTEGER NOT NULL,
-        PRIMARY KEY (store, id)) WITHOUT ROWID;
-    CREATE INDEX stored_chunk_at ON stored_chunk (pack, off);
-"""
 
 
 def main() -> None:
