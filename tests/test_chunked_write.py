@@ -122,19 +122,6 @@ def test_w3_second_version_adds_under_2_mib(env, size_mib):
     assert (clone / "big.bin").read_bytes() == bytes(data)
 
 
-def test_store_gc_refuses_a_store_that_holds_packs(env):
-    store = env.root / "store"
-    repo, _ = dir_repo(env, store)
-    write(repo / "a.bin", os.urandom(10_000))
-    env.commit_all(repo)
-    env.git("push", "-q", "-u", "origin", "main", cwd=repo)
-    r = env.data("gc", "--remote", "origin", "--yes", "--grace", "0", cwd=repo, check=False)
-    assert r.returncode != 0
-    assert b"holds packs of the chunked store" in r.stderr
-    assert len(r.stderr.decode().splitlines()) <= 2  # one error line and its hint
-    assert packs(store)
-
-
 def test_s3_push_clone_and_w3_fetch(env, s3):
     """On S3 (moto, through the counting proxy): a chunked first push, a clone, then a second
     version with 1 MiB overwritten in 64 MiB (W3): the push uploads and the pull downloads
