@@ -76,7 +76,7 @@ def execute_push(ctx: Context, store: Store, plan: PushPlan) -> None:
     runlog.pause("push-P3")
     if plan.chunked and (plan.to_upload or plan.present or plan.recorded):
         failed, manifest = push_chunked.upload(
-            ctx, store, plan.to_upload, plan.present, plan.bases, plan.recorded
+            ctx, store, plan.to_upload, plan.present, plan.bases, plan.recorded, plan.log
         )
     elif plan.to_upload:
         progress = output.Progress(

@@ -9,8 +9,10 @@ import json
 import os
 from pathlib import Path
 
+import pytest
 from conftest import Env, write
 from test_chunked_write import dir_repo, manifests, packs
+from test_store_gc_race import TIMES, Race, X, configure, setup_race
 
 
 def clone(env: Env, bare: Path, name: str) -> Path:
@@ -66,3 +68,65 @@ def test_dead_packs_and_manifests_go_live_ones_stay(env):
     check_clone(env, bare, files, "fresh")
     again = gc(env, gcer, "--yes", "--grace", "0")  # nothing more to do
     assert again["chunked"]["packs_removed"] == [] and again["chunked"]["manifests_removed"] == 0
+
+
+def test_a_push_does_not_rely_on_a_pack_gc_deleted(env):
+    """The pushing clone's index still places X's chunks in the pack a store gc deleted: the
+    push checks the packs it relies on (4.8), finds it gone and packs X again."""
+    store = env.root / "store"
+    repo, bare = dir_repo(env, store)
+    write(repo / "a.bin", b"base")
+    env.commit_all(repo)
+    env.git("push", "-q", "-u", "origin", "main", cwd=repo)
+    x = os.urandom(120_000)
+    push_dead_branch(env, repo, "gone", x)
+    gc(env, clone(env, bare, "gcer"), "--yes", "--grace", "0")
+    assert len(packs(store)) == 1
+    write(repo / "a.bin", x)
+    env.commit_all(repo, "x again")
+    r = env.git("push", "-q", "origin", "main", cwd=repo)
+    assert b"packing again 1 file(s)" in r.stderr
+    check_clone(env, bare, {"a.bin": x}, "fresh")
+
+
+@pytest.fixture
+def race(env, request, tmp_path, monkeypatch) -> Race:
+    """test_store_gc_race's set-up with chunked pushes: X sits in a pack of a deleted branch,
+    and the pushing clone's index places X's chunks there."""
+    monkeypatch.setenv("GIT_DATA_TEST_RUNLOG_TIMES", TIMES)
+    env.git("config", "--global", "data.chunked", "true")
+    return setup_race(env, "directory", request, tmp_path)
+
+
+def check_race(race: Race) -> None:
+    """The pushed main reads back X from a fresh clone, and fsck of the store is clean."""
+    c = race.env.root / f"fresh-{len(list(race.env.root.glob('fresh-*')))}"
+    race.env.git("clone", "-q", str(race.bare), str(c), env={"GIT_DATA_SKIP_SMUDGE": "1"})
+    configure(race.env, c, race.store.spec)
+    race.env.data("pull", cwd=c)
+    assert (c / "a.bin").read_bytes() == X
+    race.env.data("fsck", "--remote", "origin", cwd=c)
+
+
+@pytest.mark.parametrize("point", ["gc-planned", "gc-deleting", "gc-fenced", "gc-deleted"])
+def test_chunked_push_while_gc_is_paused(race, point):
+    gc_proc = race.gc([point])
+    race.reached(point, gc_proc)
+    push = race.push()
+    race.waiting_or_done(push)
+    race.go(point)
+    race.finish(gc_proc)
+    race.finish(push)
+    check_race(race)
+
+
+@pytest.mark.parametrize("point", ["push-P1", "push-P3", "push-P4", "push-P6"])
+def test_gc_while_chunked_push_is_paused(race, point):
+    push = race.push([point])
+    race.reached(point, push)
+    race.finish(race.gc())
+    race.go(point)
+    text = race.finish(push)
+    if point in ("push-P3", "push-P4"):  # gc deleted X's pack before the manifest: P6 repairs
+        assert "waiting for store gc" in text and "packing again 1 file(s)" in text, text
+    check_race(race)

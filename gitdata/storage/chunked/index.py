@@ -255,6 +255,11 @@ class LocalIndex:
         rows = self._query("SELECT id FROM pack WHERE store = ? AND pid = ?", (store, pid))
         return int(rows[0][0]) if rows else None
 
+    def pack_checked(self, store: int, pid: bytes) -> float | None:
+        """When the pack was last seen in `store` (4.8), or None for a pack not known."""
+        rows = self._query("SELECT checked FROM pack WHERE store = ? AND pid = ?", (store, pid))
+        return float(rows[0][0]) if rows else None
+
     def put_stored_chunks(
         self, store: int, pack: int, chunks: Iterable[tuple[bytes, int, int, int]]
     ) -> None:
