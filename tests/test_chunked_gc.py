@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import pytest
 from conftest import Env, write
-from test_chunked_write import dir_repo, manifests, packs
+from test_chunked_write import dir_repo, manifests, packs, tree_bytes
 from test_store_gc_race import TIMES, Race, X, configure, setup_race
+
+from gitdata.storage.chunked import gc as chunked_gc
 
 
 def clone(env: Env, bare: Path, name: str) -> Path:
@@ -130,3 +133,106 @@ def test_gc_while_chunked_push_is_paused(race, point):
     if point in ("push-P3", "push-P4"):  # gc deleted X's pack before the manifest: P6 repairs
         assert "waiting for store gc" in text and "packing again 1 file(s)" in text, text
     check_race(race)
+
+
+def test_old_manifests_are_compacted(env):
+    """More than 16 old manifests with chosen records: one compacted manifest holds them all,
+    and a fresh clone reads every file through it."""
+    store = env.root / "store"
+    repo, bare = dir_repo(env, store)
+    files = {}
+    for i in range(chunked_gc.COMPACT_ABOVE + 2):
+        files[f"f{i}.bin"] = os.urandom(3000 + i)
+        write(repo / f"f{i}.bin", files[f"f{i}.bin"])
+        env.commit_all(repo, f"f{i}")
+        env.git("push", "-q", "-u", "origin", "main", cwd=repo)
+    assert len(manifests(store)) == len(files)
+    done = gc(env, clone(env, bare, "gcer"), "--yes", "--grace", "0")
+    assert done["chunked"]["compacted"] == len(files)
+    assert done["chunked"]["manifests_removed"] == len(files)
+    assert [m.name for m in manifests(store)] == [done["chunked"]["compacted_into"].split("/")[-1]]
+    assert done["chunked"]["packs_removed"] == []
+    check_clone(env, bare, files, "fresh")
+    again = gc(env, clone(env, bare, "gcer2"), "--yes", "--grace", "0")
+    assert again["chunked"]["compacted"] == 0 and len(manifests(store)) == 1
+
+
+def mostly_dead_pack(env: Env) -> tuple[Path, Path, Path, dict[str, bytes]]:
+    """One pack of ten files, of which main keeps two (its push copied their records): the
+    pack is 20% live once the branch that pushed it is deleted."""
+    store = env.root / "store"
+    repo, bare = dir_repo(env, store)
+    write(repo / "base.txt", b"base")
+    env.commit_all(repo)
+    env.git("push", "-q", "-u", "origin", "main", cwd=repo)
+    datas = {f"f{i}.bin": os.urandom(100_000) for i in range(10)}
+    env.git("checkout", "-q", "-b", "big", cwd=repo)
+    for name, data in datas.items():
+        write(repo / name, data)
+    env.commit_all(repo, "big")
+    env.git("push", "-q", "origin", "big", cwd=repo)
+    env.git("checkout", "-q", "main", cwd=repo)
+    keep = {"f0.bin": datas["f0.bin"], "f7.bin": datas["f7.bin"]}
+    for name, data in keep.items():
+        write(repo / name, data)
+    env.commit_all(repo, "two of them")
+    env.git("push", "-q", "origin", "main", cwd=repo)
+    env.git("push", "-q", "origin", "--delete", "big", cwd=repo)
+    assert len(packs(store)) == 1
+    return store, repo, bare, keep
+
+
+def test_a_mostly_dead_pack_is_repacked(env):
+    store, repo, bare, keep = mostly_dead_pack(env)
+    old = packs(store)
+    before = tree_bytes(store / "chunked" / "v1" / "packs")
+    gcer = clone(env, bare, "gcer")
+    dry = gc(env, gcer, "--dry-run", "--grace", "0")
+    assert dry["chunked"]["repacked"] == [old[0].stem] and packs(store) == old
+    done = gc(env, gcer, "--yes", "--grace", "0")
+    assert done["chunked"]["repacked"] == [old[0].stem] and len(done["chunked"]["new_packs"]) == 1
+    assert [c["pack"] for c in done["chunked"]["packs_removed"]] == [old[0].stem]
+    assert [p.stem for p in packs(store)] == done["chunked"]["new_packs"]
+    after = tree_bytes(store / "chunked" / "v1" / "packs")
+    print(f"repack: packs {before} -> {after} bytes")
+    assert after < before * 0.3
+    assert len(manifests(store)) == 1  # the compacted one, with the rewritten records
+    check_clone(env, bare, {**keep, "base.txt": b"base"}, "fresh")
+    # the pushing clone's index still knows the old pack: its next push packs again
+    write(repo / "f3.bin", os.urandom(50_000) + keep["f0.bin"])
+    env.commit_all(repo, "more")
+    env.git("push", "-q", "origin", "main", cwd=repo)
+    c = check_clone(env, bare, keep, "fresh2")
+    assert (c / "f3.bin").read_bytes() == (repo / "f3.bin").read_bytes()
+
+
+KILL_POINTS = [
+    "gc-repacked",
+    "gc-compacted",
+    "gc-deleting",
+    "gc-manifests-deleted",
+    "gc-packs-deleted",
+    "gc-deleted",
+]
+
+
+@pytest.mark.parametrize("point", KILL_POINTS)
+def test_gc_killed_at_each_point_then_gc_again(env, monkeypatch, point):
+    """SIGKILL of a store gc at each named point; once the killed run counts as over, a second
+    gc finishes the work, fsck is clean and every live file reads back."""
+    monkeypatch.setenv("GIT_DATA_TEST_RUNLOG_TIMES", TIMES)
+    store, repo, bare, keep = mostly_dead_pack(env)
+    push_dead_branch(env, repo, "gone", os.urandom(70_000))
+    gcer = clone(env, bare, "gcer")
+    r = env.data(
+        "gc", "--remote", "origin", "--yes", "--grace", "0", cwd=gcer, check=False,
+        env={"GIT_DATA_TEST_KILL": point},
+    )  # fmt: skip
+    assert r.returncode == -9, r.stderr
+    check_clone(env, bare, {**keep, "base.txt": b"base"}, "between")
+    time.sleep(4.5)  # the killed run is over by its time limits (TIMES: stale=4)
+    gc(env, gcer, "--yes", "--grace", "0")
+    final = gc(env, gcer, "--yes", "--grace", "0")
+    assert final["chunked"]["packs_removed"] == [] and final["chunked"]["repacked"] == []
+    assert len(packs(store)) == 1
+    check_clone(env, bare, {**keep, "base.txt": b"base"}, "after")
