@@ -159,9 +159,15 @@ def test_old_manifests_are_compacted(env):
 
 def mostly_dead_pack(env: Env) -> tuple[Path, Path, Path, dict[str, bytes]]:
     """One pack of ten files, of which main keeps two (its push copied their records): the
-    pack is 20% live once the branch that pushed it is deleted."""
+    pack is 20% live once the branch that pushed it is deleted. A directory store."""
     store = env.root / "store"
     repo, bare = dir_repo(env, store)
+    keep = push_mostly_dead(env, repo)
+    assert len(packs(store)) == 1
+    return store, repo, bare, keep
+
+
+def push_mostly_dead(env: Env, repo: Path) -> dict[str, bytes]:
     write(repo / "base.txt", b"base")
     env.commit_all(repo)
     env.git("push", "-q", "-u", "origin", "main", cwd=repo)
@@ -178,8 +184,7 @@ def mostly_dead_pack(env: Env) -> tuple[Path, Path, Path, dict[str, bytes]]:
     env.commit_all(repo, "two of them")
     env.git("push", "-q", "origin", "main", cwd=repo)
     env.git("push", "-q", "origin", "--delete", "big", cwd=repo)
-    assert len(packs(store)) == 1
-    return store, repo, bare, keep
+    return keep
 
 
 def test_a_mostly_dead_pack_is_repacked(env):
@@ -236,3 +241,25 @@ def test_gc_killed_at_each_point_then_gc_again(env, monkeypatch, point):
     assert final["chunked"]["packs_removed"] == [] and final["chunked"]["repacked"] == []
     assert len(packs(store)) == 1
     check_clone(env, bare, {**keep, "base.txt": b"base"}, "after")
+
+
+def test_gc_on_s3_removes_dead_packs_and_repacks(env, s3):
+    """On S3 (moto): a dead branch's pack goes, the mostly dead pack is repacked, a fresh clone
+    reads every live file and fsck is clean."""
+    repo = env.new_repo()
+    toml = f'[remote.origin]\nurl = "{s3.url("cg")}"\nendpoint_url = "{s3.endpoint}"\n'
+    write(repo / ".gitdata.toml", (toml + "chunked = true\n").encode())
+    bare = env.bare()
+    env.git("remote", "add", "origin", str(bare), cwd=repo)
+    keep = push_mostly_dead(env, repo)
+    push_dead_branch(env, repo, "gone", os.urandom(70_000))
+
+    def s3_packs() -> list[str]:
+        return sorted(k for k in s3.keys("cg/") if k.endswith(".pack"))
+
+    assert len(s3_packs()) == 2
+    time.sleep(1.1)  # LastModified has whole seconds: the packs must be older than gc's `now`
+    done = gc(env, clone(env, bare, "gcer"), "--yes", "--grace", "0")
+    assert len(done["chunked"]["packs_removed"]) == 2 and len(done["chunked"]["repacked"]) == 1
+    assert [k.split("/")[-1][:-5] for k in s3_packs()] == done["chunked"]["new_packs"]
+    check_clone(env, bare, {**keep, "base.txt": b"base"}, "fresh")

@@ -139,8 +139,8 @@ def _report_chunked(plan: store_gc.StorePlan, outcome: service.Outcome | None) -
     """The packs and manifests of a store gc, when the store has any."""
     doc = _chunked(plan, outcome)
     cp = plan.chunked
-    if cp is None or not (cp.packs or cp.read):
-        return
+    if cp is None or not (cp.packs or plan.manifests or cp.compact):
+        return  # a store of whole objects whose manifests all stay: nothing to say
     packs = plan.packs if not isinstance(outcome, store_gc.StoreOutcome) else outcome.packs
     verb = "would remove" if outcome is None else "removed"
     rep = "would repack" if outcome is None else "repacked"
