@@ -11,16 +11,23 @@ A stored object is KEPT when any of these references it:
   4. nothing, but it is younger than the grace period (default 14d; age is the store's
      modification time): a teammate's push uploads bytes before its ref moves.
 The store is listed before the refs are fetched, so a push that lands during gc is either
-absent from the listing or visible in the refs. Manifests older than the grace period that hold
-no record go too (step 2 writes none with records; later steps keep those).
+absent from the listing or visible in the refs.
+
+Packs and manifests (storage/chunked/gc.py): each live oid without a whole object has one
+chosen record, from the newest manifest whose packs and whole objects exist; a pack stays when
+a chosen record or a young manifest names it, or when it is young; a manifest older than the
+grace period stays only while it holds a chosen record. Mostly dead old packs are repacked
+(storage/chunked/repack.py) and more than 16 old manifests compacted into one; the new packs
+and the compacted manifest are written before `deleting`, so before anything is deleted.
 
 A run (docs/chunked-store.md, 6.3 and 7.1) writes `chunked/v1/gc/<run>.planning`, stops if
 another run is active, plans, writes `<run>.deleting`, waits FENCE_DELAY on a directory store
 (NFS caches listings), lists the manifests again and keeps everything the new ones name (the
 fence), deletes (starting no batch later than `deleting` + 18 min, store time), removes run-log
 keys older than 90 days and writes `<run>.done`. A push that overlapped the deletions sees them
-in the run log, waits, and uploads again what it relies on. A run with nothing to delete skips
-`deleting`, the fence and its wait.
+in the run log, waits, and uploads (or packs) again what it relies on. A run with nothing to
+delete skips `deleting`, the fence and its wait. Test-only: GIT_DATA_TEST_KILL names points
+where a run SIGKILLs itself (storage/chunked/gc.py).
 """
 
 from __future__ import annotations
