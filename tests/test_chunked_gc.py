@@ -263,3 +263,79 @@ def test_gc_on_s3_removes_dead_packs_and_repacks(env, s3):
     assert len(done["chunked"]["packs_removed"]) == 2 and len(done["chunked"]["repacked"]) == 1
     assert [k.split("/")[-1][:-5] for k in s3_packs()] == done["chunked"]["new_packs"]
     check_clone(env, bare, {**keep, "base.txt": b"base"}, "fresh")
+
+
+def test_a_young_pack_no_manifest_names_survives(env):
+    """A push killed after uploading its pack (before its manifest) leaves a pack nothing
+    names: gc keeps it while it is younger than the grace period, then takes it."""
+    store = env.root / "store"
+    repo, bare = dir_repo(env, store)
+    write(repo / "a.bin", b"base")
+    env.commit_all(repo)
+    env.git("push", "-q", "-u", "origin", "main", cwd=repo)
+    write(repo / "b.bin", os.urandom(80_000))
+    env.commit_all(repo, "b")
+    r = env.git(
+        "push", "-q", "origin", "main", cwd=repo, check=False,
+        env={"GIT_DATA_TEST_KILL": "packs-uploaded"},
+    )  # fmt: skip
+    assert r.returncode != 0 and len(packs(store)) == 2
+    gcer = clone(env, bare, "gcer")
+    kept = gc(env, gcer, "--yes", "--grace", "1h")
+    assert kept["chunked"]["packs_removed"] == [] and kept["chunked"]["packs_kept"]["young"] == 2
+    assert len(packs(store)) == 2
+    gone = gc(env, gcer, "--yes", "--grace", "0")
+    assert len(gone["chunked"]["packs_removed"]) == 1 and len(packs(store)) == 1
+    check_clone(env, bare, {"a.bin": b"base"}, "fresh")
+
+
+def test_choose_the_newest_record_whose_sources_exist(tmp_path):
+    """Planning alone (7.1 steps 4-6), on records written by tests/chunked_helper.py: the newest
+    manifest's record names a pack that is gone, so the older record is chosen; a record's
+    whole-object range keeps that whole object; what no chosen record names is dead."""
+    from chunked_helper import ChunkedWriter
+
+    from gitdata.hashing import hash_bytes
+    from gitdata.storage import StoreSpec, open_store
+
+    store = open_store(StoreSpec(url=str(tmp_path / "store")))
+    w = ChunkedWriter(store, tmp_path)
+    v1 = os.urandom(300_000)
+    v1_oid = bytes.fromhex(hash_bytes(v1))
+    v2 = v1[:100_000] + os.urandom(1000) + v1[100_000:]
+    rec_a = w.push(v1)
+    old_pack = w.packs[-1]
+    w.manifest([rec_a])
+    w.where.clear()  # v1 again, into another pack: a second record of the same oid
+    rec_b = w.push(v1)
+    w.manifest([rec_b])
+    rec_v2 = w.push(v2, whole_of=(v1, v1_oid))
+    w.manifest([rec_v2])
+    packs_listed = chunked_gc.list_packs(store)
+    read = chunked_gc.read_all(store, cutoff=float("inf"))  # every manifest is old
+    live = {v1_oid.hex(), rec_v2.oid.hex()}
+    p = chunked_gc.plan(read, packs_listed, {v1_oid.hex()}, live, float("inf"))
+    assert set(p.chosen) == {rec_v2.oid}  # v1 has a whole object: no record chosen
+    assert v1_oid.hex() in p.wholes  # v2's record reads ranges of it
+    assert set(p.dead_packs) == {old_pack}  # only v1's first record named it
+    del packs_listed[rec_b.terms[0].source]  # the newer record of v1 names a missing pack
+    p = chunked_gc.plan(read, packs_listed, set(), {v1_oid.hex()}, float("inf"))
+    assert p.chosen[v1_oid].record == rec_a
+    assert set(p.dead_packs) == set(packs_listed) - {old_pack}  # v2's new chunks
+    assert len(p.dead_manifests) == 2  # rec_b's and v2's
+
+
+def test_when_a_push_trusts_a_pack_without_asking():
+    """4.8: no gc ever ran; or the index saw the pack after every deletion phase of L0 and
+    after L0's oldest key. Anything else is asked."""
+    from gitdata.storage.chunked.relied import trusted
+    from gitdata.storage.chunked.runlog import Limits, Run, RunLog
+
+    lim = Limits(deadline=100)
+    empty = RunLog({}, [], 1000.0)
+    assert trusted(None, empty, lim)
+    done = RunLog({"r": Run("r", {"planning": 10, "deleting": 20, "done": 30})},
+                  [("a", 10), ("b", 20), ("c", 30)], 1000.0)  # fmt: skip
+    assert trusted(31, done, lim) and not trusted(29, done, lim) and not trusted(None, done, lim)
+    busy = RunLog({"r": Run("r", {"planning": 10, "deleting": 20})}, [("a", 10), ("b", 20)], 50)
+    assert not trusted(50, busy, lim) and trusted(121, busy, lim)  # deleting + deadline

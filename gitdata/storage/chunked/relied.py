@@ -6,8 +6,9 @@ A pack is trusted without a request when the index saw it (`pack.checked`) after
 every deletion phase in that listing, and the listing's oldest key is older than that (no run
 that could have deleted it since was forgotten); a listing with no run at all means no store gc
 ever ran. The others are asked: a HEAD each, or one LIST of their `packs/<p[0:2]>/` shard when
-more than SHARD_LIST of them share it. A pack found missing is dropped from the index (its
-chunks, and the records that name it), for the caller to pack those files again.
+more than SHARD_LIST of them share it, or one LIST of all packs when more than ALL_LIST. A pack
+found missing is dropped from the index (its chunks, and the records that name it), for the
+caller to pack those files again.
 
 Never imports git/, cache, transfer or sync.
 """
@@ -23,6 +24,8 @@ from .runlog import Limits, RunLog
 
 #: ask for a shard's listing instead of a HEAD per pack above this many packs in it
 SHARD_LIST = 3
+#: list every pack (1 request per 1,000) instead of shards or HEADs above this many to ask
+ALL_LIST = 64
 
 
 def trusted(checked: float | None, log: RunLog, lim: Limits) -> bool:
@@ -55,6 +58,11 @@ def missing_packs(
     for p in ask:
         shards.setdefault(p.hex()[:2], []).append(p)
     found: set[bytes] = set()
+    if len(ask) > ALL_LIST:
+        listing, _ = store.list_keys("chunked/v1/packs/")
+        names = {k.key for k in listing}
+        found = {p for p in ask if pack_key(p) in names}
+        shards = {}
     for shard, group in shards.items():
         if len(group) > SHARD_LIST:
             listing, _ = store.list_keys(f"chunked/v1/packs/{shard}/")
