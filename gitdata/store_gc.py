@@ -146,8 +146,11 @@ def plan_store(
     if (
         any(o.oid not in young_named.wholes for o in old)
         or young_named.dead_packs
-        or any(s.manifest is not None and s.manifest.records for s in read.values())
-    ):
+        or any(
+            s.manifest is not None and s.manifest.records and not young_named.young(s)
+            for s in read.values()
+        )
+    ):  # something old may go: which records are live decides
         sc = sync.scanner(ctx)
         with ExitStack() as fetched:
             # the remotes' branches and tags, fetched into refs of ours: `--all` then sees them
