@@ -63,6 +63,12 @@ def test_dead_packs_and_manifests_go_live_ones_stay(env):
     dry = gc(env, gcer, "--dry-run", "--grace", "0")
     assert len(dry["chunked"]["packs_removed"]) == 1 and dry["chunked"]["manifests_removed"] == 1
     assert len(packs(store)) == 2  # a dry run deletes nothing
+    text = env.data("gc", "--remote", "origin", "--dry-run", "--grace", "0", cwd=gcer)
+    gone_pack = dry["chunked"]["packs_removed"][0]
+    assert f"would remove pack {gone_pack['pack']} {gone_pack['size']} (unreferenced)" in (
+        text.stdout.decode()
+    )
+    assert b"would remove 1 pack(s)" in text.stderr and b"and 1 manifest(s)" in text.stderr
     young = gc(env, gcer, "--yes")  # the default grace: everything is young
     assert young["chunked"]["packs_removed"] == [] and len(packs(store)) == 2
     done = gc(env, gcer, "--yes", "--grace", "0")
@@ -339,3 +345,35 @@ def test_when_a_push_trusts_a_pack_without_asking():
     assert trusted(31, done, lim) and not trusted(29, done, lim) and not trusted(None, done, lim)
     busy = RunLog({"r": Run("r", {"planning": 10, "deleting": 20})}, [("a", 10), ("b", 20)], 50)
     assert not trusted(50, busy, lim) and trusted(121, busy, lim)  # deleting + deadline
+
+
+def test_failed_deletes_on_s3_lose_nothing_and_the_next_gc_finishes(env, s3):
+    """Every DeleteObjects of a gc run fails (500, through the fault proxy, after the client's
+    retries): the run stops with one error line; the live files still read back; once the
+    store answers again, the next gc deletes what the first could not."""
+    from faultproxy import HTTP_500, FaultProxy, Rule
+
+    with FaultProxy(s3.endpoint) as proxy:
+        repo = env.new_repo()
+        toml = f'[remote.origin]\nurl = "{s3.url("cf")}"\nendpoint_url = "{proxy.endpoint}"\n'
+        write(repo / ".gitdata.toml", (toml + "chunked = true\n").encode())
+        bare = env.bare()
+        env.git("remote", "add", "origin", str(bare), cwd=repo)
+        write(repo / "a.bin", os.urandom(50_000))
+        env.commit_all(repo)
+        env.git("push", "-q", "-u", "origin", "main", cwd=repo)
+        push_dead_branch(env, repo, "gone", os.urandom(60_000))
+        live = {"a.bin": (repo / "a.bin").read_bytes()}
+        time.sleep(1.1)  # LastModified has whole seconds
+        gcer = clone(env, bare, "gcer")
+        proxy.add(Rule(HTTP_500, ops={"DeleteObjects"}))
+        r = env.data("gc", "--remote", "origin", "--yes", "--grace", "0", cwd=gcer, check=False)
+        assert r.returncode == 1 and b"InternalError" in r.stderr, r.stderr
+        assert len(r.stderr.decode().splitlines()) == 2  # the error and its hint
+        assert len([k for k in s3.keys("cf/") if k.endswith(".pack")]) == 2
+        check_clone(env, bare, live, "between")
+        proxy.clear()
+        done = gc(env, gcer, "--yes", "--grace", "0")
+        assert len(done["chunked"]["packs_removed"]) == 1
+        assert len([k for k in s3.keys("cf/") if k.endswith(".pack")]) == 1
+        check_clone(env, bare, live, "after")
