@@ -129,7 +129,10 @@ def test_chunked_push_while_gc_is_paused(race, point):
     check_race(race)
 
 
-@pytest.mark.parametrize("point", ["push-P1", "push-P3", "push-P4", "push-P6"])
+# Not push-P6: the push has written its manifest and listed the run log, and a gc started more
+# than a second later (a loaded machine) finds that manifest older than `--grace 0`, so it
+# protects nothing; 6.3 assumes pushes shorter than the grace period.
+@pytest.mark.parametrize("point", ["push-P1", "push-P3", "push-P4"])
 def test_gc_while_chunked_push_is_paused(race, point):
     push = race.push([point])
     race.reached(point, push)
