@@ -29,13 +29,14 @@ LINK_MIN = 16 << 20
 
 def wanted(ctx: Context, store: Store, remote: str) -> bool:
     """Whether a push to `store` (data remote `remote`, "" for none) writes the chunked format:
-    `true`; `auto` when the store already has FORMAT; never with `false`."""
+    `true`; `auto` when the store already has FORMAT or holds no whole object yet (7.4: a new
+    store starts chunked, one that old versions wrote stays whole); never with `false`."""
     value, _ = ctx.settings.chunked_for(remote)
     if value == "auto":
         try:
             store.get_bytes(FORMAT_KEY)
         except ObjectMissing:
-            return False
+            return not store.holds_whole_objects()
         return True
     return value == "true"
 
