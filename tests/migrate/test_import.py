@@ -180,3 +180,18 @@ def test_killed_then_run_again(env, repo, point):
     assert check_same_bytes(env, repo, old_commits, commit_map(repo)) > 50
     assert env.out("status", "--porcelain", cwd=repo) == ""
     env.data("fsck", "--all", cwd=repo)
+
+
+def test_a_tag_of_a_tag_is_rewritten_through_the_tag_it_names(env, repo):
+    env.git("tag", "-a", "v1-approved", "v1", "-m", "approved\n\nsigned off", cwd=repo)
+    inner_before = env.head(repo, "v1")
+    env.data("migrate", "import", "--everything", "--include", "*.bin", cwd=repo)
+    cmap = commit_map(repo)
+    old_commit = env.out("rev-parse", "refs/gitdata/migrate-backup/tags/v1^{commit}", cwd=repo)
+    new_commit = env.head(repo, "v1-approved^{commit}")
+    assert new_commit == cmap[old_commit.strip()] == env.head(repo, "v1^{commit}")
+    outer = env.out("cat-file", "tag", "v1-approved", cwd=repo)
+    assert outer.startswith(f"object {env.head(repo, 'v1')}\ntype tag\ntag v1-approved\n")
+    assert outer.endswith("approved\n\nsigned off\n")
+    assert env.head(repo, "v1") != inner_before
+    assert "tag of a tag" not in env.out("for-each-ref", cwd=repo)
