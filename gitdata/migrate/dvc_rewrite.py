@@ -175,7 +175,7 @@ class DvcStream(rewrite.Stream):
                 mark = line[5:-1]
             elif line.startswith(b"from "):
                 parent = line[5:-1]
-            elif line.startswith((b"M ", b"D ")):
+            elif line.startswith(b"D ") or line.startswith((b"M 100644 ", b"M 100755 ")):
                 quoted = line[2:-1].split(b" ", 2)[-1] if line[0:1] == b"M" else line[2:-1]
                 files.append((rewrite.unquote_path(quoted), line))
                 continue
