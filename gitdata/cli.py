@@ -178,6 +178,11 @@ def build_parser(only: str | None = None) -> Parser:
                 action="store_true",
                 help="with --from-dvc: the DVC remote becomes the default data remote",
             )
+            m.add_argument(
+                "--rewrite",
+                action="store_true",
+                help="with --from-dvc: rewrite history instead of one new commit",
+            )
     sp = cmd("checkout", "replace pointer files by their bytes from the cache")
     sp.add_argument("pathspecs", nargs="*", metavar="PATH")
     sp = cmd("gc", "delete cache objects nothing references (--remote: store objects)")
