@@ -14,7 +14,7 @@ from conftest import Env, random_file, write
 
 from gitdata.hashing import hash_bytes
 from gitdata.storage import StoreSpec, key_for
-from gitdata.storage.chunked.format.manifest import Term
+from gitdata.storage.chunked.format.manifest import Record, Term
 from gitdata.storage.chunked.manifest_store import read_manifest
 from gitdata.storage.local import LocalStore
 
@@ -188,3 +188,94 @@ def test_warnings_for_a_misnamed_manifest_and_an_old_unnamed_pack(env):
 
 def _key(path: Path) -> str:
     return f"{CHUNKED}/manifests/{path.name}"
+
+
+def test_s3_requests_and_memory(env, s3):
+    """On S3 (moto, through the counting proxy): plain `--remote` lists the packs once and
+    reads each pack's end with ranged GETs, no HEAD per file; `--full` streams each pack (peak
+    memory of the git-data process, VmHWM through getrusage of a parent that runs it alone)."""
+    import sys
+    from collections import Counter
+
+    from faultproxy import FaultProxy
+
+    with FaultProxy(s3.endpoint) as proxy:
+        repo = env.new_repo()
+        toml = f'[remote.origin]\nurl = "{s3.url("fk")}"\nendpoint_url = "{proxy.endpoint}"\n'
+        write(repo / ".gitdata.toml", (toml + "chunked = true\n").encode())
+        random_file(repo / "big.bin", 48 << 20, seed=3)  # two packs
+        for i in range(200):
+            write(repo / "s" / f"{i}.bin", os.urandom(2000 + i))
+        env.commit_all(repo)
+        env.git("remote", "add", "origin", str(env.bare()), cwd=repo)
+        env.git("push", "-q", "-u", "origin", "main", cwd=repo)
+        n_packs = len([k for k in s3.keys("fk/") if k.endswith(".pack")])
+        assert n_packs >= 2
+        proxy.received.clear()
+        assert fsck(env, repo).returncode == 0
+        ops = Counter(op for op, _, _ in proxy.received)
+        print(f"fsck --remote, 201 files in {n_packs} packs: {dict(ops)}")
+        assert ops["HeadObject"] == 0 and ops["ListObjectsV2"] <= 4
+        assert ops["GetObjectRange"] <= 2 * n_packs and ops["GetObject"] <= 3
+        proxy.received.clear()
+        measure = (
+            "import resource, subprocess, sys; p = subprocess.run(sys.argv[1:]); "
+            "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(p.returncode)"
+        )
+        cmd = [sys.executable, "-c", measure, "git-data", "fsck", "--remote", "origin", "--full"]
+        proc = env.run(cmd, cwd=repo)
+        peak = int(proc.stdout.split()[-1]) // 1024
+        read = sum(
+            int(h["range"][6:].split("-")[1]) - int(h["range"][6:].split("-")[0]) + 1
+            for op, h, _ in proxy.received
+            if op == "GetObjectRange"
+        )
+        print(f"fsck --full: read {read} bytes of packs, peak {peak} MiB")
+        assert read > 48 << 20 and peak < 80  # a 32 MiB pack held whole would show
+
+
+def _delta_pack(
+    store: LocalStore, tmp: Path, base: bytes, data: bytes, with_base: bool = True
+) -> list:
+    """A pack of `base` (raw, unless not `with_base`) and `data` as a delta frame against it:
+    (its id, its entries)."""
+    from gitdata.storage.chunked.format.common import ENC_DELTA, blake3_256
+    from gitdata.storage.chunked.format.pack import zstd_compress
+    from gitdata.storage.chunked.packer import PackWriter
+    from gitdata.storage.chunked.reader import pack_key
+
+    with PackWriter(str(tmp)) as w:
+        if with_base:
+            w.add(blake3_256(base), len(base), 0, base)
+        w.add(blake3_256(data), len(data), ENC_DELTA, zstd_compress(data, base),
+              base_id=blake3_256(base))  # fmt: skip
+        closed = w.close()
+    store.put_file(pack_key(closed.pid), closed.path)
+    return [closed.pid, *closed.entries]
+
+
+def test_full_decodes_delta_frames_with_their_base(env):
+    """A record whose delta frame's base is named by a base-only term (3.4) passes --full; one
+    whose base is in no pack its files need is corrupt."""
+    base = os.urandom(50_000)
+    data = base[:20_000] + b"changed" + base[20_007:]
+    oid = bytes.fromhex(hash_bytes(data))
+    repo, store = pushed(env, {"d.bin": data})
+    st = LocalStore(StoreSpec(str(store)))
+    w = ChunkedWriter(st, env.root)
+
+    def only(record: Record) -> None:  # the one manifest of the store
+        for m in manifests(store):
+            m.unlink()
+        w.manifest([record])
+
+    pid, b, d = _delta_pack(st, env.root / "packs", base, data)
+    only(Record(oid, len(data), (Term(False, pid, d.offset, d.length, len(data)),
+                                 Term(False, pid, b.offset, b.length, 0, True))))  # fmt: skip
+    proc = fsck(env, repo, "--full")
+    assert proc.returncode == 0, proc.stderr
+    pid, d = _delta_pack(st, env.root / "packs", base, data, with_base=False)
+    only(Record(oid, len(data), (Term(False, pid, d.offset, d.length, len(data)),)))
+    proc = fsck(env, repo, "--full")
+    assert proc.returncode == 1
+    assert b"its delta base" in proc.stdout and b"d.bin" in proc.stdout

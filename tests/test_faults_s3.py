@@ -319,7 +319,7 @@ def same_shard_contents(n: int) -> list[bytes]:
 
 def fresh_clone_has_every_byte(env: Env, proxy: FaultProxy, bare: Path, repo: Path) -> None:
     """With the faults gone, a fresh clone (through the proxy) checks out every file of the
-    repository's HEAD byte for byte."""
+    repository's HEAD byte for byte, and `git data fsck --remote origin --full` passes there."""
     proxy.clear()
     clone = env.root / f"fresh-{len(list(env.root.glob('fresh-*')))}"
     env.git("clone", "-q", str(bare), str(clone))
@@ -327,6 +327,7 @@ def fresh_clone_has_every_byte(env: Env, proxy: FaultProxy, bare: Path, repo: Pa
     for name in names:
         assert same_file(repo / name, clone / name), name
     assert env.out("status", "--porcelain", cwd=clone) == ""
+    env.data("fsck", "--remote", "origin", "--all", "--full", cwd=clone)
 
 
 #: Whole objects: a push asks with HEADs and shard listings. Chunked (`chunked = true`): it

@@ -89,6 +89,7 @@ class StoreCheck:
         self.view = StoreView(store, index)
         self.packs: dict[bytes, _Pack] = {}
         self.now: float | None = None  # the store time of the packs' listing
+        self._bases: dict[bytes, tuple[bytes, IndexEntry]] | None = None  # for delta frames
         self.out = Findings()
 
     def run(
@@ -272,15 +273,22 @@ class StoreCheck:
     def _base(self, base_id: bytes, name: str, at: int) -> bytes:
         """A delta frame's base: a frame of a pack whose index this run read (a record that
         has delta frames names its bases' frames in base-only terms, 3.4)."""
-        for pid, p in sorted(self.packs.items()):
-            for e in (p.starts or {}).values():
-                if e.chunk_id == base_id and e.encoding != ENC_DELTA:
-                    frame = _read_all(self.store.get_range(pack_key(pid), e.offset, e.length))
-                    return decode_frame(frame, name=pid.hex(), at=e.offset)[1]
-        raise CorruptPack(
-            f"corrupt frame in pack {name} at {at}: its delta base {base_id.hex()} is in none "
-            "of the packs its files need"
-        )
+        if self._bases is None:
+            self._bases = {
+                e.chunk_id: (pid, e)
+                for pid, p in sorted(self.packs.items(), reverse=True)
+                for e in (p.starts or {}).values()
+                if e.encoding != ENC_DELTA
+            }
+        found = self._bases.get(base_id)
+        if found is None:
+            raise CorruptPack(
+                f"corrupt frame in pack {name} at {at}: its delta base {base_id.hex()} is in "
+                "none of the packs its files need"
+            )
+        pid, e = found
+        frame = _read_all(self.store.get_range(pack_key(pid), e.offset, e.length))
+        return decode_frame(frame, name=pid.hex(), at=e.offset)[1]
 
 
 class _Hashed:
