@@ -508,6 +508,48 @@ def repo_cache(repo: Path) -> Cache:
 FILES = {"a.bin": 5, "b.bin": 70_000, "c/d.bin": 300_000, "e.bin": 1 << 20, "big.bin": 33 << 20}
 
 
+@pytest.mark.parametrize("kind, mid_body", DOWNLOAD_FAULTS, ids=[*KINDS, "stall-mid-body"])
+def test_chunked_clone_survives_bounded_faults_on_ranged_gets(env, s3, proxy, kind, mid_body):
+    """A clone of files kept in a pack reads them with one ranged GET: cut, reset, stalled or
+    failed BOUND times, it is retried (the rest of a cut answer asked for again) and the clone
+    checks out every byte."""
+    repo, bare = s3_repo(env, s3, proxy.endpoint, chunked=True)
+    for i, size in enumerate((5, 70_000, 300_000, 1 << 20)):
+        random_file(repo / f"{i}.bin", size, seed=i)
+    env.commit_all(repo)
+    env.git("push", "-q", "-u", "origin", "main", cwd=repo)
+    rule = Rule(kind, ops={"GetObjectRange"}, limit=BOUND, stall=STALL_FOR, mid_body=mid_body)
+    proxy.add(rule)
+    clone = env.root / "clone"
+    env.git("clone", "-q", str(bare), str(clone))
+    for i in range(4):
+        assert same_file(repo / f"{i}.bin", clone / f"{i}.bin"), i
+    assert env.out("status", "--porcelain", cwd=clone) == ""
+    assert proxy.count() == BOUND
+    TALLY.add(proxy)
+
+
+def test_chunked_fsck_remote_under_faults(env, s3, proxy):
+    """`git data fsck --remote --full` over a chunked store: bounded faults on its LISTs and
+    ranged GETs are retried; faults that never stop end it with one error line."""
+    repo, bare = s3_repo(env, s3, proxy.endpoint, chunked=True)
+    for i, size in enumerate((5, 300_000)):
+        random_file(repo / f"{i}.bin", size, seed=i)
+    env.commit_all(repo)
+    env.git("push", "-q", "-u", "origin", "main", cwd=repo)
+    proxy.add(Rule(DROP, ops={"ListObjectsV2"}, limit=2), Rule(TRUNCATE, ops={"GetObjectRange"},
+              limit=BOUND))  # fmt: skip
+    env.data("fsck", "--remote", "origin", "--full", cwd=repo)
+    assert proxy.count() == 2 + BOUND
+    TALLY.add(proxy)
+    proxy.clear()
+    proxy.injected.clear()  # counted above
+    proxy.add(Rule(HTTP_500, ops={"GetObjectRange"}))
+    proc = env.data("fsck", "--remote", "origin", cwd=repo, check=False)
+    assert s3.url(PREFIX) in one_error(proc, s3)
+    TALLY.add(proxy, survived=False)
+
+
 @pytest.mark.parametrize("chunked", [False, True], ids=["whole", "chunked"])
 def test_push_clone_and_fetch_survive_bounded_faults(env, s3, proxy, chunked):
     """Chunked: the clone and the fetch read packs with ranged GETs (GetObjectRange)."""
