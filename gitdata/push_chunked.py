@@ -202,10 +202,18 @@ def upload(
         progress = output.Progress(
             f"Packing for {store.describe()}", len(sizes), sum(sizes.values())
         )
-        written = write_files(
-            store, index, sizes, ctx.cache.path, ctx.cache.tmp_dir,
-            bases=base_of, whole_bases=whole_bases, same_fs=same_fs(ctx, store), copy=copy,
-        )  # fmt: skip
+        try:
+            written = write_files(
+                store, index, sizes, ctx.cache.path, ctx.cache.tmp_dir,
+                bases=base_of, whole_bases=whole_bases, same_fs=same_fs(ctx, store), copy=copy,
+            )  # fmt: skip
+        except (GitDataError, OSError) as e:
+            # a pack or FORMAT that could not be written: every file of the push failed with
+            # it, so that the caller stops the push naming them (and the Git remote stays)
+            if not sizes:
+                raise
+            progress.close(len(sizes))
+            return dict.fromkeys(sizes, e), PushManifest([], set(), set())
         progress.close(len(written.failed))
         failed = dict(written.failed)
         if written.whole:

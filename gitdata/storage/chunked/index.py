@@ -329,6 +329,11 @@ class LocalIndex:
             for mid, mtime, size, terms in self._query(sql, (store, oid))
         ]
 
+    def record_packs(self, store: int) -> set[bytes]:
+        """Every pack a record of `store` names (fsck: packs named by none are garbage)."""
+        rows = self._query("SELECT terms FROM record WHERE store = ?", (store,))
+        return {t.source for (blob,) in rows for t in decode_terms(blob) if not t.whole}
+
     def drop_record(self, store: int, oid: bytes, mid: bytes) -> None:
         with self._write() as db:
             db.execute(
