@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import Env, write
 from test_chunked_write import dir_repo, manifests, packs, tree_bytes
-from test_store_gc_race import TIMES, Race, X, configure, setup_race
+from test_store_gc_race import STALE, TIMES, Race, X, configure, setup_race
 
 from gitdata.storage.chunked import gc as chunked_gc
 
@@ -156,7 +156,9 @@ def test_old_manifests_are_compacted(env):
         env.commit_all(repo, f"f{i}")
         env.git("push", "-q", "-u", "origin", "main", cwd=repo)
     assert len(manifests(store)) == len(files)
-    done = gc(env, clone(env, bare, "gcer"), "--yes", "--grace", "0")
+    gcer = clone(env, bare, "gcer")
+    time.sleep(1.1)  # every manifest older than gc's `now`, whatever the clock's granularity
+    done = gc(env, gcer, "--yes", "--grace", "0")
     assert done["chunked"]["compacted"] == len(files)
     assert done["chunked"]["manifests_removed"] == len(files)
     assert [m.name for m in manifests(store)] == [done["chunked"]["compacted_into"].split("/")[-1]]
@@ -244,7 +246,7 @@ def test_gc_killed_at_each_point_then_gc_again(env, monkeypatch, point):
     )  # fmt: skip
     assert r.returncode == -9, r.stderr
     check_clone(env, bare, {**keep, "base.txt": b"base"}, "between")
-    time.sleep(4.5)  # the killed run is over by its time limits (TIMES: stale=4)
+    time.sleep(STALE + 0.5)  # the killed run is over by its time limits (TIMES)
     gc(env, gcer, "--yes", "--grace", "0")
     final = gc(env, gcer, "--yes", "--grace", "0")
     assert final["chunked"]["packs_removed"] == [] and final["chunked"]["repacked"] == []

@@ -24,7 +24,8 @@ from gitdata.storage.chunked import manifest_store
 #: Short limits for these tests: a killed gc's deletions count as over after 6 s, a planning
 #: run after 12 s (a gc gives up planning after 10 s: shorter made a gc paused while a push ran
 #: on a loaded machine give up); the fence waits 0.3 s; a waiting push looks again every 0.1 s.
-TIMES = "deadline=6,stale=12,fence=0.3,poll=0.1"
+STALE = 12.0
+TIMES = f"deadline=6,stale={STALE:g},fence=0.3,poll=0.1"
 GC_POINTS = ["gc-planning", "gc-planned", "gc-deleting", "gc-fenced", "gc-deleted"]
 PUSH_POINTS = [f"push-P{i}" for i in range(1, 7)]
 X = b"an old version nobody references any more, pushed again"
@@ -219,7 +220,7 @@ def test_a_killed_planning_run_blocks_until_stale(race):
         "gc", "--remote", "origin", "--grace", "0", "--yes", cwd=race.gcer, check=False
     )
     assert blocked.returncode != 0 and b"another store gc is running" in blocked.stderr
-    time.sleep(12.2)  # RUN_STALE, shortened
+    time.sleep(STALE + 0.2)  # RUN_STALE, shortened
     race.finish(race.gc())
     assert race.x not in {o.oid for o in race.store.iter_objects()}
 
