@@ -82,6 +82,10 @@ class Tool:
     def clone(self, t: Trial, dest: Path) -> list[Cmd]:
         return [_git("clone", "-q", str(t.remote), str(dest), cwd=t.root)]
 
+    def fetch(self, t: Trial, clone: Path) -> list[Cmd]:
+        """Bring the new commit and its data into `clone`, which has the previous one."""
+        return [_git("pull", "-q", "--ff-only", cwd=clone)]
+
     def store(self, t: Trial, remote: str = "origin") -> Path:
         """Where this tool's pushed bytes live."""
         raise NotImplementedError
@@ -122,6 +126,19 @@ class GitData(Tool):
 
     def cache(self, work: Path) -> Path:
         return work / ".git" / "data" / "objects"
+
+
+class GitDataChunked(GitData):
+    """gitdata with the chunked store (`git config data.chunked true`; docs/chunked-store.md)."""
+
+    name = "chunked"
+    workloads = frozenset({"W1", "W3", "W5", "W6", "W7"})
+
+    def home_setup(self, t: Trial) -> list[Cmd]:
+        return [
+            *super().home_setup(t),
+            _git("config", "--global", "data.chunked", "true", cwd=t.home),
+        ]
 
 
 class GitLfs(Tool):
@@ -208,6 +225,9 @@ class Dvc(Tool):
 
     def clone(self, t: Trial, dest: Path) -> list[Cmd]:
         return [*super().clone(t, dest), self._dvc("pull", "-q", cwd=dest)]
+
+    def fetch(self, t: Trial, clone: Path) -> list[Cmd]:
+        return [*super().fetch(t, clone), self._dvc("pull", "-q", cwd=clone)]
 
     def store(self, t: Trial, remote: str = "origin") -> Path:
         store = t.dvc_store if remote == "origin" else t.xfs_dvc_store
