@@ -20,15 +20,72 @@ from __future__ import annotations
 import shutil
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
+from sizes import new_written, tree_size
 from tools import Tool
-from trials import Context, Runner, TrialAborted, fetch_step, new_written, tree_size
-from workloads import EDIT_SIZES, Edit, digest_file, make_edit
+from trials import Context, Runner, TrialAborted, fetch_step
+from workloads import (
+    changed_pages,
+    csv_rows,
+    digest_file,
+    replace_tensors,
+    safetensors,
+    sqlite_db,
+    sqlite_update,
+)
 
 NAMES = ("W5", "W6", "W7")
 TARGET = "data.bin"
+MiB = 1 << 20
 LIMIT = 2.0  # issue 12: the new version adds at most 2x the changed bytes
+
+
+@dataclass
+class Edit:
+    """W5-W7: a file, its second version, and the bytes that changed between them (the limit a
+    store that keeps only what changed could reach)."""
+
+    name: str
+    what: str
+    v1: Path
+    v2: Path
+    size: int
+    changed: int
+    how: str  # how `changed` is computed
+
+
+#: W5-W7 at full size; --quick divides by 8
+EDIT_SIZES = {"W5": 256 * MiB, "W6": 256 * MiB, "W7": 512 * MiB}
+
+
+def make_edit(root: Path, name: str, size: int, seed: int) -> Edit:
+    d = root / name
+    d.mkdir(parents=True, exist_ok=True)
+    v1, v2 = d / "v1.bin", d / "v2.bin"
+    if name == "W5":
+        rows = sqlite_db(str(v1), size, seed)
+        sqlite_update(str(v1), str(v2), rows, False, seed + 1)
+        what = f"SQLite {size >> 20} MiB, 1% of {rows:,} rows updated at random"
+        changed, how = changed_pages(str(v1), str(v2)), "4 KiB pages that differ"
+    elif name == "W6":
+        with open(v1, "wb") as f:
+            f.write(b"ts,sensor,temp,pressure,humidity,state,count\n")
+            row = csv_rows(f, size, seed, 0)
+        shutil.copyfile(v1, v2)
+        with open(v2, "ab") as f:
+            csv_rows(f, size * 2 // 100, seed + 1, row)
+        what = f"CSV {size >> 20} MiB, 2% rows appended"
+        changed, how = v2.stat().st_size - v1.stat().st_size, "bytes appended"
+    elif name == "W7":
+        table = safetensors(str(v1), size, seed, "F32")
+        changed = replace_tensors(str(v1), str(v2), table, seed + 1, "F32")
+        what = f"safetensors-like {size >> 20} MiB (float32), 10% of {len(table)} tensors replaced"
+        how = "bytes of the replaced tensors"
+    else:
+        raise ValueError(f"no edit workload {name}")
+    return Edit(name, what, v1, v2, v2.stat().st_size, changed, how)
 
 
 def generate(data: Path, names: list[str], quick: bool, seed: int) -> list[Edit]:

@@ -15,6 +15,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from measure import (
     Cmd,
@@ -25,8 +26,12 @@ from measure import (
     traced,
     write_bin_dir,
 )
+from sizes import new_disk, new_written, tree_size
 from tools import Tool, Trial
-from workloads import BigFile, Dataset, Edit, digest_file
+from workloads import BigFile, Dataset, digest_file
+
+if TYPE_CHECKING:
+    from edits import Edit
 
 GITCONFIG = """[user]
 \tname = Bench
@@ -71,43 +76,6 @@ class Context:
     def settle(self) -> None:
         if self.sync:
             os.sync()
-
-
-@dataclass
-class TreeSize:
-    files: int = 0
-    bytes: int = 0  # apparent size
-    inodes: dict[tuple[int, int], int] = field(default_factory=dict)  # -> allocated bytes
-    sizes: dict[tuple[int, int], int] = field(default_factory=dict)  # -> apparent size
-
-
-def tree_size(path: Path) -> TreeSize:
-    ts = TreeSize()
-    for dirpath, _dirs, files in os.walk(path):
-        for name in files:
-            try:
-                st = os.lstat(os.path.join(dirpath, name))
-            except OSError:
-                continue
-            ts.files += 1
-            ts.bytes += st.st_size
-            ts.inodes[(st.st_dev, st.st_ino)] = st.st_blocks * 512
-            ts.sizes[(st.st_dev, st.st_ino)] = st.st_size
-    return ts
-
-
-def new_disk(before: TreeSize, after: TreeSize, shared: TreeSize) -> int:
-    """Blocks of inodes new in `after` that `shared` (the local cache) does not hold too:
-    what the store really added to the disk (a hard link to the cache adds nothing)."""
-    return sum(
-        b for k, b in after.inodes.items() if k not in before.inodes and k not in shared.inodes
-    )
-
-
-def new_written(before: TreeSize, after: TreeSize, shared: TreeSize) -> int:
-    """Bytes of the files new in `after` that are not links to `shared` (the local cache): what
-    a push to a directory store wrote into it."""
-    return sum(n for k, n in after.sizes.items() if k not in before.sizes and k not in shared.sizes)
 
 
 def base_env(bindir: Path, home: Path, rss_log: Path) -> dict[str, str]:

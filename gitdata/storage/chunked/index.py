@@ -117,8 +117,7 @@ class LocalIndex:
     def __init__(self, path: str) -> None:
         self.path = path
         self._lock = threading.RLock()
-        self._batch = 0  # open `batch()` contexts
-        self._since = 0.0  # when the batch's open transaction began
+        self._batch, self._since = 0, 0.0  # open batch() contexts; when their transaction began
         try:
             if path != MEMORY:
                 os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -165,35 +164,29 @@ class LocalIndex:
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
-            if not self._batch:
+            batch = self._batch > 0  # inside batch(): a savepoint in a shared transaction
+            if not (batch and self._db.in_transaction):
                 self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    yield self._db
-                except BaseException:
-                    self._db.execute("ROLLBACK")
-                    raise
-                self._db.execute("COMMIT")
-            else:  # one savepoint in the batch's transaction: still all or nothing
-                if not self._db.in_transaction:
-                    self._db.execute("BEGIN IMMEDIATE")
-                    self._since = time.monotonic()
+                self._since = time.monotonic()
+            if batch:
                 self._db.execute("SAVEPOINT w")
-                try:
-                    yield self._db
-                except BaseException:
-                    self._db.execute("ROLLBACK TO w")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK TO w" if batch else "ROLLBACK")
+                if batch:
                     self._db.execute("RELEASE w")
-                    raise
+                raise
+            if batch:
                 self._db.execute("RELEASE w")
-                if time.monotonic() - self._since >= BATCH_COMMIT:
-                    self._db.execute("COMMIT")
+            if not batch or time.monotonic() - self._since >= BATCH_COMMIT:
+                self._db.execute("COMMIT")
 
     @contextmanager
     def batch(self) -> Iterator[None]:
-        """Writes made inside (from any thread) share transactions, each committed once it is
-        BATCH_COMMIT seconds old and at the end: a rebuild of 2,000 small files makes a few
-        commits instead of three per file. Each write stays atomic; a crash loses only what
-        the index learned since the last commit (it learns it again as needed)."""
+        """Writes inside (from any thread) share transactions, committed every BATCH_COMMIT s
+        and at the end, each write still all or nothing: a rebuild of 2,000 small files makes
+        a few commits, not three per file. A crash loses only what was learned since."""
         with self._lock:
             self._batch += 1
         try:
