@@ -29,6 +29,14 @@ import numpy as np
 import xxhash
 import zstandard
 from pyfastcdc import FastCDC
+from workloads import (
+    changed_pages,
+    csv_rows,
+    replace_tensors,
+    safetensors,
+    sqlite_db,
+    sqlite_update,
+)
 
 from gitdata.storage.chunked.index import SCHEMA as INDEX_SCHEMA
 
@@ -75,105 +83,6 @@ def random_file(path: str, size: int, seed: int) -> None:
     with open(path, "wb") as f:
         for i in range(0, size, 64 * MiB):
             f.write(rng.bytes(min(64 * MiB, size - i)))
-
-
-def csv_rows(f, size: int, seed: int, row: int) -> int:
-    r = random.Random(seed)
-    states = ["OK", "WARN", "FAIL", "OK", "OK", "IDLE"]
-    written, buf = 0, []
-    while written < size:
-        line = (
-            f"{1_700_000_000_000 + row * 250 + r.randrange(100)},sensor_{r.randrange(500):04d},"
-            f"{r.gauss(21, 4):.3f},{r.gauss(1013, 8):.2f},{r.random() * 100:.1f},"
-            f"{r.choice(states)},{r.randrange(100000)}\n"
-        )
-        buf.append(line)
-        written += len(line)
-        row += 1
-        if len(buf) == 10000:
-            f.write("".join(buf).encode())
-            buf = []
-    f.write("".join(buf).encode())
-    return row
-
-
-def sqlite_db(path: str, size: int, seed: int) -> int:
-    r = random.Random(seed)
-    con = sqlite3.connect(path)
-    con.execute("PRAGMA journal_mode=OFF")
-    con.execute(
-        "CREATE TABLE t (id INTEGER PRIMARY KEY, ts INTEGER, user TEXT, score REAL, note TEXT)"
-    )
-    letters = "abcdefghijklmnopqrstuvwxyz     "
-    n = 0
-    while os.path.getsize(path) < size:
-        rows = [
-            (
-                n + i,
-                1_700_000_000 + n + i,
-                f"user_{r.randrange(100000)}",
-                r.random() * 1000,
-                "".join(r.choices(letters, k=r.randrange(80, 200))),
-            )
-            for i in range(20000)
-        ]
-        con.executemany("INSERT INTO t VALUES (?,?,?,?,?)", rows)
-        con.commit()
-        n += len(rows)
-    con.close()
-    return n
-
-
-def sqlite_update(src: str, dst: str, rows: int, clustered: bool, seed: int) -> None:
-    """UPDATE 1% of the rows (two numeric columns, so pages are rewritten in place)."""
-    shutil.copyfile(src, dst)
-    r = random.Random(seed)
-    k = rows // 100
-    ids = range(r.randrange(rows - k), rows)[:k] if clustered else r.sample(range(rows), k)
-    con = sqlite3.connect(dst)
-    con.execute("PRAGMA journal_mode=OFF")
-    con.executemany(
-        "UPDATE t SET score=?, ts=? WHERE id=?",
-        [(r.random() * 1000, r.randrange(1 << 40), i) for i in ids],
-    )
-    con.commit()
-    con.close()
-
-
-def safetensors(path: str, size: int, seed: int) -> list[tuple[int, tuple[int, ...]]]:
-    """A safetensors-like file: 8-byte length, JSON header, float16 tensors of mixed shapes."""
-    rng = np.random.default_rng(seed)
-    shapes = [(2048, 2048), (2048, 512), (512, 2048), (2048,), (2048, 1376), (4000, 512)]
-    table, total, i = [], 0, 0
-    while total < size:
-        s = shapes[i % len(shapes)]
-        table.append((total, s))
-        total += int(np.prod(s)) * 2
-        i += 1
-    header = json.dumps(
-        {
-            f"t{j}": {
-                "dtype": "F16",
-                "shape": list(s),
-                "data_offsets": [o, o + int(np.prod(s)) * 2],
-            }
-            for j, (o, s) in enumerate(table)
-        }
-    ).encode()
-    header += b" " * (-len(header) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(header)) + header)
-        for _, s in table:
-            f.write((rng.standard_normal(s, dtype=np.float32) * 0.02).astype(np.float16).tobytes())
-    return [(8 + len(header) + o, s) for o, s in table]
-
-
-def changed_pages(a: str, b: str, page: int = 4096) -> int:
-    x, y = np.fromfile(a, np.uint8), np.fromfile(b, np.uint8)
-    n = min(len(x), len(y)) // page * page
-    return int((x[:n].reshape(-1, page) != y[:n].reshape(-1, page)).any(axis=1).sum()) * page + abs(
-        len(x) - len(y)
-    )
 
 
 def workloads(d: str, quick: bool) -> list[tuple[str, str, str, int]]:
@@ -236,15 +145,7 @@ def workloads(d: str, quick: bool) -> list[tuple[str, str, str, int]]:
         )
     if not os.path.exists(f("st2.changed")):
         table = safetensors(f("st"), 512 * MiB, 9)
-        shutil.copyfile(f("st"), f("st2"))
-        rng, r, changed = np.random.default_rng(10), random.Random(10), 0
-        with open(f("st2"), "r+b") as fh:
-            for off, s in r.sample(table, len(table) // 10):
-                fh.seek(off)
-                fh.write(
-                    (rng.standard_normal(s, dtype=np.float32) * 0.02).astype(np.float16).tobytes()
-                )
-                changed += int(np.prod(s)) * 2
+        changed = replace_tensors(f("st"), f("st2"), table, 10)
         open(f("st2.changed"), "w").write(str(changed))
     out.append(
         (

@@ -20,6 +20,7 @@ which process reached how much.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -315,3 +316,48 @@ def write_bin_dir(bindir: Path, programs: dict[str, str], shim: bool) -> None:
 
 def _sh_quote(s: str) -> str:
     return "'" + s.replace("'", "'\"'\"'") + "'"
+
+
+#: The syscalls that move bytes out of a file, and which fd argument is the source (0-based).
+READ_CALLS = {
+    "read": 0,
+    "pread64": 0,
+    "readv": 0,
+    "preadv": 0,
+    "preadv2": 0,
+    "copy_file_range": 0,
+    "splice": 0,
+    "sendfile": 1,
+}
+_FD = re.compile(r"\d+<([^>]*)>")
+_RET = re.compile(r"= (\d+)\s*$")
+
+
+def traced(cmds: list[Cmd], out_prefix: Path) -> list[Cmd]:
+    """`cmds` run under `strace -f`, which writes every read-like syscall (with its file's path)
+    to `<out_prefix>.<pid>`: see `bytes_read_under`. Slows the step down: its time is inflated."""
+    calls = ",".join(READ_CALLS)
+    trace = ["strace", "-f", "-ff", "-qq", "-y", "-s", "0", "-e", f"trace={calls}"]
+    trace += ["-e", "signal=none"]
+    return [
+        Cmd([*trace, "-o", f"{out_prefix}-{i}", *c.argv], c.cwd, c.stdout_null, c.stdout)
+        for i, c in enumerate(cmds)
+    ]
+
+
+def bytes_read_under(out_prefix: Path, root: Path) -> int:
+    """Bytes that the processes traced by `traced` read from files under `root` (a mmap would
+    escape this count; none of the tools maps its store)."""
+    under = str(root).rstrip("/") + "/"
+    total = 0
+    for log in out_prefix.parent.glob(out_prefix.name + "-*"):
+        for line in log.read_text(errors="replace").splitlines():
+            name = line.split("(", 1)[0]
+            which = READ_CALLS.get(name)
+            ret = _RET.search(line)
+            if which is None or ret is None:
+                continue
+            fds = _FD.findall(line[: line.find(", ", len(name)) + 1 if which == 0 else None])
+            if len(fds) > which and fds[which].startswith(under):
+                total += int(ret.group(1))
+    return total

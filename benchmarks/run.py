@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
 """gitdata against git-lfs, DVC and cp on the workloads of issue 5. See docs/benchmarks.md.
 
-    python benchmarks/run.py [--quick] [--runs N] [--tools gitdata,lfs,dvc,git,cp]
-                             [--workloads W1,W2,W3,W4] [--git-data PATH] [--out FILE]
+    python benchmarks/run.py [--quick] [--runs N] [--tools gitdata,chunked,lfs,dvc,git,cp]
+                             [--workloads W1,W2,W3,W4,W5,W6,W7] [--git-data PATH] [--out FILE]
+
+`chunked` is gitdata with the chunked store (`data.chunked true`): W1, W3 and W5-W7 (edits.py,
+once whatever --runs says).
 
 A Markdown report goes to stdout, every measurement to a JSON file, progress to stderr.
 """
@@ -20,6 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import edits
 import profiles
 import report
 import tools as tl
@@ -27,8 +31,8 @@ import trials
 from workloads import GiB, KiB, MiB, generator_name, make_big_file, make_many_files
 
 HERE = Path(__file__).resolve().parent
-ALL_TOOLS = ("gitdata", "lfs", "dvc", "git", "cp")
-ALL_WORKLOADS = ("W1", "W2", "W3", "W4")
+ALL_TOOLS = ("gitdata", "chunked", "lfs", "dvc", "git", "cp")
+ALL_WORKLOADS = ("W1", "W2", "W3", "W4", *edits.NAMES)
 
 
 def parse_size(text: str) -> int:
@@ -119,6 +123,8 @@ def make_tools(args: argparse.Namespace, git_data: Path) -> tuple[list[tl.Tool],
     for name in args.tools:
         if name == "gitdata":
             tool: tl.Tool = tl.GitData(git_data)
+        elif name == "chunked":
+            tool = tl.GitDataChunked(git_data)
         elif name == "lfs":
             note = tl.ensure_git_lfs()
             if note:
@@ -245,6 +251,7 @@ def run_all(ctx: trials.Context, tools: list[tl.Tool], args: argparse.Namespace)
     """Every run: each workload group, every tool in turn, the order rotating per run."""
     wl = set(args.workloads)
     groups = [g for g in (("W1", "W3"), ("W2",), ("W4",)) if wl & set(g)]
+    edits.run_edits(ctx, tools, ctx.edits)
     for run in range(args.runs):
         for group in groups:
             members = [t for t in tools if t.workloads & set(group)]
@@ -263,6 +270,7 @@ def reprint(path: str) -> int:
     tools = list(doc["meta"]["versions"])
     print(report.header(doc["meta"]))
     print(report.body(doc["results"], tools))
+    print(edits.table(doc["results"], doc["meta"].get("edits", [])))
     return 0
 
 
@@ -307,6 +315,10 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     try:
         generate(ctx, args)
+        ctx.edits = edits.generate(
+            ctx.tmp / "data", [w for w in args.workloads if w in edits.NAMES], args.quick, args.seed
+        )
+        meta["edits"] = edits.describe(ctx.edits)
         run_all(ctx, tools, args)
     finally:
         meta["finished"] = time.strftime("%Y-%m-%d %H:%M:%S %z")
@@ -317,6 +329,7 @@ def main(argv: list[str] | None = None) -> int:
             if xfs is not None:
                 shutil.rmtree(xfs, ignore_errors=True)
     print(report.body(ctx.results, [t.name for t in tools]))
+    print(edits.table(ctx.results, meta.get("edits", [])))
     if profile_dir is not None and profile_dir.is_dir():
         print("\n## Profiles of git-data (py-spy, wall-clock samples incl. idle)\n")
         print(profiles.summarize_all(profile_dir))

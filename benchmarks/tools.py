@@ -45,6 +45,9 @@ class Tool:
     workloads = frozenset({"W1", "W2", "W3"})
     #: Whether `git status` on a checkout is measured (a filter-based tool).
     filter_based = False
+    #: Whether a clone of the bare repository on the other file system reads from the store
+    #: there (W3's fetch; DVC's clone knows only its default remote).
+    fetch_other_fs = True
 
     def problem(self) -> str | None:
         """Why this tool cannot run here, or None."""
@@ -79,8 +82,12 @@ class Tool:
     def push(self, t: Trial, remote: str = "origin") -> list[Cmd]:
         return [_git("push", "-q", remote, "main", cwd=t.work)]
 
-    def clone(self, t: Trial, dest: Path) -> list[Cmd]:
-        return [_git("clone", "-q", str(t.remote), str(dest), cwd=t.root)]
+    def clone(self, t: Trial, dest: Path, source: Path | None = None) -> list[Cmd]:
+        return [_git("clone", "-q", str(source or t.remote), str(dest), cwd=t.root)]
+
+    def fetch(self, t: Trial, clone: Path) -> list[Cmd]:
+        """Bring the new commit and its data into `clone`, which has the previous one."""
+        return [_git("pull", "-q", "--ff-only", cwd=clone)]
 
     def store(self, t: Trial, remote: str = "origin") -> Path:
         """Where this tool's pushed bytes live."""
@@ -124,6 +131,19 @@ class GitData(Tool):
         return work / ".git" / "data" / "objects"
 
 
+class GitDataChunked(GitData):
+    """gitdata with the chunked store (`git config data.chunked true`; docs/chunked-store.md)."""
+
+    name = "chunked"
+    workloads = frozenset({"W1", "W3", "W5", "W6", "W7"})
+
+    def home_setup(self, t: Trial) -> list[Cmd]:
+        return [
+            *super().home_setup(t),
+            _git("config", "--global", "data.chunked", "true", cwd=t.home),
+        ]
+
+
 class GitLfs(Tool):
     name = "lfs"
     workloads = frozenset({"W1", "W2", "W3", "W4"})
@@ -160,6 +180,7 @@ class GitLfs(Tool):
 
 class Dvc(Tool):
     name = "dvc"
+    fetch_other_fs = False
 
     def __init__(self, install: bool = True) -> None:
         self.exe = str(DVC_VENV / "bin" / "dvc")
@@ -206,8 +227,11 @@ class Dvc(Tool):
         dvc_remote = ["-r", "xfs"] if remote == "xfs" else []
         return [self._dvc("push", "-q", *dvc_remote, cwd=t.work), *super().push(t, remote)]
 
-    def clone(self, t: Trial, dest: Path) -> list[Cmd]:
-        return [*super().clone(t, dest), self._dvc("pull", "-q", cwd=dest)]
+    def clone(self, t: Trial, dest: Path, source: Path | None = None) -> list[Cmd]:
+        return [*super().clone(t, dest, source), self._dvc("pull", "-q", cwd=dest)]
+
+    def fetch(self, t: Trial, clone: Path) -> list[Cmd]:
+        return [*super().fetch(t, clone), self._dvc("pull", "-q", cwd=clone)]
 
     def store(self, t: Trial, remote: str = "origin") -> Path:
         store = t.dvc_store if remote == "origin" else t.xfs_dvc_store

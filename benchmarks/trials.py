@@ -15,10 +15,23 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from measure import Cmd, StepFailed, StepResult, run_step, write_bin_dir
+from measure import (
+    Cmd,
+    StepFailed,
+    StepResult,
+    bytes_read_under,
+    run_step,
+    traced,
+    write_bin_dir,
+)
+from sizes import new_disk, new_written, tree_size
 from tools import Tool, Trial
-from workloads import BigFile, Dataset
+from workloads import BigFile, Dataset, digest_file
+
+if TYPE_CHECKING:
+    from edits import Edit
 
 GITCONFIG = """[user]
 \tname = Bench
@@ -45,6 +58,7 @@ class Context:
     big: BigFile | None = None
     many: Dataset | None = None
     tiny: Dataset | None = None
+    edits: list[Edit] = field(default_factory=list)  # W5-W7 (edits.py)
     results: list[dict[str, object]] = field(default_factory=list)
     keep: bool = False
     bindir: Path = Path()
@@ -62,35 +76,6 @@ class Context:
     def settle(self) -> None:
         if self.sync:
             os.sync()
-
-
-@dataclass
-class TreeSize:
-    files: int = 0
-    bytes: int = 0  # apparent size
-    inodes: dict[tuple[int, int], int] = field(default_factory=dict)  # -> allocated bytes
-
-
-def tree_size(path: Path) -> TreeSize:
-    ts = TreeSize()
-    for dirpath, _dirs, files in os.walk(path):
-        for name in files:
-            try:
-                st = os.lstat(os.path.join(dirpath, name))
-            except OSError:
-                continue
-            ts.files += 1
-            ts.bytes += st.st_size
-            ts.inodes[(st.st_dev, st.st_ino)] = st.st_blocks * 512
-    return ts
-
-
-def new_disk(before: TreeSize, after: TreeSize, shared: TreeSize) -> int:
-    """Blocks of inodes new in `after` that `shared` (the local cache) does not hold too:
-    what the store really added to the disk (a hard link to the cache adds nothing)."""
-    return sum(
-        b for k, b in after.inodes.items() if k not in before.inodes and k not in shared.inodes
-    )
 
 
 def base_env(bindir: Path, home: Path, rss_log: Path) -> dict[str, str]:
@@ -257,14 +242,21 @@ def big_trial(r: Runner, want_w1: bool, want_w3: bool) -> None:
     r.step("W1", "add", tool.add(t, ds.target), want_w1)
     r.step("W1", "commit", tool.commit(t, "v1"), want_w1)
     push_steps(r, "W1", ds, want_w1)
+    dest = t.root / "clone"
     if want_w1:
-        dest = t.root / "clone"
         clone_step(r, "W1", ds, dest, ds.digests)
         if tool.filter_based:
             status_steps(r, dest, ds)
+    # W3's fetch reads from the store on the other file system when there is one: on the same
+    # one, whole-object stores hard-link instead of reading (DVC's clone knows only its default
+    # remote, and copies anyway)
+    other = t.xfs_remote is not None and tool.fetch_other_fs
+    if not want_w3 or (want_w1 and other):
         shutil.rmtree(dest, ignore_errors=True)
     if not want_w3:
         return
+    if not want_w1 or other:
+        r.untimed(tool.clone(t, dest, t.xfs_remote if other else None))
     ds.apply_patch(t.work)
     r.ctx.settle()
     cache_before = tree_size(tool.cache(t.work))
@@ -277,8 +269,38 @@ def big_trial(r: Runner, want_w1: bool, want_w3: bool) -> None:
     rec["store_new_bytes"] = store_after.bytes - store_before.bytes
     rec["store_new_files"] = store_after.files - store_before.files
     rec["store_new_disk"] = new_disk(store_before, store_after, cache_after)
+    rec["store_new_written"] = new_written(store_before, store_after, cache_after)
     rec["cache_new_bytes"] = cache_after.bytes - cache_before.bytes
+    if other:
+        before = tree_size(tool.store(t, "xfs"))
+        rec = r.step("W3", "push (other fs)", tool.push(t, "xfs"))
+        after = tree_size(tool.store(t, "xfs"))
+        rec["store_new_bytes"] = after.bytes - before.bytes
+        rec["store_new_written"] = new_written(before, after, cache_after)
+    fetch_step(r, "W3", dest, ds.v2_digests, "xfs" if other else "origin")
+    shutil.rmtree(dest, ignore_errors=True)
     clone_step(r, "W3", ds, t.root / "clone-v2", ds.v2_digests)
+
+
+def fetch_step(
+    r: Runner, wl: str, clone: Path, digests: dict[str, str], remote: str = "origin"
+) -> dict[str, object]:
+    """`clone` (which has the previous version) fetches the new one, under strace: the bytes its
+    processes read from the store's files (the step's time is inflated by strace)."""
+    cache_before = tree_size(r.tool.cache(clone))
+    trace = r.t.root / "trace" / f"{wl}-fetch"
+    trace.parent.mkdir(parents=True, exist_ok=True)
+    rec = r.step(wl, "fetch (strace)", traced(r.tool.fetch(r.t, clone), trace))
+    rec["fetch_store_bytes"] = bytes_read_under(trace, r.tool.store(r.t, remote))
+    rec["fetch_from"] = "other fs" if remote == "xfs" else "same fs"
+    rec["cache_new_bytes"] = tree_size(r.tool.cache(clone)).bytes - cache_before.bytes
+    bad = []
+    for rel, want in digests.items():
+        if digest_file(clone / rel) != want:
+            bad.append(f"{rel}: wrong bytes after the fetch")
+    rec["verify_errors"] = bad
+    shutil.rmtree(trace.parent, ignore_errors=True)
+    return rec
 
 
 def status_steps(r: Runner, dest: Path, ds: Dataset) -> None:

@@ -121,7 +121,10 @@ class ChunkedStore:
         for attempt in range(2):
             if not todo:
                 break
-            results = Rebuild(view, cache, adopt, workers).run({o: rs[0] for o, rs in todo.items()})
+            with view.index.batch():  # what the rebuild learns: a few commits, not 3 per file
+                results = Rebuild(view, cache, adopt, workers).run(
+                    {o: rs[0] for o, rs in todo.items()}
+                )
             missing = []
             for oid, err in results.items():
                 if err is None:

@@ -17,6 +17,7 @@ import os
 import sqlite3
 import struct
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Callable, NamedTuple
@@ -28,6 +29,8 @@ from .format.manifest import Record, Term
 SCHEMA_VERSION = 1
 MEMORY = ":memory:"  # an index for this process only (where the file cannot be written)
 BUSY_TIMEOUT = 10.0
+#: inside `LocalIndex.batch`, a shared transaction is committed once it is this old (seconds)
+BATCH_COMMIT = 0.5
 KEY_SIZE = 16  # chunks are keyed by the first 16 bytes of their id
 #: `file.chunks`: n x (id 32, raw length u32)
 CHUNK_ENTRY = struct.Struct("<32sI")
@@ -114,6 +117,7 @@ class LocalIndex:
     def __init__(self, path: str) -> None:
         self.path = path
         self._lock = threading.RLock()
+        self._batch, self._since = 0, 0.0  # open batch() contexts; when their transaction began
         try:
             if path != MEMORY:
                 os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -160,13 +164,38 @@ class LocalIndex:
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+            batch = self._batch > 0  # inside batch(): a savepoint in a shared transaction
+            if not (batch and self._db.in_transaction):
+                self._db.execute("BEGIN IMMEDIATE")
+                self._since = time.monotonic()
+            if batch:
+                self._db.execute("SAVEPOINT w")
             try:
                 yield self._db
             except BaseException:
-                self._db.execute("ROLLBACK")
+                self._db.execute("ROLLBACK TO w" if batch else "ROLLBACK")
+                if batch:
+                    self._db.execute("RELEASE w")
                 raise
-            self._db.execute("COMMIT")
+            if batch:
+                self._db.execute("RELEASE w")
+            if not batch or time.monotonic() - self._since >= BATCH_COMMIT:
+                self._db.execute("COMMIT")
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Writes inside (from any thread) share transactions, committed every BATCH_COMMIT s
+        and at the end, each write still all or nothing: a rebuild of 2,000 small files makes
+        a few commits, not three per file. A crash loses only what was learned since."""
+        with self._lock:
+            self._batch += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._batch -= 1
+                if not self._batch and self._db is not None and self._db.in_transaction:
+                    self._db.execute("COMMIT")
 
     def _query(self, sql: str, args: Sequence[object] = ()) -> list[tuple]:  # type: ignore[type-arg]
         with self._lock:

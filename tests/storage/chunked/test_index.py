@@ -148,3 +148,37 @@ index.close()
     per_chunk = os.path.getsize(path) / 20000
     print(f"local index: {per_chunk:.0f} bytes per chunk")
     assert per_chunk < 200, per_chunk
+
+
+def test_a_batch_shares_transactions_and_keeps_each_write_atomic(tmp_path):
+    """Inside batch(): writes from several threads land in shared transactions that other
+    connections see once committed (at the end at the latest); a write that fails rolls back
+    alone."""
+    import threading
+
+    path = index_path(str(tmp_path / "data"))
+    index = LocalIndex(path)
+    other = sqlite3.connect(path)
+    with index.batch():
+        threads = [
+            threading.Thread(
+                target=lambda t=t: [
+                    index.put_file(oid(100 * t + i), 1000, [(cid(100 * t + i), 1000)])
+                    for i in range(50)
+                ]
+            )
+            for t in range(4)
+        ]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        with pytest.raises(ValueError):
+            with index._write() as db:
+                db.execute("INSERT INTO file (oid, size, chunks) VALUES (?, 1, x'')", (oid(999),))
+                raise ValueError("this write fails after its insert")
+        assert index.file_chunks(oid(999)) is None  # rolled back alone
+        assert index.file_chunks(oid(0)) == [(cid(0), 1000)]  # the rest stays, this connection
+    assert other.execute("SELECT count(*) FROM file").fetchone()[0] == 200  # committed
+    assert not index._db.in_transaction
+    index.close()
