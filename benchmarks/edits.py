@@ -96,7 +96,7 @@ def generate(data: Path, names: list[str], quick: bool, seed: int) -> list[Edit]
         try:
             e = make_edit(data / "edits", name, size, seed)
         except ImportError as err:  # W7 needs numpy
-            print(f"{name}: skipped, {err} (pip install numpy)", file=sys.stderr)
+            print(f"{name}: skipped, {err} (.venv/bin/pip install -e '.[bench]')", file=sys.stderr)
             continue
         edits.append(e)
         print(
