@@ -54,10 +54,19 @@ def same_fs(ctx: Context, store: Store) -> bool:
 
 
 def bases(sc: Scanner, hits: Sequence[Hit], tips: Sequence[str]) -> dict[str, str]:
-    """oid -> the oid of its base (4.2): the pointer at the same path in the first of `tips`
-    (what the remote has) that holds a pointer there with another oid."""
+    """oid -> the oid of its base (4.2): for a path several of `hits` share (versions pushed
+    together, listed newest first as rev-list walks), the next older of them; for the oldest,
+    and any other, the pointer at the same path in the first of `tips` (what the remote has)
+    that holds a pointer there with another oid."""
     out: dict[str, str] = {}
-    todo = [h for h in hits if b"\n" not in h.path]
+    by_path: dict[bytes, list[Hit]] = {}
+    for h in hits:
+        if h.path:
+            by_path.setdefault(h.path, []).append(h)
+    for same in by_path.values():
+        for newer, older in zip(same, same[1:]):
+            out[newer.pointer.oid] = older.pointer.oid
+    todo = [h for h in hits if b"\n" not in h.path and h.pointer.oid not in out]
     for tip in tips:
         if not todo:
             break

@@ -225,8 +225,10 @@ def write_files(
             continue
         todo.append((oid, size))
     pending: dict[str, tuple[list[_Pending], bytes | None]] = {}
+    # a base that goes whole in this push is a whole object by the manifest (P4)
+    whole_bases = set(whole_bases) | set(out.whole)
     try:
-        for oid, size in todo:
+        for oid, size in _bases_first(todo, bases):
             base = bases.get(oid)
             base_map: dict[bytes, int] = {}
             base_oid = None
@@ -252,6 +254,20 @@ def write_files(
         for t in rec.terms:
             (out.wholes if t.whole else out.packs).add(t.source)
     return out
+
+
+def _bases_first(todo: list[tuple[str, int]], bases: Mapping[str, str]) -> list[tuple[str, int]]:
+    """`todo` with each file after its base when both are in it (versions pushed together:
+    the later one's chunks are then found among the earlier one's new frames)."""
+    oids = {oid for oid, _ in todo}
+
+    def depth(oid: str) -> int:
+        n, seen = 0, {oid}
+        while (oid := bases.get(oid, "")) in oids and oid not in seen:
+            n, seen = n + 1, seen | {oid}
+        return n
+
+    return sorted(todo, key=lambda t: depth(t[0]))  # stable: largest first within a depth
 
 
 def _chunk_offsets(index: LocalIndex, oid: str, path: str) -> dict[bytes, int]:
