@@ -135,7 +135,9 @@ def test_chunked_store_modules_import_downward():
     allowed = {
         "index": {"format"},
         "manifests": {"format", "index"},
-        "reader": {"format", "index", "manifests"},
+        "packindex": {"format", "index"},
+        "plan": {"format", "index", "manifests", "packindex", "chunker"},
+        "reader": {"format", "index", "manifests", "packindex", "plan"},
     }
     for name, own in allowed.items():
         path = CHUNKED / f"{name}.py"

@@ -23,7 +23,7 @@ from typing import Callable, NamedTuple
 
 from ...errors import GitDataError
 from .format.common import ID_SIZE, OID_SIZE
-from .format.manifest import Record, Term
+from .format.manifest import KeyChunk, Record, Term
 
 SCHEMA_VERSION = 1
 MEMORY = ":memory:"  # an index for this process only (where the file cannot be written)
@@ -52,6 +52,10 @@ CREATE TABLE manifest (store INTEGER NOT NULL, mid BLOB NOT NULL, mtime REAL NOT
 CREATE TABLE record (store INTEGER NOT NULL, oid BLOB NOT NULL, mid BLOB NOT NULL,
     size INTEGER NOT NULL, terms BLOB NOT NULL, PRIMARY KEY (store, oid, mid)) WITHOUT ROWID;
 """
+#: added to schema 1, where missing (older gitdata ignores it): key chunks of manifests (4.6)
+ADDED = """CREATE TABLE IF NOT EXISTS key_chunk (store INTEGER NOT NULL, id BLOB NOT NULL,
+    mid BLOB NOT NULL, pid BLOB NOT NULL, off INTEGER NOT NULL,
+    PRIMARY KEY (store, id, mid, pid)) WITHOUT ROWID"""
 
 
 class LocalIndexError(GitDataError):
@@ -77,6 +81,10 @@ class StoredRecord(NamedTuple):
     mid: bytes  # the manifest that holds it
     mtime: float  # that manifest's store time
     record: Record
+
+
+def _marks(part: Sequence[object]) -> str:
+    return ",".join("?" * len(part))
 
 
 def index_path(data_dir: str) -> str:
@@ -144,7 +152,10 @@ class LocalIndex:
                     if statement.strip():
                         db.execute(statement)  # executescript would commit on its own
                 db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            elif version != SCHEMA_VERSION:
+                version = SCHEMA_VERSION
+            if version == SCHEMA_VERSION:
+                db.execute(ADDED)
+            else:
                 raise LocalIndexError(
                     f"the chunked store's local index {self.path} was written by a newer "
                     f"gitdata (schema {version})",
@@ -216,10 +227,8 @@ class LocalIndex:
         """Where the cache holds each chunk of `ids` (keyed by 16-byte key) it knows."""
         keys = sorted({i[:KEY_SIZE] for i in ids})
         out: dict[bytes, LocalChunk] = {}
-        for i in range(0, len(keys), 500):
-            part = keys[i : i + 500]
-            marks = ",".join("?" * len(part))
-            sql = f"SELECT id, oid, off, len FROM local_chunk WHERE id IN ({marks})"
+        for part in (keys[i : i + 500] for i in range(0, len(keys), 500)):
+            sql = f"SELECT id, oid, off, len FROM local_chunk WHERE id IN ({_marks(part)})"
             for k, oid, off, n in self._query(sql, part):
                 out[bytes(k)] = LocalChunk(bytes(oid), off, n)
         return out
@@ -245,11 +254,17 @@ class LocalIndex:
         with self._write() as db:
             db.execute(
                 "INSERT INTO pack (store, pid, size, checked) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT (store, pid) DO UPDATE SET checked = max(checked, excluded.checked)",
+                "ON CONFLICT (store, pid) DO UPDATE SET checked = max(checked, excluded.checked),"
+                " size = max(size, excluded.size)",
                 (store, pid, size, checked),
             )
             sql = "SELECT id FROM pack WHERE store = ? AND pid = ?"
             return int(db.execute(sql, (store, pid)).fetchone()[0])
+
+    def pack_size(self, store: int, pid: bytes) -> int | None:
+        """The size of a known pack: 0 when only frames read from it are known, not its index."""
+        rows = self._query("SELECT size FROM pack WHERE store = ? AND pid = ?", (store, pid))
+        return int(rows[0][0]) if rows else None
 
     def find_pack(self, store: int, pid: bytes) -> int | None:
         rows = self._query("SELECT id FROM pack WHERE store = ? AND pid = ?", (store, pid))
@@ -292,6 +307,7 @@ class LocalIndex:
                 db.execute("DELETE FROM stored_chunk WHERE pack = ?", (found[0],))
                 db.execute("DELETE FROM pack WHERE id = ?", (found[0],))
             db.execute("DELETE FROM record WHERE store = ? AND instr(terms, ?) > 0", (store, pid))
+            db.execute("DELETE FROM key_chunk WHERE store = ? AND pid = ?", (store, pid))
 
     # -- manifests and records --------------------------------------------------------------
 
@@ -300,17 +316,35 @@ class LocalIndex:
             bytes(r[0]) for r in self._query("SELECT mid FROM manifest WHERE store = ?", (store,))
         }
 
-    def add_manifest(self, store: int, mid: bytes, mtime: float, records: Iterable[Record]) -> None:
+    def add_manifest(self, store: int, mid: bytes, mtime: float, records: Iterable[Record],
+                     key_chunks: Iterable[KeyChunk] = ()) -> None:  # fmt: skip
         rows = [(store, r.oid, mid, r.size, encode_terms(r.terms)) for r in records]
+        keys = [(store, k.chunk_id[:KEY_SIZE], mid, k.pack, k.offset) for k in key_chunks]
         with self._write() as db:
             db.execute("INSERT OR REPLACE INTO manifest VALUES (?, ?, ?)", (store, mid, mtime))
             db.executemany("INSERT OR REPLACE INTO record VALUES (?, ?, ?, ?, ?)", rows)
+            db.executemany("INSERT OR REPLACE INTO key_chunk VALUES (?, ?, ?, ?, ?)", keys)
 
     def drop_manifests(self, store: int, mids: Iterable[bytes]) -> None:
         with self._write() as db:
             for mid in mids:
                 db.execute("DELETE FROM manifest WHERE store = ? AND mid = ?", (store, mid))
                 db.execute("DELETE FROM record WHERE store = ? AND mid = ?", (store, mid))
+                db.execute("DELETE FROM key_chunk WHERE store = ? AND mid = ?", (store, mid))
+
+    def key_chunk_packs(self, store: int, ids: Iterable[bytes]) -> dict[bytes, int]:
+        """The packs that manifests of `store` say hold key chunks among `ids`, with how many
+        of `ids` each holds, leaving out packs whose whole index is known (4.6)."""
+        keys, out = sorted({i[:KEY_SIZE] for i in ids}), {}
+        for part in (keys[i : i + 500] for i in range(0, len(keys), 500)):
+            sql = (
+                "SELECT k.pid, count(DISTINCT k.id) FROM key_chunk k LEFT JOIN pack p ON p.store"
+                f" = k.store AND p.pid = k.pid WHERE k.store = ? AND k.id IN ({_marks(part)})"
+                " AND coalesce(p.size, 0) = 0 GROUP BY k.pid"
+            )
+            for pid, n in self._query(sql, [store, *part]):
+                out[bytes(pid)] = out.get(bytes(pid), 0) + int(n)
+        return out
 
     def records(self, store: int, oid: bytes) -> list[StoredRecord]:
         """The records of `oid` in `store`, newest manifest first."""
@@ -324,11 +358,15 @@ class LocalIndex:
             for mid, mtime, size, terms in self._query(sql, (store, oid))
         ]
 
+    def oids_naming(self, store: int, pid: bytes) -> set[bytes]:
+        """The files whose records in `store` name pack `pid` in a term."""
+        sql = "SELECT DISTINCT oid FROM record WHERE store = ? AND instr(terms, ?) > 0"
+        return {bytes(r[0]) for r in self._query(sql, (store, pid))}
+
     def drop_record(self, store: int, oid: bytes, mid: bytes) -> None:
+        sql = "DELETE FROM record WHERE store = ? AND oid = ? AND mid = ?"
         with self._write() as db:
-            db.execute(
-                "DELETE FROM record WHERE store = ? AND oid = ? AND mid = ?", (store, oid, mid)
-            )
+            db.execute(sql, (store, oid, mid))
 
     # -- upkeep -------------------------------------------------------------------------------
 

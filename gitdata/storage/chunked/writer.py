@@ -29,7 +29,7 @@ from .format.manifest import Record, Term
 from .index import LocalIndex
 from .manifests import StoreView
 from .packer import ClosedPack, PackWriter
-from .reader import pack_key
+from .packindex import pack_key
 
 #: files at least this big go whole into a directory store on the cache's file system (4.1)
 LINK_MIN = 16 << 20
