@@ -7,8 +7,7 @@ chunk, the manifests read and their records). Deleting the file loses dedup unti
 never data. WAL journal and a 10 s busy timeout, so that several processes (the filter, a hook,
 a command) may write at once; writes are short `BEGIN IMMEDIATE` transactions.
 
-One connection per LocalIndex, shared by the threads of one process under a lock. Imports
-nothing of gitdata but errors and format.
+One connection per LocalIndex, shared by threads under a lock; imports only errors and format.
 """
 
 from __future__ import annotations
@@ -261,8 +260,7 @@ class LocalIndex:
             sql = "SELECT id FROM pack WHERE store = ? AND pid = ?"
             return int(db.execute(sql, (store, pid)).fetchone()[0])
 
-    def pack_size(self, store: int, pid: bytes) -> int | None:
-        """The size of a known pack: 0 when only frames read from it are known, not its index."""
+    def pack_size(self, store: int, pid: bytes) -> int | None:  # 0: its index is not known
         rows = self._query("SELECT size FROM pack WHERE store = ? AND pid = ?", (store, pid))
         return int(rows[0][0]) if rows else None
 
@@ -332,10 +330,13 @@ class LocalIndex:
                 db.execute("DELETE FROM record WHERE store = ? AND mid = ?", (store, mid))
                 db.execute("DELETE FROM key_chunk WHERE store = ? AND mid = ?", (store, mid))
 
+    def has_key_chunks(self, store: int) -> bool:
+        return bool(self._query("SELECT 1 FROM key_chunk WHERE store = ? LIMIT 1", (store,)))
+
     def key_chunk_packs(self, store: int, ids: Iterable[bytes]) -> dict[bytes, int]:
         """The packs that manifests of `store` say hold key chunks among `ids`, with how many
         of `ids` each holds, leaving out packs whose whole index is known (4.6)."""
-        keys, out = sorted({i[:KEY_SIZE] for i in ids}), {}
+        keys, out = sorted({i[:KEY_SIZE] for i in ids}), dict[bytes, int]()
         for part in (keys[i : i + 500] for i in range(0, len(keys), 500)):
             sql = (
                 "SELECT k.pid, count(DISTINCT k.id) FROM key_chunk k LEFT JOIN pack p ON p.store"
