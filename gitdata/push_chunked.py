@@ -19,7 +19,7 @@ from .storage import Store
 from .storage.keys import FORMAT_KEY
 
 if TYPE_CHECKING:
-    from .storage.chunked.format.manifest import Record
+    from .storage.chunked.format.manifest import KeyChunk, Record
 
 #: the writer's LINK_MIN (4.1), without importing the chunker for a push that does not chunk
 LINK_MIN = 16 << 20
@@ -106,6 +106,7 @@ class PushManifest:
     records: list[Record]
     packs: set[bytes]
     wholes: set[bytes]
+    key_chunks: Sequence[KeyChunk] = ()  # of the packs the push wrote (2.6)
 
     @property
     def relied(self) -> set[str]:
@@ -116,7 +117,7 @@ class PushManifest:
         from .storage.chunked.writer import kill_point
 
         kill_point("before-manifest")
-        put_manifest(store, self.records, self.packs, self.wholes)
+        put_manifest(store, self.records, self.packs, self.wholes, self.key_chunks)
         kill_point("manifest-written")
 
 
@@ -150,6 +151,6 @@ def upload(
             result = transfer.upload(store, ctx.cache, written.whole, ctx.settings.transfers)
             failed.update(result.failed)
         wholes = {bytes.fromhex(o) for o in present | set(written.whole)} | written.wholes
-        return failed, PushManifest(written.records, written.packs, wholes)
+        return failed, PushManifest(written.records, written.packs, wholes, written.key_chunks)
     finally:
         index.close()

@@ -68,3 +68,42 @@ def test_a_clone_with_v1_from_its_own_add_fetches_v2_in_few_bytes(env, s3):
         assert not [k for k in s3.keys("xc/") if "/chunked/" not in k]  # no whole objects
         assert got < 2 * MIB  # the target is 8 MiB; before step 8 it was the 64 MiB
         env.data("fsck", cwd=a)
+
+
+def test_key_chunks_let_another_clone_dedup_a_file_it_never_saw(env, s3):
+    """Clone A pushes a 64 MiB file (3 packs); clone B, which never read A's packs, pushes a copy
+    with 1 MiB overwritten at another path: the key chunks in A's manifest (the first chunk of
+    the file, the first frame of each pack, 1 chunk in 256) point B at A's packs, B reads their
+    indexes and uploads only the changed region."""
+    from gitdata.storage.chunked.format.manifest import decode_manifest
+
+    with FaultProxy(s3.endpoint) as proxy:
+        repo, bare = s3_repo(env, s3.url("kc"), proxy.endpoint)
+        data = random_file(repo / "big.bin", 64 * MIB, seed=33).read_bytes()
+        env.commit_all(repo)
+        env.git("push", "-q", "-u", "origin", "main", cwd=repo)
+        (mkey,) = [k for k in s3.keys("kc/") if k.endswith(".manifest")]
+        body = s3.client.get_object(Bucket=s3.bucket, Key=mkey)["Body"].read()
+        m = decode_manifest(body)
+        assert len(m.packs) == 3 and len(m.key_chunks) >= 3
+        b = env.root / "b"
+        env.git("clone", "-q", str(bare), str(b), env={"GIT_DATA_SKIP_SMUDGE": "1"})
+        copy = data[: 40 * MIB] + os.urandom(MIB) + data[41 * MIB :]
+        write(b / "copy.bin", copy)
+        env.commit_all(b, "an edited copy")
+        proxy.received.clear()
+        proxy.requests.clear()
+        env.git("push", "-q", "origin", "main", cwd=b)
+        put = uploaded(proxy)
+        print(
+            f"edited copy of a 64 MiB file from another clone: push uploaded {put} bytes, read "
+            f"{fetched(proxy)} bytes of pack indexes, {ops(proxy)}; A's manifest: "
+            f"{len(body)} bytes, {len(m.key_chunks)} key chunks"
+        )
+        assert put < 2 * MIB
+        # a HEAD and a ranged GET of its last 64 KiB per pack (and the HEAD asking whether
+        # the store has the big file whole)
+        assert ops(proxy).get("HeadObject", 0) <= 4 and fetched(proxy) <= 3 * 64 << 10
+        c = env.root / "c"
+        env.git("clone", "-q", str(bare), str(c))
+        assert (c / "copy.bin").read_bytes() == copy and (c / "big.bin").read_bytes() == data

@@ -24,17 +24,24 @@ from ...errors import GitDataError, ObjectMissing
 from .. import Store
 from ..keys import FORMAT_KEY
 from .chunker import FrameEncoder, iter_chunks
-from .format.common import format_text, parse_format
-from .format.manifest import Record, Term
+from .format.common import PACK_HEADER, format_text, parse_format
+from .format.manifest import KeyChunk, Record, Term
 from .index import LocalIndex
 from .manifests import StoreView
 from .packer import ClosedPack, PackWriter
-from .packindex import pack_key
+from .packindex import MOST_INDEXES, fetch_indexes, pack_key
 
 #: files at least this big go whole into a directory store on the cache's file system (4.1)
 LINK_MIN = 16 << 20
 #: test-only: kill the process (SIGKILL) at the named point of the write path
 TEST_KILL = "GIT_DATA_TEST_KILL"
+
+
+def is_key_chunk(cid: bytes) -> bool:
+    """A chunk sampled into the manifest for other clones to find its pack (2.6): 1 in 256.
+    The first chunk of a file of two chunks or more, and the first frame of each pack, are
+    key chunks too."""
+    return cid[0] == 0
 
 
 def kill_point(point: str) -> None:
@@ -50,8 +57,10 @@ class Written:
     wholes: set[bytes] = field(default_factory=set)  # whole objects terms name
     whole: dict[str, int] = field(default_factory=dict)  # for the caller to upload whole
     failed: dict[str, BaseException] = field(default_factory=dict)
+    key_chunks: list[KeyChunk] = field(default_factory=list)  # of the packs uploaded (2.6)
     uploaded: int = 0  # bytes of packs uploaded
     pack_count: int = 0  # packs uploaded
+    indexes: int = 0  # pack indexes read for key chunks found (4.6)
 
 
 @dataclass
@@ -92,6 +101,8 @@ class _Push:
         self.slot: _Slot | None = None
         self.slots: list[_Slot] = []
         self.new: dict[bytes, tuple[_Slot, int, int]] = {}  # chunk id -> frame in this push
+        self.keys: list[tuple[_Slot, int, bytes]] = []  # key chunks: pack, frame offset, id
+        self.keyed = False  # manifests read had key chunks: look new chunks up (4.6)
         self.out = Written()
 
     def _frame_slot(self, length: int) -> _Slot:
@@ -126,6 +137,7 @@ class _Push:
         encoder = FrameEncoder()
         pending: list[_Pending] = []
         chunks: list[tuple[bytes, int]] = []
+        first = None  # the key chunk a file of two chunks or more starts with, if new
         with open(path, "rb", buffering=0) as f:
             for chunk, data in iter_chunks(f):
                 chunks.append((chunk.id, chunk.length))
@@ -134,7 +146,7 @@ class _Push:
                 if chunk.id in self.new:
                     slot, off, flen = self.new[chunk.id]
                     t = (slot, False, off, flen, n)
-                elif (s := self.index.stored_chunk(self.sid, chunk.id)) is not None:
+                elif (s := self._stored(chunk.id, base)) is not None:
                     t = (s[0], False, s[1], s[2], n)
                 elif chunk.id in base:
                     t = (base_oid_marker, True, base[chunk.id], n, n)
@@ -145,13 +157,37 @@ class _Push:
                     e = slot.writer.add(chunk.id, n, enc, payload)
                     self.new[chunk.id] = (slot, e.offset, e.length)
                     t = (slot, False, e.offset, e.length, n)
+                    key = (slot, e.offset, chunk.id)
+                    if is_key_chunk(chunk.id) or e.offset == PACK_HEADER.size:
+                        self.keys.append(key)
+                    elif len(chunks) == 1:
+                        first = key
                 pending.append(t)
+        if first is not None and len(chunks) > 1:
+            self.keys.append(first)
         self.index.put_file(bytes.fromhex(oid), size, chunks)
         return pending
+
+    def _stored(self, cid: bytes, base: Mapping[bytes, int]) -> tuple[bytes, int, int] | None:
+        """Where the store keeps chunk `cid`: from the index, else, when a manifest's key
+        chunks place it in a pack whose index this clone has not read, from that index (4.6:
+        read at the first key chunk met, so the chunks after it in that pack are found too)."""
+        found = self.index.stored_chunk(self.sid, cid)
+        if found is not None or not self.keyed or cid in base:
+            return found
+        packs = self.index.key_chunk_packs(self.sid, [cid])
+        if packs and self.out.indexes < MOST_INDEXES:
+            problems = self.view.problems
+            self.out.indexes += fetch_indexes(self.store, self.index, self.sid, packs, problems)
+            found = self.index.stored_chunk(self.sid, cid)
+        return found
 
     def finish(self) -> None:
         if self.slot is not None and self.slot.writer is not None:
             self._upload(self.slot)
+        for slot, off, cid in self.keys:
+            assert slot.closed is not None
+            self.out.key_chunks.append(KeyChunk(cid, slot.closed.pid, off))
 
     def abort(self) -> None:
         for s in self.slots:
@@ -208,6 +244,7 @@ def write_files(
     out = push.out
     ensure_format(store, push.view)
     push.view.sync()
+    push.keyed = index.has_key_chunks(push.sid)
     kill_point("synced")
     for oid in copy:
         out.records += [r.record for r in push.view.records(oid)][:1]
