@@ -107,3 +107,83 @@ def test_key_chunks_let_another_clone_dedup_a_file_it_never_saw(env, s3):
         c = env.root / "c"
         env.git("clone", "-q", str(bare), str(c))
         assert (c / "copy.bin").read_bytes() == copy and (c / "big.bin").read_bytes() == data
+
+
+def sqlite_db(path: Path, rows: int, seed: int) -> None:
+    import random
+    import sqlite3
+
+    rnd = random.Random(seed)
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT, n INTEGER, x REAL)")
+    db.executemany(
+        "INSERT INTO t VALUES (?, ?, ?, ?)",
+        ((i, f"row-{rnd.getrandbits(64):016x}-{i}", rnd.getrandbits(31), rnd.random())
+         for i in range(rows)),
+    )  # fmt: skip
+    db.commit()
+    db.close()
+
+
+def update_rows(path: Path, share: float, seed: int) -> None:
+    """Update `share` of the rows at random, in place (same sizes: pages change, not move)."""
+    import random
+    import sqlite3
+
+    rnd = random.Random(seed)
+    db = sqlite3.connect(path)
+    (rows,) = db.execute("SELECT count(*) FROM t").fetchone()
+    ids = rnd.sample(range(rows), int(rows * share))
+    db.executemany("UPDATE t SET n = ?, x = ? WHERE id = ?",
+                   ((rnd.getrandbits(31), rnd.random(), i) for i in ids))  # fmt: skip
+    db.commit()
+    db.close()
+
+
+def test_delta_frames_store_a_sqlite_update_in_less_than_plain_chunks(env):
+    """SQLite, 1% of the rows updated at random (nearly every 64 KiB chunk changes a little):
+    v2's new frames are deltas against v1's chunks and take less than half of what its changed
+    chunks take compressed one by one. A clone that has v1 rebuilds v2 from its cache and the
+    deltas; a clone that never had v1 rebuilds it from the base-only terms of v2's record."""
+    import io
+
+    from test_chunked_write import dir_repo, packs, tree_bytes
+
+    from gitdata.storage.chunked.chunker import iter_chunks
+    from gitdata.storage.chunked.format.common import ENC_DELTA
+    from gitdata.storage.chunked.format.pack import parse_pack, zstd_compress
+
+    store = env.root / "store"
+    repo, bare = dir_repo(env, store)
+    db = repo / "t.bin"  # an SQLite database
+    sqlite_db(db, 100_000, seed=5)  # under LINK_MIN: v1 goes into packs
+    v1 = db.read_bytes()
+    env.commit_all(repo)
+    env.git("push", "-q", "-u", "origin", "main", cwd=repo)
+    have = env.root / "have"
+    env.git("clone", "-q", str(bare), str(have))
+    before, old_packs = tree_bytes(store), set(packs(store))
+    update_rows(db, 0.01, seed=6)
+    v2 = db.read_bytes()
+    env.commit_all(repo, "1% of the rows")
+    env.git("push", "-q", cwd=repo)
+    grown = tree_bytes(store) - before
+    old = {c.id for c, _ in iter_chunks(io.BytesIO(v1))}
+    changed = [bytes(d) for c, d in iter_chunks(io.BytesIO(v2)) if c.id not in old]
+    plain = sum(min(len(d), len(zstd_compress(d))) for d in changed)
+    (new_pack,) = set(packs(store)) - old_packs
+    _, entries = parse_pack(new_pack.read_bytes())
+    deltas = sum(e.encoding == ENC_DELTA for e in entries)
+    print(
+        f"SQLite {len(v1)} bytes, 1% rows updated: {len(changed)} chunks changed, "
+        f"{sum(map(len, changed))} bytes, {plain} bytes as zstd-1 frames; the store grew by "
+        f"{grown} bytes ({deltas} delta frames of {len(entries)})"
+    )
+    assert deltas > len(entries) // 2 and grown < plain // 2
+    env.git("pull", "-q", cwd=have)
+    assert (have / "t.bin").read_bytes() == v2
+    fresh = env.root / "fresh"
+    env.git("clone", "-q", str(bare), str(fresh), env={"GIT_DATA_SKIP_SMUDGE": "1"})
+    env.data("pull", cwd=fresh)
+    assert (fresh / "t.bin").read_bytes() == v2
+    env.data("fsck", cwd=fresh)

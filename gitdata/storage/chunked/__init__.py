@@ -18,6 +18,8 @@ Landed so far:
 - step 5, the read path: `manifests.py` (FORMAT, manifest sync into the index), `reader.py`
   (plan, coalesce, fetch, verify, adopt) and ChunkedStore.rebuild below, for the services.
 - step 6, the write path: `writer.py` (FORMAT, records, packs), called by gitdata/push_chunked.py.
+- step 8, dedup across clones: `packindex.py` (pack indexes of packs never read), `plan.py` (the
+  reader's plan, with the bases it learns), key chunks in `writer.py`, delta frames (`delta.py`).
 
 blake3, pyfastcdc and zstandard are imported only inside this package, and only when used.
 Never imports git/, cache, transfer or sync: those call in, not the other way round.

@@ -276,14 +276,14 @@ class LocalIndex:
         with self._write() as db:
             db.executemany("INSERT OR REPLACE INTO stored_chunk VALUES (?, ?, ?, ?, ?, ?)", rows)
 
-    def stored_chunk(self, store: int, cid: bytes) -> tuple[bytes, int, int] | None:
-        """Where `store` keeps chunk `cid`: (pack id, frame offset, frame length), or None."""
+    def stored_chunk(self, store: int, cid: bytes) -> tuple[bytes, int, int, int] | None:
+        """Where `store` keeps chunk `cid`: (pack id, frame offset, frame length, encoding)."""
         sql = (
-            "SELECT p.pid, s.off, s.flen FROM stored_chunk s JOIN pack p ON p.id = s.pack "
+            "SELECT p.pid, s.off, s.flen, s.enc FROM stored_chunk s JOIN pack p ON p.id = s.pack "
             "WHERE s.store = ? AND s.id = ?"
         )
         rows = self._query(sql, (store, cid[:KEY_SIZE]))
-        return (bytes(rows[0][0]), rows[0][1], rows[0][2]) if rows else None
+        return (bytes(rows[0][0]), *rows[0][1:4]) if rows else None
 
     def stored_chunks_at(self, pack: int, start: int, end: int) -> list[StoredChunk]:
         """The frames the index places in `pack` within [start, end), in pack order."""

@@ -85,13 +85,13 @@ def coalesce(pieces: list[Piece], gap: int = COALESCE_GAP, most: int = GET_MAX) 
     """Pieces merged into spans of one key: sorted by offset, no overlap inside a span, a gap
     of at most `gap` between neighbours, a span at most `most` (a single longer piece stays
     whole: pack terms are split at term boundaries only)."""
-    merged: dict[tuple[str, int, int], Piece] = {}
+    merged: dict[tuple[str, int, int, int], Piece] = {}
     for p in pieces:
-        same = merged.setdefault((p.key, p.offset, p.length), p)
+        same = merged.setdefault((p.key, p.offset, p.length, p.output), p)
         if same is not p:
             same.dests.extend(p.dests)
     spans: list[Span] = []
-    for p in sorted(merged.values(), key=lambda p: (p.key, p.offset, p.length)):
+    for p in sorted(merged.values(), key=lambda p: (p.key, p.offset, p.length, p.output)):
         s = spans[-1] if spans else None
         if (
             s is not None and s.key == p.key and s.end <= p.offset
@@ -132,7 +132,9 @@ class Planner:
         remote: list[Piece] = []
         pos = 0
         for t in rec.terms:
-            if t.base_only:
+            if t.base_only:  # delta bases: fetched unless the cache holds them all (5.2)
+                if self._local_frames(Job("", 0, ""), t, 0) is None:
+                    remote.append(Piece(pack_key(t.source), t.offset, t.length, 0, t.source))
                 continue
             if t.whole:
                 src = self.cache.path(t.source.hex())
@@ -172,7 +174,7 @@ class Planner:
         if any(r.chunk_key not in local for r in rows):
             return None
         places = [local[r.chunk_key] for r in rows]
-        if sum(p.length for p in places) != t.output:
+        if not t.base_only and sum(p.length for p in places) != t.output:
             return None
         paths = [self.cache.path(p.oid.hex()) for p in places]
         if not all(os.path.isfile(p) for p in paths):

@@ -58,6 +58,13 @@ class Rebuild:
         self.workers = max(1, workers)
         self._lock = threading.Lock()
         self._jobs: dict[str, Job] = {}
+        #: delta bases (5.2): chunk id -> (file, offset, length) of its raw bytes, from frames
+        #: written to the files being rebuilt or kept from base-only terms in `_spill`
+        self._raw: dict[bytes, tuple[str, int, int]] = {}
+        self._spill = ""
+        self._spilled = 0
+        #: delta frames read before their base: (piece, output offset, frame, at)
+        self._deferred: list[tuple[Piece, int, bytes, int]] = []
 
     def run(self, records: Mapping[str, Record]) -> dict[str, BaseException | None]:
         """Rebuild every file of `records` (oid -> the record chosen); return oid -> None when
@@ -66,6 +73,7 @@ class Rebuild:
         planner = Planner(self.view, self.cache)
         with ExitStack() as stack:
             jobs = self._jobs = {}
+            self._spill = stack.enter_context(self.cache.temp_path())
             plans: dict[str, tuple[list[Copy], list[Piece]]] = {}
 
             def plan(oid: str) -> None:
@@ -97,6 +105,8 @@ class Rebuild:
                 for failed in pool.map(self._fetch_span, spans):
                     for oid, err in failed.items():
                         result.setdefault(oid, err)
+            for oid, err in self._late_deltas().items():
+                result.setdefault(oid, err)
             for oid, job in jobs.items():
                 if oid in result:
                     continue
@@ -159,14 +169,20 @@ class Rebuild:
                     f"corrupt frame in pack {name} at {at}: it crosses its term's end", REPUSH
                 )
             frame = head + _read_exact(s, hdr.payload_length, p.key)
-            base = self._base(hdr.base_id, name, at) if hdr.encoding == ENC_DELTA else None
-            _, raw = decode_frame(frame, base_raw=base, name=name, at=at)
-            for oid, off in p.dests:
-                self._write(oid, off + out, raw, (hdr.chunk_id, len(raw)))
             stored.append((hdr.chunk_id, at, hdr.size, hdr.encoding))
+            base = self._base(hdr.base_id) if hdr.encoding == ENC_DELTA else None
+            if hdr.encoding == ENC_DELTA and base is None:  # its base may come later
+                with self._lock:
+                    self._deferred.append((p, out, frame, at))
+            else:
+                _, raw = decode_frame(frame, base_raw=base, name=name, at=at)
+                if p.output == 0:  # a base-only term: kept for the delta frames
+                    self._keep(hdr.chunk_id, raw)
+                for oid, off in p.dests:
+                    self._write(oid, off + out, raw, (hdr.chunk_id, len(raw)))
             at += hdr.size
-            out += len(raw)
-        if out != p.output:
+            out += hdr.raw_length
+        if p.output and out != p.output:
             raise CorruptPack(
                 f"corrupt pack {name}: the frames at {p.offset} hold {out} bytes, "
                 f"the record says {p.output}",
@@ -175,23 +191,62 @@ class Rebuild:
         pack = self.index.pack_row(self.view.sid, p.pack, 0, 0.0)
         self.index.put_stored_chunks(self.view.sid, pack, stored)
 
-    def _base(self, base_id: bytes | None, name: str, at: int) -> bytes:
-        """The raw bytes of a delta frame's base, from the cache (5.2). Bases fetched from
-        base-only terms come with delta frames (step 8)."""
+    def _base(self, base_id: bytes | None) -> bytes | None:
+        """The raw bytes of a delta frame's base (5.2): from the cache, else from a frame this
+        rebuild decoded (a base-only term, or a frame of a file being rebuilt); else None."""
         assert base_id is not None
         place = self.index.local_chunks([base_id]).get(base_id[:KEY_SIZE])
-        if place is not None:
+        where = [(self.cache.path(place.oid.hex()), place.offset, place.length)] if place else []
+        with self._lock:
+            if base_id in self._raw:
+                where.append(self._raw[base_id])
+        for path, off, n in where:
             try:
-                with open(self.cache.path(place.oid.hex()), "rb") as f:
-                    f.seek(place.offset)
-                    raw = f.read(place.length)
-                return raw
+                with open(path, "rb") as f:
+                    f.seek(off)
+                    raw = f.read(n)
             except OSError:
-                pass
-        raise CorruptPack(
-            f"corrupt frame in pack {name} at {at}: its delta base is not in the cache",
-            "this gitdata reads delta frames only when their base is cached",
-        )
+                continue
+            if len(raw) == n:
+                return raw
+        return None
+
+    def _keep(self, cid: bytes, raw: bytes) -> None:
+        """Keep the raw bytes of a delta base from a base-only term, in the spill file."""
+        with self._lock:
+            if cid in self._raw:
+                return
+            with open(self._spill, "ab") as f:
+                f.write(raw)
+            self._raw[cid] = (self._spill, self._spilled, len(raw))
+            self._spilled += len(raw)
+
+    def _late_deltas(self) -> dict[str, BaseException]:
+        """Decode the delta frames read before their base, once every span is in."""
+        failed: dict[str, BaseException] = {}
+        for p, out, frame, at in self._deferred:
+            assert p.pack is not None
+            name = p.pack.hex()
+            hdr = parse_frame_header(frame, name=name, at=at)
+            base = self._base(hdr.base_id)
+            try:
+                if base is None:
+                    raise CorruptPack(
+                        f"corrupt frame in pack {name} at {at}: its delta base is not in the cache",
+                        "its record names no frame that holds the base; push the file again from "
+                        "a clone that has it",
+                    )
+                _, raw = decode_frame(frame, base_raw=base, name=name, at=at)
+            except CorruptPack as e:
+                for oid, _ in p.dests:
+                    failed.setdefault(oid, e)
+                continue
+            if p.output == 0:
+                self._keep(hdr.chunk_id, raw)
+            for oid, off in p.dests:
+                self._write(oid, off + out, raw, (hdr.chunk_id, len(raw)))
+        self._deferred = []
+        return failed
 
     def _write(
         self, oid: str, off: int, data: bytes, chunk: tuple[bytes, int] | None = None
@@ -208,6 +263,7 @@ class Rebuild:
         if chunk is not None:
             with self._lock:
                 job.chunks[off] = chunk
+                self._raw.setdefault(chunk[0], (job.tmp, off, chunk[1]))
 
     def _remember(self, job: Job) -> None:
         """Record the chunk list of a file every chunk of which came from a frame or a known
