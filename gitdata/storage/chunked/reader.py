@@ -100,11 +100,14 @@ class Rebuild:
                     result[oid] = e
                     continue
                 pieces += remote
-            spans = coalesce([q for p in pieces for q in split_whole(p)])
+            # delta bases of base-only terms first, so that few deltas wait in memory for them
+            bases = [p for p in pieces if p.output == 0]
+            rest = [q for p in pieces if p.output for q in split_whole(p)]
             with ThreadPoolExecutor(max_workers=self.workers) as pool:
-                for failed in pool.map(self._fetch_span, spans):
-                    for oid, err in failed.items():
-                        result.setdefault(oid, err)
+                for spans in (coalesce(bases), coalesce(rest)):
+                    for failed in pool.map(self._fetch_span, spans):
+                        for oid, err in failed.items():
+                            result.setdefault(oid, err)
             for oid, err in self._late_deltas().items():
                 result.setdefault(oid, err)
             for oid, job in jobs.items():
