@@ -187,3 +187,15 @@ def test_delta_frames_store_a_sqlite_update_in_less_than_plain_chunks(env):
     env.data("pull", cwd=fresh)
     assert (fresh / "t.bin").read_bytes() == v2
     env.data("fsck", cwd=fresh)
+    # v3: one more row; its chunks that v2's push stored as deltas are read by a clone that
+    # never had v1 or v2 (the push does not reuse a delta frame whose base it cannot name)
+    update_rows(db, 0.00001, seed=7)
+    v3 = db.read_bytes()
+    env.commit_all(repo, "one row")
+    before = tree_bytes(store)
+    env.git("push", "-q", cwd=repo)
+    print(f"v3, one more row updated: the store grew by {tree_bytes(store) - before} bytes")
+    later = env.root / "later"
+    env.git("clone", "-q", str(bare), str(later), env={"GIT_DATA_SKIP_SMUDGE": "1"})
+    env.data("pull", cwd=later)
+    assert (later / "t.bin").read_bytes() == v3

@@ -103,6 +103,7 @@ class _Push:
         self.slots: list[_Slot] = []
         #: chunk id -> its frame in this push: pack, offset, length, encoding
         self.new: dict[bytes, tuple[_Slot, int, int, int]] = {}
+        self.delta_of: dict[bytes, _Pending] = {}  # delta frame of this push -> its base's frame
         self.keys: list[tuple[_Slot, int, bytes]] = []  # key chunks: pack, frame offset, id
         self.keyed = False  # manifests read had key chunks: look new chunks up (4.6)
         self.out = Written()
@@ -152,8 +153,10 @@ class _Push:
                     delta.shared(chunk.id, chunk.offset)
                 t: _Pending
                 if chunk.id in self.new:
-                    slot, off, flen, _ = self.new[chunk.id]
+                    slot, off, flen, enc = self.new[chunk.id]
                     t = (slot, False, off, flen, n)
+                    if enc == ENC_DELTA:  # its base goes with it
+                        bases.append(self.delta_of[chunk.id])
                 elif (s := self._stored(chunk.id, base)) is not None:
                     t = (s[0], False, s[1], s[2], n)
                 elif chunk.id in base:
@@ -166,6 +169,7 @@ class _Push:
                     else:
                         enc, payload, base_id, where = ENC_DELTA, found[0], found[1], found[2]
                         bases.append(where)
+                        self.delta_of[chunk.id] = where
                     slot = self._frame_slot(44 + (32 if base_id else 0) + len(payload))
                     assert slot.writer is not None
                     e = slot.writer.add(chunk.id, n, enc, payload, base_id)
@@ -207,16 +211,17 @@ class _Push:
     def _stored(self, cid: bytes, base: Mapping[bytes, int]) -> tuple[bytes, int, int, int] | None:
         """Where the store keeps chunk `cid`: from the index, else, when a manifest's key
         chunks place it in a pack whose index this clone has not read, from that index (4.6:
-        read at the first key chunk met, so the chunks after it in that pack are found too)."""
+        read at the first key chunk met, so the chunks after it in that pack are found too).
+        A delta frame of an earlier push is not reused: the index does not say its base, which
+        the record would have to name (a base-only term) for a clone that lacks it."""
         found = self.index.stored_chunk(self.sid, cid)
-        if found is not None or not self.keyed or cid in base:
-            return found
-        packs = self.index.key_chunk_packs(self.sid, [cid])
-        if packs and self.out.indexes < MOST_INDEXES:
-            problems = self.view.problems
-            self.out.indexes += fetch_indexes(self.store, self.index, self.sid, packs, problems)
-            found = self.index.stored_chunk(self.sid, cid)
-        return found
+        if found is None and self.keyed and cid not in base:
+            packs = self.index.key_chunk_packs(self.sid, [cid])
+            if packs and self.out.indexes < MOST_INDEXES:
+                problems = self.view.problems
+                self.out.indexes += fetch_indexes(self.store, self.index, self.sid, packs, problems)
+                found = self.index.stored_chunk(self.sid, cid)
+        return None if found is None or found[3] == ENC_DELTA else found
 
     def finish(self) -> None:
         if self.slot is not None and self.slot.writer is not None:
