@@ -17,9 +17,9 @@ from collections.abc import Iterable
 
 from ...errors import GitDataError, ObjectMissing
 from .. import Store
-from .format.common import TAIL_FETCH, TRAILER, CorruptPack
-from .format.pack import IndexEntry, index_from_tail, parse_index
-from .index import LocalIndex
+from .format.common import ENC_DELTA, PACK_MAX, TAIL_FETCH, TRAILER, CorruptPack
+from .format.pack import IndexEntry, index_from_tail, parse_frame_header, parse_index
+from .index import KEY_SIZE, LocalIndex
 
 #: pack indexes fetched at most per push or per fetch (4.6, 5.2)
 MOST_INDEXES = 64
@@ -82,3 +82,33 @@ def fetch_indexes(
             continue
         done += 1
     return done
+
+
+#: the span of a pack's delta frames read in one GET to learn their bases, at most
+DELTA_SPAN_MAX = 8 << 20
+
+
+def delta_bases(store: Store, index: LocalIndex, sid: int, pid: bytes) -> dict[bytes, bytes]:
+    """The base ids of the delta frames the index places in pack `pid` (4.5: a record that
+    names a delta frame also names its base), keyed by the first KEY_SIZE bytes of the delta's
+    id: read from their frame headers in one ranged GET over them (none when they spread over
+    more than DELTA_SPAN_MAX). A frame that fails a check is left out."""
+    row = index.find_pack(sid, pid)
+    frames = index.stored_chunks_at(row, 0, PACK_MAX) if row is not None else []
+    rows = [r for r in frames if r.encoding == ENC_DELTA]
+    if not rows or rows[-1].offset + rows[-1].frame_length - rows[0].offset > DELTA_SPAN_MAX:
+        return {}
+    start = rows[0].offset
+    try:
+        data = _read(store, pack_key(pid), start, rows[-1].offset + rows[-1].frame_length - start)
+    except (GitDataError, OSError):
+        return {}
+    out = {}
+    for r in rows:
+        try:
+            hdr = parse_frame_header(data, r.offset - start, name=pid.hex(), at=r.offset)
+        except CorruptPack:
+            continue
+        if hdr.base_id is not None and hdr.chunk_id[:KEY_SIZE] == r.chunk_key:
+            out[r.chunk_key] = hdr.base_id
+    return out

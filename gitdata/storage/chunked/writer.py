@@ -27,10 +27,10 @@ from .chunker import FrameEncoder, iter_chunks
 from .delta import DeltaBase
 from .format.common import ENC_DELTA, PACK_HEADER, Buffer, format_text, parse_format
 from .format.manifest import KeyChunk, Record, Term
-from .index import LocalIndex
+from .index import KEY_SIZE, LocalIndex
 from .manifests import StoreView
 from .packer import ClosedPack, PackWriter
-from .packindex import MOST_INDEXES, fetch_indexes, pack_key
+from .packindex import MOST_INDEXES, delta_bases, fetch_indexes, pack_key
 
 #: files at least this big go whole into a directory store on the cache's file system (4.1)
 LINK_MIN = 16 << 20
@@ -104,6 +104,7 @@ class _Push:
         #: chunk id -> its frame in this push: pack, offset, length, encoding
         self.new: dict[bytes, tuple[_Slot, int, int, int]] = {}
         self.delta_of: dict[bytes, _Pending] = {}  # delta frame of this push -> its base's frame
+        self.bases_in: dict[bytes, dict[bytes, bytes]] = {}  # pack -> delta_bases(pack)
         self.keys: list[tuple[_Slot, int, bytes]] = []  # key chunks: pack, frame offset, id
         self.keyed = False  # manifests read had key chunks: look new chunks up (4.6)
         self.out = Written()
@@ -158,7 +159,9 @@ class _Push:
                     if enc == ENC_DELTA:  # its base goes with it
                         bases.append(self.delta_of[chunk.id])
                 elif (s := self._stored(chunk.id, base)) is not None:
-                    t = (s[0], False, s[1], s[2], n)
+                    t = (s[0][0], False, s[0][1], s[0][2], n)
+                    if s[1] is not None:  # a delta frame: its base goes with it
+                        bases.append(s[1])
                 elif chunk.id in base:
                     t = (base_oid_marker, True, base[chunk.id], n, n)
                 else:
@@ -208,12 +211,15 @@ class _Push:
         payload = delta.encode(data, boff, blen)
         return None if payload is None else (payload, cid, where)
 
-    def _stored(self, cid: bytes, base: Mapping[bytes, int]) -> tuple[bytes, int, int, int] | None:
+    def _stored(
+        self, cid: bytes, base: Mapping[bytes, int]
+    ) -> tuple[tuple[bytes, int, int, int], _Pending | None] | None:
         """Where the store keeps chunk `cid`: from the index, else, when a manifest's key
         chunks place it in a pack whose index this clone has not read, from that index (4.6:
         read at the first key chunk met, so the chunks after it in that pack are found too).
-        A delta frame of an earlier push is not reused: the index does not say its base, which
-        the record would have to name (a base-only term) for a clone that lacks it."""
+        A delta frame comes with its base's frame, which the record names (a base-only term)
+        for a clone that lacks it: learnt from the delta frames' headers (packindex.py), else
+        the frame is not reused."""
         found = self.index.stored_chunk(self.sid, cid)
         if found is None and self.keyed and cid not in base:
             packs = self.index.key_chunk_packs(self.sid, [cid])
@@ -221,7 +227,16 @@ class _Push:
                 problems = self.view.problems
                 self.out.indexes += fetch_indexes(self.store, self.index, self.sid, packs, problems)
                 found = self.index.stored_chunk(self.sid, cid)
-        return None if found is None or found[3] == ENC_DELTA else found
+        if found is None or found[3] != ENC_DELTA:
+            return None if found is None else (found, None)
+        pid = found[0]
+        if pid not in self.bases_in:
+            self.bases_in[pid] = delta_bases(self.store, self.index, self.sid, pid)
+        base_id = self.bases_in[pid].get(cid[:KEY_SIZE])
+        b = self.index.stored_chunk(self.sid, base_id) if base_id is not None else None
+        if b is None or b[3] == ENC_DELTA:
+            return None
+        return found, (b[0], False, b[1], b[2], 0)
 
     def finish(self) -> None:
         if self.slot is not None and self.slot.writer is not None:
