@@ -178,6 +178,11 @@ def build_parser(only: str | None = None) -> Parser:
                 action="store_true",
                 help="with --from-dvc: the DVC remote becomes the default data remote",
             )
+            m.add_argument(
+                "--rewrite",
+                action="store_true",
+                help="with --from-dvc: rewrite history instead of one new commit",
+            )
     sp = cmd("checkout", "replace pointer files by their bytes from the cache")
     sp.add_argument("pathspecs", nargs="*", metavar="PATH")
     sp = cmd("gc", "delete cache objects nothing references (--remote: store objects)")
@@ -199,6 +204,9 @@ def build_parser(only: str | None = None) -> Parser:
         "--remote", metavar="NAME", help="check that this remote's store itself holds the bytes"
     )
     sp.add_argument("--all", dest="all_history", action="store_true", help="all history")
+    sp.add_argument(
+        "--full", action="store_true", help="with --remote: also read and hash the stored bytes"
+    )
     sp = cmd("help", "show the reference of COMMAND, or a guide; with none, list them")
     sp.add_argument("topic", nargs="*", metavar="COMMAND")
     sp.add_argument("--man", action="store_true", help="print the command reference as a man page")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import errno
 import os
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable
@@ -110,16 +110,70 @@ def pointers(sc: Scanner, all_history: bool) -> dict[str, Hit]:
     return {h.pointer.oid: h for h in (sc.snapshot(head) if head else [])}
 
 
-def without_bytes(ctx: Context, wanted: Iterable[str], store: Store | None) -> set[str]:
-    """The oids of `wanted` that `store` lacks, or without a store, that the cache lacks."""
-    wanted = set(wanted)
-    if store is not None:
-        lacks = wanted - store.exists_many(wanted) if wanted else set()
-        if lacks:
-            # files kept as records of the chunked store (their packs are not checked yet:
-            # fsck of packs is step 7 of docs/chunked-store.md)
-            from .push_chunked import recorded
-
-            lacks -= recorded(ctx, store, sorted(lacks))
-        return lacks
+def without_bytes(ctx: Context, wanted: Iterable[str]) -> set[str]:
+    """The oids of `wanted` that the cache lacks."""
     return {oid for oid in wanted if not ctx.cache.has(oid)}
+
+
+@dataclass
+class RemoteCheck:
+    """What `fsck --remote` found in a store (oids in hex)."""
+
+    missing: set[str] = field(default_factory=set)
+    #: records a read would use that cannot be right: oid -> why
+    bad: dict[str, str] = field(default_factory=dict)
+    #: corrupt packs and whole objects: name -> (why, the files that need it)
+    corrupt: dict[str, tuple[str, set[str]]] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    objects_read: int = 0  # packs and whole objects read whole (--full)
+    bytes_read: int = 0
+
+
+def check_remote(
+    ctx: Context, wanted: Mapping[str, Hit], store: Store, full: bool = False
+) -> RemoteCheck:
+    """Whether a read from `store` finds the bytes of every file of `wanted`: a whole object,
+    or a record whose packs and whole objects exist and whose terms fit their packs
+    (storage/chunked/fsck.py). With `full`, every pack and whole object a read would use is
+    also read whole and checked against its name."""
+    from .storage.chunked.fsck import check_store
+    from .storage.chunked.index import MEMORY, LocalIndex, LocalIndexError, index_path
+
+    wholes = store.exists_many(wanted) if wanted else set()
+    try:
+        index = LocalIndex(index_path(ctx.paths.data_dir))
+    except LocalIndexError as e:
+        if not e.unwritable:
+            raise
+        index = LocalIndex(MEMORY)  # a read-only repository checks all the same
+    try:
+        sizes = {oid: h.pointer.size for oid, h in wanted.items()}
+        found = check_store(store, index, sizes, wholes, full)
+    finally:
+        index.close()
+    out = RemoteCheck(set(found.missing), found.bad, found.corrupt, found.warnings)
+    out.objects_read, out.bytes_read = found.packs_read, found.bytes_read
+    if full:
+        for oid, needed_by in sorted(found.wholes.items()):
+            why = _stored_whole_problem(ctx, store, oid, out)
+            if why:
+                out.corrupt[f"xxh128:{oid}"] = (why, needed_by)
+    return out
+
+
+def _stored_whole_problem(ctx: Context, store: Store, oid: str, out: RemoteCheck) -> str:
+    """Download the whole object `oid` from `store` into a temporary and hash it: "" when it
+    hashes to its name, else what is wrong."""
+    from .errors import ObjectMissing
+
+    with ctx.cache.temp_path() as tmp:
+        try:
+            store.download(oid, tmp)
+        except ObjectMissing:
+            return f"whole object xxh128:{oid} is gone from {store.describe()}"
+        got = _hash(tmp)
+        out.objects_read += 1
+        out.bytes_read += os.path.getsize(tmp)
+    if got == oid:
+        return ""
+    return f"whole object xxh128:{oid} in {store.describe()} hashes to xxh128:{got}"

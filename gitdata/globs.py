@@ -51,12 +51,15 @@ def _translate(pat: str) -> str:
     return "".join(out)
 
 
-def compile_glob(pattern: str) -> re.Pattern[str]:
+def compile_glob(pattern: str, below: bool = True) -> re.Pattern[str]:
+    """`below`: a match of a directory matches what is below it too (False: files only, as
+    gitattributes matches)."""
     pat = pattern.rstrip("/")
+    tail = "(?:/.*)?" if below else ""
     if "/" in pat:
         body = _translate(pat.lstrip("/"))
-        return re.compile(body + "(?:/.*)?")
-    return re.compile("(?:.*/)?" + _translate(pat) + "(?:/.*)?")
+        return re.compile(body + tail)
+    return re.compile("(?:.*/)?" + _translate(pat) + tail)
 
 
 class PathFilter:

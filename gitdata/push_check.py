@@ -4,8 +4,9 @@ side of the protocol that keeps a concurrent store gc from deleting an object a 
 P1 lists the run log before the existence checks (`begin`); after the uploads, the push writes
 one manifest naming every object it uploaded or found present (P4) and lists the run log again
 (P5); if a gc run's deletions may have overlapped it (P6), it waits for them to be over, checks
-that everything the manifest names still exists, uploads again from the cache what is missing,
-and goes back to P5 (at most ROUNDS times)."""
+that everything the manifest names still exists (whole objects, and packs), uploads again from
+the cache the whole objects that are missing, packs again the files whose packs are missing,
+writes the manifest again, and goes back to P5 (at most ROUNDS times)."""
 
 from __future__ import annotations
 
@@ -34,6 +35,8 @@ class Manifest(Protocol):
     """A push's manifest other than whole objects only (push_chunked.PushManifest)."""
 
     def put(self, store: Store) -> None: ...
+
+    def check_packs(self, store: Store, log: runlog.RunLog, force: bool = False) -> bool: ...
 
 
 def finish(
@@ -77,6 +80,8 @@ def finish(
         # it again, then check what it names
         put()
         _repair(store, cache, relied, workers)
+        if manifest is not None and manifest.check_packs(store, l0, force=True):
+            put()  # files packed again: their new records
     raise GitDataError(
         f"a store gc is deleting what this push needs from {store.describe()}; the Git remote "
         "was not updated",

@@ -8,18 +8,20 @@ from __future__ import annotations
 
 import os
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from . import output, transfer
 from .context import Context
-from .errors import ObjectMissing
+from .errors import GitDataError, ObjectMissing
 from .git.scan import Hit, Scanner
 from .storage import Store
+from .storage.chunked import runlog
 from .storage.keys import FORMAT_KEY
 
 if TYPE_CHECKING:
     from .storage.chunked.format.manifest import KeyChunk, Record
+    from .storage.chunked.index import LocalIndex
 
 #: the writer's LINK_MIN (4.1), without importing the chunker for a push that does not chunk
 LINK_MIN = 16 << 20
@@ -27,13 +29,14 @@ LINK_MIN = 16 << 20
 
 def wanted(ctx: Context, store: Store, remote: str) -> bool:
     """Whether a push to `store` (data remote `remote`, "" for none) writes the chunked format:
-    `true`; `auto` when the store already has FORMAT; never with `false`."""
+    `true`; `auto` when the store already has FORMAT or holds no whole object yet (7.4: a new
+    store starts chunked, one that old versions wrote stays whole); never with `false`."""
     value, _ = ctx.settings.chunked_for(remote)
     if value == "auto":
         try:
             store.get_bytes(FORMAT_KEY)
         except ObjectMissing:
-            return False
+            return not store.holds_whole_objects()
         return True
     return value == "true"
 
@@ -101,12 +104,15 @@ def recorded(ctx: Context, store: Store, oids: Sequence[str]) -> set[str]:
 @dataclass
 class PushManifest:
     """The manifest of a chunked push (3.4), written by push_check.finish after every upload
-    (P4): records, packs, and the whole objects uploaded or found present (`relied`, hex)."""
+    (P4): records, packs, and the whole objects uploaded or found present (`relied`, hex).
+    `ctx` and `base_of`, to pack files again whose packs a store gc deleted (4.8)."""
 
     records: list[Record]
     packs: set[bytes]
     wholes: set[bytes]
-    key_chunks: Sequence[KeyChunk] = ()  # of the packs the push wrote (2.6)
+    ctx: Context | None = None
+    base_of: Mapping[str, str] = field(default_factory=dict)
+    key_chunks: list[KeyChunk] = field(default_factory=list)  # of the packs the push wrote (2.6)
 
     @property
     def relied(self) -> set[str]:
@@ -120,6 +126,71 @@ class PushManifest:
         put_manifest(store, self.records, self.packs, self.wholes, self.key_chunks)
         kill_point("manifest-written")
 
+    def check_packs(self, store: Store, log: runlog.RunLog, force: bool = False) -> bool:
+        """Check that the packs the records name exist (4.8; unless the index trusts them, or
+        with `force`); pack again the files whose packs a store gc deleted, from the cache.
+        Returns whether the records changed."""
+        from .storage.chunked.index import LocalIndex, index_path
+        from .storage.chunked.relied import missing_packs
+
+        assert self.ctx is not None
+        ctx = self.ctx
+        changed = False
+        index = LocalIndex(index_path(ctx.paths.data_dir))
+        try:
+            for _ in range(3):
+                gone = missing_packs(store, index, self.packs, log, runlog.limits(), force)
+                if not gone:
+                    return changed
+                redo = [r for r in self.records if any(t.source in gone for t in r.terms)]
+                self._repack(store, index, redo, gone)
+                changed = True
+        finally:
+            index.close()
+        raise GitDataError(
+            f"a store gc keeps deleting packs this push needs from {store.describe()}; the Git "
+            "remote was not updated",
+            "retry the push",
+        )
+
+    def _repack(
+        self, store: Store, index: LocalIndex, redo: list[Record], gone: set[bytes]
+    ) -> None:
+        from .storage.chunked.writer import write_files
+
+        assert self.ctx is not None
+        ctx = self.ctx
+        sizes = {r.oid.hex(): r.size for r in redo}
+        lost = sorted(o for o in sizes if not ctx.cache.has(o))
+        if lost:
+            raise GitDataError(
+                f"a store gc deleted the packs of {len(lost)} file(s) this push needs, and they "
+                f"are not in the local cache; {store.describe()} and the Git remote were not "
+                "updated:",
+                "`git data fetch --all` from a clone that has the bytes, then push again",
+                details=[f"  xxh128:{o}" for o in lost],
+            )
+        output.note(f"packing again {len(sizes)} file(s) whose packs a store gc deleted")
+        whole_bases = store.exists_many({b for b in self.base_of.values() if ctx.cache.has(b)})
+        written = write_files(
+            store, index, sizes, ctx.cache.path, ctx.cache.tmp_dir,
+            bases=self.base_of, whole_bases=whole_bases, same_fs=same_fs(ctx, store),
+        )  # fmt: skip
+        if written.failed or written.whole:
+            oid, e = next(iter(written.failed.items()), (next(iter(written.whole), ""), None))
+            raise GitDataError(
+                f"xxh128:{oid} cannot be packed again into {store.describe()}: {e}; the Git "
+                "remote was not updated",
+                "retry the push",
+            )
+        self.key_chunks = [k for k in self.key_chunks if k.pack not in gone]
+        self.key_chunks += written.key_chunks
+        keep = [r for r in self.records if r.oid.hex() not in sizes]
+        self.records = keep + written.records
+        self.packs = {t.source for r in self.records for t in r.terms if not t.whole}
+        self.packs |= written.packs
+        self.wholes |= written.wholes
+
 
 def upload(
     ctx: Context,
@@ -128,10 +199,12 @@ def upload(
     present: set[str],
     base_of: Mapping[str, str],
     copy: Collection[str] = (),
+    log: runlog.RunLog | None = None,
 ) -> tuple[dict[str, BaseException], PushManifest]:
     """Write `sizes` (oid -> size, in the cache) into the chunked store: packs, and whole the
     big new files of a same-fs directory store. Returns the files that failed and the push's
-    manifest (written by the caller after the checks, P4)."""
+    manifest (written by the caller after the checks, P4). With `log` (P1), the packs the
+    records rely on are checked (4.8) and the files whose packs are gone packed again."""
     from .storage.chunked.index import LocalIndex, index_path
     from .storage.chunked.writer import write_files
 
@@ -141,16 +214,29 @@ def upload(
         progress = output.Progress(
             f"Packing for {store.describe()}", len(sizes), sum(sizes.values())
         )
-        written = write_files(
-            store, index, sizes, ctx.cache.path, ctx.cache.tmp_dir,
-            bases=base_of, whole_bases=whole_bases, same_fs=same_fs(ctx, store), copy=copy,
-        )  # fmt: skip
+        try:
+            written = write_files(
+                store, index, sizes, ctx.cache.path, ctx.cache.tmp_dir,
+                bases=base_of, whole_bases=whole_bases, same_fs=same_fs(ctx, store), copy=copy,
+            )  # fmt: skip
+        except (GitDataError, OSError) as e:
+            # a pack or FORMAT that could not be written: every file of the push failed with
+            # it, so that the caller stops the push naming them (and the Git remote stays)
+            if not sizes:
+                raise
+            progress.close(len(sizes))
+            return dict.fromkeys(sizes, e), PushManifest([], set(), set())
         progress.close(len(written.failed))
         failed = dict(written.failed)
         if written.whole:
             result = transfer.upload(store, ctx.cache, written.whole, ctx.settings.transfers)
             failed.update(result.failed)
         wholes = {bytes.fromhex(o) for o in present | set(written.whole)} | written.wholes
-        return failed, PushManifest(written.records, written.packs, wholes, written.key_chunks)
+        manifest = PushManifest(
+            written.records, written.packs, wholes, ctx, base_of, written.key_chunks
+        )
     finally:
         index.close()
+    if log is not None:
+        manifest.check_packs(store, log)
+    return failed, manifest

@@ -11,16 +11,23 @@ A stored object is KEPT when any of these references it:
   4. nothing, but it is younger than the grace period (default 14d; age is the store's
      modification time): a teammate's push uploads bytes before its ref moves.
 The store is listed before the refs are fetched, so a push that lands during gc is either
-absent from the listing or visible in the refs. Manifests older than the grace period that hold
-no record go too (step 2 writes none with records; later steps keep those).
+absent from the listing or visible in the refs.
+
+Packs and manifests (storage/chunked/gc.py): each live oid without a whole object has one
+chosen record, from the newest manifest whose packs and whole objects exist; a pack stays when
+a chosen record or a young manifest names it, or when it is young; a manifest older than the
+grace period stays only while it holds a chosen record. Mostly dead old packs are repacked
+(storage/chunked/repack.py) and more than 16 old manifests compacted into one; the new packs
+and the compacted manifest are written before `deleting`, so before anything is deleted.
 
 A run (docs/chunked-store.md, 6.3 and 7.1) writes `chunked/v1/gc/<run>.planning`, stops if
 another run is active, plans, writes `<run>.deleting`, waits FENCE_DELAY on a directory store
 (NFS caches listings), lists the manifests again and keeps everything the new ones name (the
 fence), deletes (starting no batch later than `deleting` + 18 min, store time), removes run-log
 keys older than 90 days and writes `<run>.done`. A push that overlapped the deletions sees them
-in the run log, waits, and uploads again what it relies on. A run with nothing to delete skips
-`deleting`, the fence and its wait.
+in the run log, waits, and uploads (or packs) again what it relies on. A run with nothing to
+delete skips `deleting`, the fence and its wait. Test-only: GIT_DATA_TEST_KILL names points
+where a run SIGKILLs itself (storage/chunked/gc.py).
 """
 
 from __future__ import annotations
@@ -36,8 +43,10 @@ from .errors import GitDataError
 from .gc import UNREFERENCED, Candidate, Outcome, Plan, local_keep
 from .git.remote_refs import fetched_refs
 from .storage import Store
-from .storage.chunked import manifest_store, refuse_gc_with_packs, runlog
-from .storage.chunked.format.common import CorruptManifest
+from .storage.chunked import gc as chunked_gc
+from .storage.chunked import repack, runlog
+from .storage.chunked.gc import ChunkedPlan
+from .storage.chunked.reader import pack_key
 
 #: Objects or manifests deleted in one batch (one DeleteObjects), between two time checks.
 BATCH = 1000
@@ -45,10 +54,37 @@ BATCH = 1000
 
 @dataclass
 class StorePlan(Plan):
-    # manifests read while planning: key -> (store time, the whole objects it names)
-    read: dict[str, tuple[float, frozenset[str]]] = field(default_factory=dict)
-    manifests: list[str] = field(default_factory=list)  # dead manifest keys
-    cutoff: float = 0.0  # a manifest older than this (store time) protects nothing
+    chunked: ChunkedPlan | None = None  # packs and manifests (storage/chunked/gc.py)
+    repack: list[bytes] = field(default_factory=list)  # packs to repack (7.1 step 7)
+    repacked: list[str] = field(default_factory=list)  # the new packs a repack wrote (hex)
+
+    @property
+    def manifests(self) -> list[str]:
+        """Dead manifest keys."""
+        return self.chunked.dead_manifests if self.chunked is not None else []
+
+    @property
+    def packs(self) -> list[Candidate]:
+        """Dead packs, as candidates named by their id (hex)."""
+        if self.chunked is None:
+            return []
+        return [
+            Candidate(pid.hex(), k.size, k.store_time, UNREFERENCED)
+            for pid, k in sorted(self.chunked.dead_packs.items())
+        ]
+
+    def work(self) -> bool:
+        """Whether the run writes or deletes anything."""
+        c = self.chunked
+        return bool(self.remove or self.manifests or self.packs or self.repack or (c and c.compact))
+
+
+@dataclass
+class StoreOutcome(Outcome):
+    packs: list[Candidate] = field(default_factory=list)  # deleted packs
+    manifests: int = 0  # deleted manifests
+    compacted: str | None = None  # the compacted manifest written
+    repacked: list[str] = field(default_factory=list)  # new packs written by repack
 
 
 def refuse_store(ctx: Context) -> None:
@@ -87,94 +123,91 @@ def _same_url(a: str, b: str) -> bool:
 def plan_store(
     ctx: Context, remote: str, grace: float, now: float | None = None, store: Store | None = None
 ) -> tuple[Store, StorePlan]:
-    """What `git data gc --remote` would delete from the store of Git remote `remote`."""
+    """What `git data gc --remote` would delete from the store of Git remote `remote`, and
+    which packs it would repack and which manifests it would compact (nothing is written)."""
     refuse_store(ctx)
     now = time.time() if now is None else now
     if store is None:
         store, _ = sync.open_for_remote(ctx, remote)
-    refuse_gc_with_packs(store)  # experimental chunked stores: until step 7 of their design
+    cutoff = now - grace
     plan = StorePlan(where=store.describe())
     old = []
+    every = set()
     for o in store.iter_objects():  # listed before the refs are fetched: see the docstring
-        if o.mtime >= now - grace:
+        every.add(o.oid)
+        if o.mtime >= cutoff:
             plan.young += 1
         else:
             old.append(o)
-    named = _read_manifests(store, plan, now - grace)
-    plan.referenced += sum(1 for o in old if o.oid in named)  # a push relies on it
-    old = [o for o in old if o.oid not in named]
-    if not old:
-        return store, plan
-    sc = sync.scanner(ctx)
-    with ExitStack() as fetched:
-        # the remotes' branches and tags, fetched into refs of ours: `--all` then sees them
-        for name in same_store_remotes(ctx, remote, store):
-            fetched.enter_context(fetched_refs(name, ctx.cwd))
-        keep = local_keep(ctx, sc)
+    packs = chunked_gc.list_packs(store)
+    read = chunked_gc.read_all(store, cutoff)
+    young_named = chunked_gc.plan(read, packs, every, (), cutoff)  # what needs no refs
+    keep: set[str] = set()
+    if (
+        any(o.oid not in young_named.wholes for o in old)
+        or young_named.dead_packs
+        or any(
+            s.manifest is not None and s.manifest.records and not young_named.young(s)
+            for s in read.values()
+        )
+    ):  # something old may go: which records are live decides
+        sc = sync.scanner(ctx)
+        with ExitStack() as fetched:
+            # the remotes' branches and tags, fetched into refs of ours: `--all` then sees them
+            for name in same_store_remotes(ctx, remote, store):
+                fetched.enter_context(fetched_refs(name, ctx.cwd))
+            keep = local_keep(ctx, sc)
+    cp = plan.chunked = chunked_gc.plan(read, packs, every, keep, cutoff)
     for o in old:
-        if o.oid in keep:
+        if o.oid in keep or o.oid in cp.wholes:
             plan.referenced += 1
         else:
             plan.remove.append(Candidate(o.oid, o.size, o.mtime, UNREFERENCED))
+    ranges = repack.live_ranges(cp)
+    want = repack.candidates(cp, ranges)
+    if want:
+        plan.repack = repack.confirm(store, cp, ranges, want)
+    if plan.repack:  # the rewritten records go into the compacted manifest
+        cp.compact = sorted({c.key for c in cp.chosen.values() if not cp.young(read[c.key])})
     return store, plan
 
 
-def _read_manifests(store: Store, plan: StorePlan, cutoff: float) -> set[str]:
-    """Read every manifest: return what the young ones name; note the old ones without
-    records as dead (a corrupt old one too: it protects nothing). A young manifest that
-    cannot be read stops gc: what it protects cannot be known."""
-    keys, _ = manifest_store.list_manifests(store)
-    plan.cutoff = cutoff
-    named: set[str] = set()
-    for k in keys:
-        young = k.store_time >= cutoff
-        try:
-            m = manifest_store.read_manifest(store, k.key)
-        except CorruptManifest:
-            if young:
-                raise
-            plan.read[k.key] = (k.store_time, frozenset())
-            plan.manifests.append(k.key)
-            continue
-        wholes = manifest_store.named(m).wholes
-        plan.read[k.key] = (k.store_time, wholes)
-        if young:
-            named |= wholes
-        elif not m.records:
-            plan.manifests.append(k.key)
-    return named
+def prepare(ctx: Context, store: Store, plan: StorePlan) -> None:
+    """Steps 7 and 8: write the new packs of a repack, then the compacted manifest; what they
+    replace joins the dead set. Nothing is deleted yet."""
+    cp = plan.chunked
+    if cp is None:
+        return
+    if plan.repack:
+        done = repack.repack(store, cp, repack.live_ranges(cp), plan.repack, ctx.cache.tmp_dir)
+        plan.repacked = [c.pid.hex() for c in done.packs]
+        runlog.pause("gc-repacked")
+    if cp.compact:
+        chunked_gc.write_compacted(store, cp, chunked_gc.records_to_compact(cp))
+        runlog.pause("gc-compacted")
 
 
 def fence(store: Store, plan: StorePlan) -> int:
-    """Step 10: list the manifests again; keep what those written since planning name. That
-    is a manifest not read then, or one written again since (a push of the same objects writes
-    the same bytes under the same name; its store time tells, and one within a second of the
-    cutoff counts as written again, for stores whose times have whole seconds). Returns how
-    many planned deletions that saved."""
-    keys, _ = manifest_store.list_manifests(store)
-    named: set[str] = set()
-    again: set[str] = set()
-    for k in keys:
-        seen = plan.read.get(k.key)
-        if seen is not None and k.store_time <= seen[0] and k.store_time < plan.cutoff - 1:
-            continue
-        if seen is not None and seen[1]:
-            wholes = seen[1]
-        else:
-            wholes = manifest_store.named(manifest_store.read_manifest(store, k.key)).wholes
-        named |= wholes
-        again.add(k.key)
-    plan.manifests = [key for key in plan.manifests if key not in again]
-    saved = [c for c in plan.remove if c.oid in named]
+    """Step 10: list the manifests again; keep what those written since planning name (packs,
+    whole objects, and those manifests themselves). That is a manifest not read then, or one
+    written again since (a push of the same objects writes the same bytes under the same name;
+    its store time tells, and one within a second of the cutoff counts as written again, for
+    stores whose times have whole seconds). Returns how many planned deletions that saved."""
+    assert plan.chunked is not None
+    saved = chunked_gc.fence(store, plan.chunked)
+    named = plan.chunked.fenced_wholes
+    saved += sum(1 for c in plan.remove if c.oid in named)
     plan.remove = [c for c in plan.remove if c.oid not in named]
-    return len(saved)
+    return saved
 
 
-def remove_stored(store: Store, plan: Plan, until: float | None = None) -> Outcome:
-    """Delete the plan's dead manifests, then its objects, BATCH at a time; start no batch once
-    the store time is past `until` (None: no limit). A manifest left over goes next time."""
-    out = Outcome()
-    manifests = plan.manifests if isinstance(plan, StorePlan) else []
+def remove_stored(store: Store, plan: Plan, until: float | None = None) -> StoreOutcome:
+    """Delete the plan's dead manifests, then its packs, then its whole objects, BATCH at a
+    time; start no batch once the store time is past `until` (None: no limit). What is left
+    over goes next time."""
+    out = StoreOutcome()
+    manifests: list[str] = plan.manifests if isinstance(plan, StorePlan) else []
+    packs: list[Candidate] = plan.packs if isinstance(plan, StorePlan) else []
 
     def in_time() -> bool:
         if until is None or runlog.read_log(store).now() < until:
@@ -185,14 +218,28 @@ def remove_stored(store: Store, plan: Plan, until: float | None = None) -> Outco
     for i in range(0, len(manifests), BATCH):
         if not in_time():
             return out
-        store.delete_keys(manifests[i : i + BATCH])
+        batch = manifests[i : i + BATCH]
+        out.manifests += len(batch) - len(store.delete_keys(batch))
+    chunked_gc.kill_point("gc-manifests-deleted")
+    for i in range(0, len(packs), BATCH):
+        if not in_time():
+            return out
+        pbatch = packs[i : i + BATCH]
+        failed = store.delete_keys([pack_key(bytes.fromhex(c.oid)) for c in pbatch])
+        for c in pbatch:
+            why = failed.get(pack_key(bytes.fromhex(c.oid)))
+            if why is None:
+                out.packs.append(c)
+            else:
+                out.failed[c.oid] = why
+    chunked_gc.kill_point("gc-packs-deleted")
     for i in range(0, len(plan.remove), BATCH):
         if not in_time():
             return out
-        batch = plan.remove[i : i + BATCH]
-        failed = store.delete_many([c.oid for c in batch])
-        out.failed.update(failed)
-        out.removed += [c for c in batch if c.oid not in failed]
+        wbatch = plan.remove[i : i + BATCH]
+        wfailed = store.delete_many([c.oid for c in wbatch])
+        out.failed.update(wfailed)
+        out.removed += [c for c in wbatch if c.oid not in wfailed]
     return out
 
 
@@ -235,8 +282,13 @@ def _run(
     runlog.pause("gc-planning")
     _, plan = plan_store(ctx, remote, grace, now, store=store)
     runlog.pause("gc-planned")
-    if not plan.remove and not plan.manifests:
-        return plan, _expire(store, Outcome())
+    if not plan.work():
+        return plan, _expire(store, StoreOutcome())
+    prepare(ctx, store, plan)
+    outcome = StoreOutcome(compacted=plan.chunked.compacted if plan.chunked else None)
+    outcome.repacked = plan.repacked
+    if not (plan.remove or plan.manifests or plan.packs):
+        return plan, _expire(store, outcome)
     if runlog.read_log(store).now() >= now + lim.stale_give_up:
         raise GitDataError(
             "store gc took too long to plan: it deleted nothing", "run it again when it is quiet"
@@ -245,14 +297,37 @@ def _run(
     head = store.head(runlog.state_key(run, "deleting"))
     td = head.store_time if head is not None else runlog.read_log(store).now()
     runlog.pause("gc-deleting")
+    chunked_gc.kill_point("gc-deleting")
     if not store.spec.url.startswith("s3://"):
         time.sleep(lim.fence_delay)  # NFS caches listings up to 60 s (6.3)
     in_use = fence(store, plan)
     runlog.pause("gc-fenced")
-    outcome = remove_stored(store, plan, td + lim.delete_cutoff)
-    outcome.in_use = in_use
+    removed = remove_stored(store, plan, td + lim.delete_cutoff)
+    removed.in_use = in_use
+    removed.compacted, removed.repacked = outcome.compacted, outcome.repacked
     runlog.pause("gc-deleted")
-    return plan, _expire(store, outcome)
+    chunked_gc.kill_point("gc-deleted")
+    _forget_packs(ctx, store, [bytes.fromhex(c.oid) for c in removed.packs])
+    return plan, _expire(store, removed)
+
+
+def _forget_packs(ctx: Context, store: Store, pids: list[bytes]) -> None:
+    """This clone's local index forgets the packs gc deleted (other clones learn it when a
+    read meets a 404, or when a push checks what it relies on)."""
+    if not pids:
+        return
+    from .storage.chunked.index import LocalIndex, LocalIndexError, index_path
+
+    try:
+        index = LocalIndex(index_path(ctx.paths.data_dir))
+    except LocalIndexError:
+        return
+    try:
+        sid = index.store_id(store.describe())
+        for pid in pids:
+            index.drop_pack(sid, pid)
+    finally:
+        index.close()
 
 
 def _expire(store: Store, outcome: Outcome) -> Outcome:

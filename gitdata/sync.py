@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 
 from . import output, push_check, push_chunked, resolve, transfer
 from .context import Context
-from .errors import GitDataError
+from .errors import GitDataError, StoreError
 from .git.index import skip_worktree
 from .git.run import run_git
 from .git.scan import Hit, Scanner
@@ -76,7 +76,7 @@ def execute_push(ctx: Context, store: Store, plan: PushPlan) -> None:
     runlog.pause("push-P3")
     if plan.chunked and (plan.to_upload or plan.present or plan.recorded):
         failed, manifest = push_chunked.upload(
-            ctx, store, plan.to_upload, plan.present, plan.bases, plan.recorded
+            ctx, store, plan.to_upload, plan.present, plan.bases, plan.recorded, plan.log
         )
     elif plan.to_upload:
         progress = output.Progress(
@@ -107,7 +107,12 @@ def execute_push(ctx: Context, store: Store, plan: PushPlan) -> None:
     # P4-P6: a manifest naming what the push relies on, then the run log check
     assert plan.log is not None
     relied = plan.present | set(plan.to_upload) if manifest is None else manifest.relied
-    push_check.finish(store, ctx.cache, plan.log, relied, ctx.settings.transfers, manifest)
+    try:
+        push_check.finish(store, ctx.cache, plan.log, relied, ctx.settings.transfers, manifest)
+    except StoreError as e:  # the manifest, or the run log after it, could not be written/read
+        raise GitDataError(
+            f"push stopped: {e.message}; the Git remote was not updated", e.hint
+        ) from e
 
 
 def _path(hit: Hit) -> str:

@@ -25,7 +25,15 @@ from dataclasses import dataclass, field
 from . import output, pending
 from .context import Context
 from .errors import GitError
-from .git.index import blob_id, data_paths, index_stat, ls_files, restage, untracked
+from .git.index import (
+    blob_id,
+    data_paths,
+    ignored_files,
+    index_stat,
+    ls_files,
+    restage,
+    untracked,
+)
 from .git.scan import Scanner
 from .peek import peek
 from .pointer import LENGTHS, Pointer, parse
@@ -110,6 +118,21 @@ def scan(
         return Scan(found)
     data = data_paths([f.path for f in found], top)
     return Scan([f for f in found if f.path in data], [f for f in found if f.path not in data])
+
+
+def ignored_pointers(ctx: Context) -> list[PointerFile]:
+    """Pointer files among the files git ignores: no commit takes them and no command fills
+    them, but they name data (gc keeps their bytes), so `git data status` lists them."""
+    top = ctx.paths.toplevel
+    assert top is not None
+    found = []
+    for path in ignored_files(top):
+        full = os.path.join(os.fsencode(top), path)
+        p = read_pointer(full)
+        if p is not None:
+            mode = 0o100755 if os.stat(full).st_mode & stat.S_IXUSR else 0o100644
+            found.append(PointerFile(path, p, mode, False))
+    return found
 
 
 @dataclass

@@ -11,18 +11,25 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 from gitdata.hashing import hash_bytes
 from gitdata.storage import Store
 from gitdata.storage.chunked.chunker import iter_chunks
 from gitdata.storage.chunked.format.common import ENC_RAW, ENC_ZSTD, format_text
-from gitdata.storage.chunked.format.manifest import Record, Term, encode_manifest, manifest_id
-from gitdata.storage.chunked.format.pack import zstd_compress
+from gitdata.storage.chunked.format.manifest import (
+    Record,
+    Term,
+    decode_manifest,
+    encode_manifest,
+    manifest_id,
+)
+from gitdata.storage.chunked.format.pack import decode_frame, parse_pack, zstd_compress
 from gitdata.storage.chunked.manifests import manifest_key
 from gitdata.storage.chunked.packer import PackWriter
 from gitdata.storage.chunked.reader import pack_key
-from gitdata.storage.keys import FORMAT_KEY
+from gitdata.storage.keys import FORMAT_KEY, is_key, is_whole_key
 
 
 def chunks_of(data: bytes) -> list[tuple[bytes, bytes]]:
@@ -105,3 +112,30 @@ class ChunkedWriter:
         mid = manifest_id(data)
         self.store.put_bytes(manifest_key(mid), data)
         return mid
+
+
+def files_in(objects: Iterable[tuple[str, bytes]]) -> set[str]:
+    """The files (oids) a store holds, from all its objects: (key relative to the root, bytes).
+    Every key is one of the layout; every whole object hashes to its name, every pack and
+    manifest too and keeps every rule of the format (each frame decodes to its chunk id). A
+    file is there as a whole object, or when a manifest has a record of it whose packs and
+    whole objects are all there."""
+    oids, packs, records = set(), set(), []
+    for key, body in objects:
+        name = key.rpartition("/")[2].partition(".")[0]
+        if is_whole_key(key):
+            assert hash_bytes(body) == name, f"{key} holds {len(body)} bytes that hash elsewhere"
+            oids.add(name)
+            continue
+        assert is_key(key), key
+        if key.endswith(".pack"):
+            _, entries = parse_pack(body, name=name)
+            for e in entries:
+                decode_frame(body[e.offset : e.offset + e.length], name=name, at=e.offset)
+            packs.add(bytes.fromhex(name))
+        elif key.endswith(".manifest"):
+            records += decode_manifest(body, name=name).records
+    for r in records:
+        if all((t.source.hex() in oids) if t.whole else (t.source in packs) for t in r.terms):
+            oids.add(r.oid.hex())
+    return oids

@@ -84,7 +84,8 @@ class Rule:
     matching ones (1-based), or each with `probability` (drawn from a Random seeded with
     `seed`), or, with neither, every one; at most `limit` times (None: for ever). `stall` is
     how long a stall lasts; `mid_body` stalls after half the response body instead of before
-    the response."""
+    the response. `key`, when given, is a regular expression the request's path must contain
+    (`chunked/v1/packs/`: the chunked store's packs only)."""
 
     kind: str
     ops: Collection[str] = ()
@@ -94,6 +95,7 @@ class Rule:
     limit: int | None = None
     stall: float = 3.0
     mid_body: bool = False
+    key: str = ""
     seen: int = field(default=0, init=False)
     fired: int = field(default=0, init=False)
 
@@ -101,8 +103,10 @@ class Rule:
         assert self.kind in KINDS, self.kind
         self._rng = random.Random(self.seed)
 
-    def fires(self, op: str) -> bool:
+    def fires(self, op: str, target: str = "") -> bool:
         if self.ops and op not in self.ops:
+            return False
+        if self.key and not re.search(self.key, target.partition("?")[0]):
             return False
         self.seen += 1
         if self.limit is not None and self.fired >= self.limit:
@@ -214,7 +218,7 @@ class FaultProxy:
         op = operation(method, target, lower)
         self.received.append((op, lower, base64.b64encode(hashlib.md5(body).digest()).decode()))
         self._late()
-        rule = self._decide(op)
+        rule = self._decide(op, target)
         self.requests.append((op, rule.kind if rule else ""))
         if rule is None:
             return self._forward(conn, method, target, headers, body)
@@ -258,10 +262,10 @@ class FaultProxy:
         if self.delay:
             time.sleep(self.delay)
 
-    def _decide(self, op: str) -> Rule | None:
+    def _decide(self, op: str, target: str) -> Rule | None:
         with self._lock:
             for rule in self.rules:
-                if rule.fires(op):
+                if rule.fires(op, target):
                     self.injected[(rule.kind, op)] += 1
                     return rule
         return None

@@ -122,19 +122,6 @@ def test_w3_second_version_adds_under_2_mib(env, size_mib):
     assert (clone / "big.bin").read_bytes() == bytes(data)
 
 
-def test_store_gc_refuses_a_store_that_holds_packs(env):
-    store = env.root / "store"
-    repo, _ = dir_repo(env, store)
-    write(repo / "a.bin", os.urandom(10_000))
-    env.commit_all(repo)
-    env.git("push", "-q", "-u", "origin", "main", cwd=repo)
-    r = env.data("gc", "--remote", "origin", "--yes", "--grace", "0", cwd=repo, check=False)
-    assert r.returncode != 0
-    assert b"holds packs of the chunked store" in r.stderr
-    assert len(r.stderr.decode().splitlines()) <= 2  # one error line and its hint
-    assert packs(store)
-
-
 def test_s3_push_clone_and_w3_fetch(env, s3):
     """On S3 (moto, through the counting proxy): a chunked first push, a clone, then a second
     version with 1 MiB overwritten in 64 MiB (W3): the push uploads and the pull downloads
@@ -302,25 +289,71 @@ def test_many_small_files_on_s3_take_few_requests(env, s3):
     assert (clone / "d" / "0499.bin").read_bytes() == (repo / "d" / "0499.bin").read_bytes()
 
 
-def test_auto_chunks_only_a_store_that_has_the_format(env):
+def test_auto_keeps_a_store_of_whole_objects_whole_until_it_has_the_format(env):
     from gitdata.hashing import hash_bytes
 
     store = env.root / "store"
-    repo, _ = dir_repo(env, store, '"auto"')
+    repo, _ = dir_repo(env, store, "false")
     a = os.urandom(5000)
     write(repo / "a.bin", a)
     env.commit_all(repo)
-    env.git("push", "-q", "-u", "origin", "main", cwd=repo)
+    env.git("push", "-q", "-u", "origin", "main", cwd=repo)  # what an older version wrote
+    env.git("config", "data.remote.origin.chunked", "auto", cwd=repo)
+    write(repo / "a2.bin", os.urandom(5000))
+    env.commit_all(repo, "a2")
+    env.git("push", "-q", cwd=repo)
     assert (store / key_for(hash_bytes(a))).is_file() and not packs(store)  # no FORMAT: whole
     env.git("config", "data.remote.origin.chunked", "true", cwd=repo)
     write(repo / "b.bin", os.urandom(5000))
     env.commit_all(repo, "b")
     env.git("push", "-q", cwd=repo)  # writes FORMAT and a pack
-    env.git("config", "--unset", "data.remote.origin.chunked", cwd=repo)
+    assert b"legacy-objects yes\n" in (store / CHUNKED / "FORMAT").read_bytes()
+    env.git("config", "data.remote.origin.chunked", "auto", cwd=repo)
     write(repo / "c.bin", os.urandom(5000))
     env.commit_all(repo, "c")
     env.git("push", "-q", cwd=repo)  # auto, and the store has FORMAT now: a pack
     assert len(packs(store)) == 2
+
+
+def test_auto_starts_a_new_store_chunked(env):
+    store = env.root / "store"
+    repo, bare = dir_repo(env, store, '"auto"')
+    data = {"a.bin": os.urandom(5000), "b.bin": os.urandom(300_000)}
+    for name, content in data.items():
+        write(repo / name, content)
+    env.commit_all(repo)
+    env.git("push", "-q", "-u", "origin", "main", cwd=repo)
+    assert (store / CHUNKED / "FORMAT").read_bytes().endswith(b"legacy-objects no\n")
+    assert len(packs(store)) == 1
+    assert not [p for p in store.rglob("*") if p.is_file() and len(p.name) == 32]
+    clone = env.root / "clone"
+    env.git("clone", "-q", str(bare), str(clone))
+    for name, content in data.items():
+        assert (clone / name).read_bytes() == content
+
+
+def test_auto_on_s3_looks_at_the_top_level_of_the_prefix(env, s3):
+    def repo_for(prefix: str, chunked: str) -> Path:
+        repo = env.new_repo(prefix)
+        toml = f'[remote.origin]\nurl = "{s3.url(prefix)}"\nendpoint_url = "{s3.endpoint}"\n'
+        write(repo / ".gitdata.toml", f"{toml}chunked = {chunked}\n".encode())
+        env.git("remote", "add", "origin", str(env.bare(f"{prefix}.git")), cwd=repo)
+        write(repo / "a.bin", os.urandom(5000))
+        env.commit_all(repo)
+        env.git("push", "-q", "-u", "origin", "main", cwd=repo)
+        return repo
+
+    repo_for("new", '"auto"')  # an empty prefix: chunked, and FORMAT says so
+    assert [k for k in s3.keys("new/") if "/chunked/v1/packs/" in k]
+    assert not [k for k in s3.keys("new/") if "/chunked/" not in k]
+    got = s3.client.get_object(Bucket=s3.bucket, Key="new/chunked/v1/FORMAT")["Body"].read()
+    assert got.endswith(b"legacy-objects no\n")
+    old = repo_for("old", "false")  # whole objects first, as an older version writes them
+    env.git("config", "data.remote.origin.chunked", "auto", cwd=old)
+    write(old / "b.bin", os.urandom(5000))
+    env.commit_all(old, "b")
+    env.git("push", "-q", cwd=old)
+    assert not [k for k in s3.keys("old/") if "/chunked/v1/packs/" in k]
 
 
 def test_fsck_remote_counts_files_kept_as_records(env):

@@ -313,6 +313,27 @@ def test_untrack_restages_bytes_and_status_flags_stray_pointers(env, size):
     assert (clone / "model.bin").read_bytes() == data
 
 
+def test_status_lists_pointers_that_git_ignores(env):
+    data = blob(3, 5000)
+    repo = repo_with(env, {"model.bin": data})
+    write(repo / ".gitignore", b"backup/\n")
+    pointer = env.git("show", "HEAD:model.bin", cwd=repo).stdout
+    write(repo / "backup" / "old.bin", pointer)  # a pointer kept aside, out of Git's sight
+    write(repo / "backup" / "notes.txt", b"not a pointer")
+    doc = status_json(env, repo)
+    assert [p["path"] for p in doc["ignored_pointers"]] == ["backup/old.bin"]
+    assert doc["ignored_pointers"][0]["cached"] is True
+    assert doc["pointers"] == [] and doc["stray_pointers"] == []
+    out = env.data("status", cwd=repo).stdout.decode()
+    assert "Ignored files that are pointers (gc keeps their bytes): 1" in out
+    assert "backup/old.bin" in out
+    got = env.data("smudge", cwd=repo, input=(repo / "backup" / "old.bin").read_bytes())
+    assert got.stdout == data  # the way out the reference gives
+    (repo / "backup" / "old.bin").unlink()
+    assert status_json(env, repo)["ignored_pointers"] == []
+    assert "Ignored files" not in env.data("status", cwd=repo).stdout.decode()
+
+
 def test_after_uninstall_git_add_cannot_commit_raw_bytes(env):
     """Once uninstalled, a guard stays in the filter's place: raw bytes of a tracked pattern
     never enter history silently. Like git-lfs with its binary gone, any git command that must

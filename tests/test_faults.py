@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import xxhash
+from chunked_helper import files_in
 from conftest import Env, random_file, same_file, write
 
 from gitdata.git.pktline import PktReader, PktWriter
@@ -172,8 +173,20 @@ def skip_smudge_clone(env: Env, bare: Path, name: str, *config: str) -> Path:
     return clone
 
 
-def pushed_repo(env: Env, files: dict[str, int]) -> tuple[Path, Path]:
+def stored_files(root: Path) -> set[str]:
+    """The files a directory store holds, whole or in packs of the chunked store, each checked
+    (chunked_helper.files_in); its tmp/ and a test's ballast aside."""
+    return files_in(
+        (p.relative_to(root).as_posix(), p.read_bytes())
+        for p in root.rglob("*")
+        if p.is_file() and p.relative_to(root).parts[0] not in ("tmp", "ballast")
+    )
+
+
+def pushed_repo(env: Env, files: dict[str, int], chunked: bool = False) -> tuple[Path, Path]:
     repo = env.new_repo()
+    if chunked:
+        env.git("config", "data.chunked", "true", cwd=repo)
     for i, (name, size) in enumerate(files.items()):
         random_file(repo / name, size, seed=i)
     env.commit_all(repo)
@@ -183,8 +196,10 @@ def pushed_repo(env: Env, files: dict[str, int]) -> tuple[Path, Path]:
     return repo, bare
 
 
-def test_full_disk_during_fetch_on_a_tmpfs(env: Env, tmpfs):
-    repo, bare = pushed_repo(env, {"big.bin": 12 << 20})
+@pytest.mark.parametrize("chunked", [False, True], ids=["whole", "chunked"])
+def test_full_disk_during_fetch_on_a_tmpfs(env: Env, tmpfs, chunked):
+    """Chunked: the file is rebuilt from a pack into a temporary of the full cache."""
+    repo, bare = pushed_repo(env, {"big.bin": 12 << 20}, chunked)
     disk = tmpfs("disk", "24m")
     clone = skip_smudge_clone(env, bare, "clone", f"data.cachedir={disk / 'cache'}")
     room = ballast(disk, 16 << 20)
@@ -195,7 +210,7 @@ def test_full_disk_during_fetch_on_a_tmpfs(env: Env, tmpfs):
     assert "big.bin" in lines[0] and "no space left writing to" in lines[0], lines[0]
     assert str(disk / "cache") in lines[0] and "is full" not in lines[0]  # not the store's fault
     assert verified(disk / "cache") == [] and leftovers(disk / "cache") == []
-    assert verified(bare / "data" / "objects")  # the store is untouched
+    assert stored_files(bare / "data" / "objects")  # the store is untouched
     room.unlink()
     env.data("pull", cwd=clone)
     assert same_file(repo / "big.bin", clone / "big.bin")
@@ -223,11 +238,15 @@ def test_full_disk_during_fetch_by_file_size_limit(env: Env, tmpfs):
     assert same_file(repo / "big.bin", clone / "big.bin")
 
 
-def test_full_store_during_push(env: Env, tmpfs):
+@pytest.mark.parametrize("chunked", [False, True], ids=["whole", "chunked"])
+def test_full_store_during_push(env: Env, tmpfs, chunked):
     """A directory store on a full file system: the push stops (the remote's ref does not move),
-    the store holds only complete objects and no temporary; with room again it completes."""
+    the store holds only complete objects and no temporary; with room again it completes.
+    Chunked: the pack, 10 MiB, is what does not fit."""
     store = tmpfs("store", "16m")
     repo = env.new_repo()
+    if chunked:
+        env.git("config", "data.chunked", "true", cwd=repo)
     random_file(repo / "big.bin", 10 << 20, seed=3)
     write(repo / "small.bin", b"small")
     env.commit_all(repo)
@@ -244,10 +263,10 @@ def test_full_store_during_push(env: Env, tmpfs):
     )
     assert f"store {store} is full" in proc.stderr.decode()
     assert env.git("rev-parse", "-q", "--verify", "main", cwd=bare, check=False).stdout == b""
-    assert len(verified(store)) <= 1 and leftovers(store) == []
+    assert len(stored_files(store)) <= 1 and leftovers(store) == []
     room.unlink()
     env.git("push", "-q", "origin", "main", cwd=repo)
-    assert len(verified(store)) == 2
+    assert len(stored_files(store)) == 2
 
 
 def test_full_disk_during_checkout_of_the_worktree(env: Env, tmpfs):

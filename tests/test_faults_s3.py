@@ -17,6 +17,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from chunked_helper import files_in
 from conftest import Env, random_file, same_file, write
 from faultproxy import DROP, DROP_MID, HTTP_500, KINDS, SLOWDOWN, STALL, TRUNCATE, FaultProxy, Rule
 from s3_fixtures import S3
@@ -29,7 +30,6 @@ from gitdata.output import Progress
 from gitdata.pointer import is_oid, parse
 from gitdata.storage import StoreSpec, key_for, open_store
 from gitdata.storage import s3 as s3_store
-from gitdata.storage.keys import is_key
 from gitdata.storage.s3 import READ_TIMEOUT_ENV, S3Store
 
 #: boto3's read timeout in these tests (seconds); a stall lasts longer.
@@ -138,20 +138,16 @@ def seed_store(s3: S3, cache: Cache, objects: dict[str, int]) -> None:
 
 
 def store_oids(s3: S3, prefix: str = PREFIX) -> set[str]:
-    """The objects in the bucket, listed and read through the real server: every key is in the
-    store layout (docs/formats.md) and its bytes hash to its name (no partial object is ever
-    visible)."""
-    oids = set()
+    """The files the bucket holds, listed and read through the real server: every key is in the
+    store layout (docs/formats.md, chunked-store.md 3.1) and its bytes hash to its name (no
+    partial object is ever visible): whole objects, and the files a manifest has a record of
+    whose packs and whole objects are all there (chunked_helper.files_in)."""
+    objects = []
     for key in s3.keys():
-        if key.startswith(f"{prefix}/chunked/"):  # a push's manifest (chunked-store.md, 4.8)
-            assert is_key(key[len(prefix) + 1 :]), key
-            continue
-        oid = key.rpartition("/")[2]
-        assert is_oid(oid) and key == f"{prefix}/{key_for(oid)}", key
+        assert key.startswith(f"{prefix}/"), key
         body = s3.client.get_object(Bucket=s3.bucket, Key=key)["Body"].read()
-        assert hash_bytes(body) == oid, f"{key} holds {len(body)} bytes that hash elsewhere"
-        oids.add(oid)
-    return oids
+        objects.append((key[len(prefix) + 1 :], body))
+    return files_in(objects)
 
 
 def assert_no_upload_left(s3: S3, proxy: FaultProxy) -> None:
@@ -292,13 +288,15 @@ def test_download_fails_cleanly_when_faults_never_stop(s3, proxy, small_parts, t
 # -- through git -------------------------------------------------------------------------------
 
 
-def s3_repo(env: Env, s3: S3, endpoint: str) -> tuple[Path, Path]:
+def s3_repo(env: Env, s3: S3, endpoint: str, chunked: bool = False) -> tuple[Path, Path]:
     """A repository whose committed .gitdata.toml sends origin's bytes to the bucket through
-    `endpoint`, and an empty bare repository on disk as origin."""
+    `endpoint` (in packs of the chunked store with `chunked`), and an empty bare repository on
+    disk as origin."""
     repo = env.new_repo()
     write(
         repo / ".gitdata.toml",
-        f'[remote.origin]\nurl = "{s3.url(PREFIX)}"\nendpoint_url = "{endpoint}"\n'.encode(),
+        f'[remote.origin]\nurl = "{s3.url(PREFIX)}"\nendpoint_url = "{endpoint}"\n'.encode()
+        + (b"chunked = true\n" if chunked else b""),
     )
     bare = env.bare()
     env.git("remote", "add", "origin", str(bare), cwd=repo)
@@ -319,13 +317,37 @@ def same_shard_contents(n: int) -> list[bytes]:
         i += 1
 
 
-@pytest.mark.parametrize(
-    "op, kind",
-    [("HeadObject", HTTP_500), ("HeadObject", STALL), ("ListObjectsV2", DROP_MID),
-     ("ListObjectsV2", SLOWDOWN)],
-)  # fmt: skip
-def test_push_survives_faults_while_asking_what_the_store_has(env, s3, proxy, op, kind):
-    repo, bare = s3_repo(env, s3, proxy.endpoint)
+def fresh_clone_has_every_byte(env: Env, proxy: FaultProxy, bare: Path, repo: Path) -> None:
+    """With the faults gone, a fresh clone (through the proxy) checks out every file of the
+    repository's HEAD byte for byte, and `git data fsck --remote origin --full` passes there."""
+    proxy.clear()
+    clone = env.root / f"fresh-{len(list(env.root.glob('fresh-*')))}"
+    env.git("clone", "-q", str(bare), str(clone))
+    names = env.out("ls-files", cwd=repo).split()
+    for name in names:
+        assert same_file(repo / name, clone / name), name
+    assert env.out("status", "--porcelain", cwd=clone) == ""
+    env.data("fsck", "--remote", "origin", "--all", "--full", cwd=clone)
+
+
+#: Whole objects: a push asks with HEADs and shard listings. Chunked (`chunked = true`): it
+#: lists the run log and the manifests and GETs FORMAT (docs/chunked-store.md, 4.7).
+ASKING = [
+    (False, "HeadObject", HTTP_500), (False, "HeadObject", STALL),
+    (False, "ListObjectsV2", DROP_MID), (False, "ListObjectsV2", SLOWDOWN),
+    (True, "ListObjectsV2", DROP_MID), (True, "ListObjectsV2", SLOWDOWN),
+    (True, "GetObject", STALL), (True, "GetObject", HTTP_500),
+]  # fmt: skip
+
+
+def ids(params: list[tuple[object, ...]]) -> list[str]:
+    return ["-".join(("chunked" if p else "whole") if p is True or p is False else str(p)
+                     for p in ps if p != "") for ps in params]  # fmt: skip
+
+
+@pytest.mark.parametrize("chunked, op, kind", ASKING, ids=ids(ASKING))
+def test_push_survives_faults_while_asking_what_the_store_has(env, s3, proxy, chunked, op, kind):
+    repo, bare = s3_repo(env, s3, proxy.endpoint, chunked)
     contents = same_shard_contents(3) if op == "ListObjectsV2" else [b"alpha" * 1000]
     for i, data in enumerate(contents):
         write(repo / f"{i}.bin", data)
@@ -336,6 +358,8 @@ def test_push_survives_faults_while_asking_what_the_store_has(env, s3, proxy, op
     assert env.head(bare, "main") == env.head(repo)
     assert store_oids(s3) == {hash_bytes(data) for data in contents}
     TALLY.add(proxy)
+    if chunked:
+        fresh_clone_has_every_byte(env, proxy, bare, repo)
 
 
 def one_error(proc: subprocess.CompletedProcess[bytes], s3: S3) -> str:
@@ -352,12 +376,21 @@ def one_error(proc: subprocess.CompletedProcess[bytes], s3: S3) -> str:
     return errors[0]
 
 
-@pytest.mark.parametrize(
-    "op, kind, size",
-    [("PutObject", DROP, 300_000), ("CompleteMultipartUpload", HTTP_500, 33 << 20)],
-)
-def test_push_fails_cleanly_when_the_store_keeps_failing(env, s3, proxy, op, kind, size):
-    repo, bare = s3_repo(env, s3, proxy.endpoint)
+#: (chunked, operation, fault, size of the second file, the keys that fail)
+KEEPS_FAILING = [
+    (False, "PutObject", DROP, 300_000, ""),
+    (False, "CompleteMultipartUpload", HTTP_500, 33 << 20, ""),
+    (True, "PutObject", DROP, 300_000, "/packs/"),
+    (True, "PutObject", HTTP_500, 33 << 20, "/packs/"),  # two packs
+    (True, "PutObject", SLOWDOWN, 300_000, "/manifests/"),
+]
+
+
+@pytest.mark.parametrize("chunked, op, kind, size, key", KEEPS_FAILING, ids=ids(KEEPS_FAILING))
+def test_push_fails_cleanly_when_the_store_keeps_failing(
+    env, s3, proxy, chunked, op, kind, size, key
+):
+    repo, bare = s3_repo(env, s3, proxy.endpoint, chunked)
     write(repo / "first.bin", b"first")
     env.commit_all(repo)
     env.git("push", "-q", "-u", "origin", "main", cwd=repo)
@@ -365,13 +398,14 @@ def test_push_fails_cleanly_when_the_store_keeps_failing(env, s3, proxy, op, kin
     random_file(repo / "second.bin", size, seed=7)  # 33 MiB: multipart, 16 MiB parts
     env.commit_all(repo, "second")
 
-    proxy.add(Rule(kind, ops={op}))
+    proxy.add(Rule(kind, ops={op}, key=key))
     start = time.monotonic()
     proc = env.git("push", "origin", "main", cwd=repo, check=False)
     assert time.monotonic() - start < GIVE_UP_WITHIN
     line = one_error(proc, s3)
     assert "push stopped" in line and s3.url(PREFIX) in line, line
-    assert "second.bin" in proc.stderr.decode()
+    if "manifests" not in key:  # the manifest is written once every file is in the store
+        assert "second.bin" in proc.stderr.decode()
     assert env.head(bare, "main") == before
     assert store_oids(s3) == stored
     assert s3.client.list_multipart_uploads(Bucket=s3.bucket).get("Uploads", []) == []
@@ -384,6 +418,45 @@ def test_push_fails_cleanly_when_the_store_keeps_failing(env, s3, proxy, op, kin
     env.git("push", "-q", "origin", "main", cwd=repo)
     assert env.head(bare, "main") == env.head(repo)
     assert len(store_oids(s3)) == 2
+    if chunked:
+        fresh_clone_has_every_byte(env, proxy, bare, repo)
+
+
+def test_chunked_first_push_fails_cleanly_when_format_cannot_be_written(env, s3, proxy):
+    repo, bare = s3_repo(env, s3, proxy.endpoint, chunked=True)
+    write(repo / "first.bin", b"first" * 1000)
+    env.commit_all(repo)
+    proxy.add(Rule(SLOWDOWN, ops={"PutObject"}, key="/FORMAT$"))
+    proc = env.git("push", "origin", "main", cwd=repo, check=False)
+    one_error(proc, s3)
+    assert env.out("for-each-ref", cwd=bare) == ""
+    assert [k for k in s3.keys() if "/packs/" in k or "/FORMAT" in k] == []
+    TALLY.add(proxy, survived=False)
+    proxy.clear()
+    env.git("push", "-q", "-u", "origin", "main", cwd=repo)
+    assert store_oids(s3) == {hash_bytes(b"first" * 1000)}
+    fresh_clone_has_every_byte(env, proxy, bare, repo)
+
+
+PUT_FAULTS = [(key, kind) for key in ("/FORMAT$", "/packs/", "/manifests/")
+              for kind in (DROP_MID, TRUNCATE, STALL)]  # fmt: skip
+
+
+@pytest.mark.parametrize("key, kind", PUT_FAULTS)
+def test_chunked_push_survives_bounded_faults_on_each_put(env, s3, proxy, key, kind):
+    """FORMAT, packs and the manifest of a chunked push, each cut, stalled or its answer lost
+    BOUND times: retried, the push goes through, and a fresh clone has every byte."""
+    repo, bare = s3_repo(env, s3, proxy.endpoint, chunked=True)
+    for i, size in enumerate((5, 70_000, 300_000)):
+        random_file(repo / f"{i}.bin", size, seed=i)
+    env.commit_all(repo)
+    proxy.add(Rule(kind, ops={"PutObject"}, key=key, limit=BOUND, stall=STALL_FOR))
+    env.git("push", "-q", "-u", "origin", "main", cwd=repo)
+    assert proxy.count() == BOUND
+    assert env.head(bare, "main") == env.head(repo)
+    assert store_oids(s3) == {oid_of(env, repo, f"{i}.bin") for i in range(3)}
+    TALLY.add(proxy)
+    fresh_clone_has_every_byte(env, proxy, bare, repo)
 
 
 def chaos(proxy: FaultProxy, seed: int, probability: float, limit: int) -> None:
@@ -435,8 +508,52 @@ def repo_cache(repo: Path) -> Cache:
 FILES = {"a.bin": 5, "b.bin": 70_000, "c/d.bin": 300_000, "e.bin": 1 << 20, "big.bin": 33 << 20}
 
 
-def test_push_clone_and_fetch_survive_bounded_faults(env, s3, proxy):
-    repo, bare = s3_repo(env, s3, proxy.endpoint)
+@pytest.mark.parametrize("kind, mid_body", DOWNLOAD_FAULTS, ids=[*KINDS, "stall-mid-body"])
+def test_chunked_clone_survives_bounded_faults_on_ranged_gets(env, s3, proxy, kind, mid_body):
+    """A clone of files kept in a pack reads them with one ranged GET: cut, reset, stalled or
+    failed BOUND times, it is retried (the rest of a cut answer asked for again) and the clone
+    checks out every byte."""
+    repo, bare = s3_repo(env, s3, proxy.endpoint, chunked=True)
+    for i, size in enumerate((5, 70_000, 300_000, 1 << 20)):
+        random_file(repo / f"{i}.bin", size, seed=i)
+    env.commit_all(repo)
+    env.git("push", "-q", "-u", "origin", "main", cwd=repo)
+    rule = Rule(kind, ops={"GetObjectRange"}, limit=BOUND, stall=STALL_FOR, mid_body=mid_body)
+    proxy.add(rule)
+    clone = env.root / "clone"
+    env.git("clone", "-q", str(bare), str(clone))
+    for i in range(4):
+        assert same_file(repo / f"{i}.bin", clone / f"{i}.bin"), i
+    assert env.out("status", "--porcelain", cwd=clone) == ""
+    assert proxy.count() == BOUND
+    TALLY.add(proxy)
+
+
+def test_chunked_fsck_remote_under_faults(env, s3, proxy):
+    """`git data fsck --remote --full` over a chunked store: bounded faults on its LISTs and
+    ranged GETs are retried; faults that never stop end it with one error line."""
+    repo, bare = s3_repo(env, s3, proxy.endpoint, chunked=True)
+    for i, size in enumerate((5, 300_000)):
+        random_file(repo / f"{i}.bin", size, seed=i)
+    env.commit_all(repo)
+    env.git("push", "-q", "-u", "origin", "main", cwd=repo)
+    proxy.add(Rule(DROP, ops={"ListObjectsV2"}, limit=2), Rule(TRUNCATE, ops={"GetObjectRange"},
+              limit=BOUND))  # fmt: skip
+    env.data("fsck", "--remote", "origin", "--full", cwd=repo)
+    assert proxy.count() == 2 + BOUND
+    TALLY.add(proxy)
+    proxy.clear()
+    proxy.injected.clear()  # counted above
+    proxy.add(Rule(HTTP_500, ops={"GetObjectRange"}))
+    proc = env.data("fsck", "--remote", "origin", cwd=repo, check=False)
+    assert s3.url(PREFIX) in one_error(proc, s3)
+    TALLY.add(proxy, survived=False)
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["whole", "chunked"])
+def test_push_clone_and_fetch_survive_bounded_faults(env, s3, proxy, chunked):
+    """Chunked: the clone and the fetch read packs with ranged GETs (GetObjectRange)."""
+    repo, bare = s3_repo(env, s3, proxy.endpoint, chunked)
     for i, (name, size) in enumerate(FILES.items()):
         random_file(repo / name, size, seed=i)
     env.commit_all(repo)
@@ -478,13 +595,16 @@ def test_push_clone_and_fetch_survive_bounded_faults(env, s3, proxy):
     TALLY.add(proxy)
 
 
-def test_fetch_and_clone_fail_cleanly_when_the_store_keeps_failing(env, s3, proxy):
-    repo, bare = s3_repo(env, s3, proxy.endpoint)
+@pytest.mark.parametrize(
+    "chunked, op", [(False, "GetObject"), (True, "GetObjectRange")], ids=["whole", "chunked"]
+)
+def test_fetch_and_clone_fail_cleanly_when_the_store_keeps_failing(env, s3, proxy, chunked, op):
+    repo, bare = s3_repo(env, s3, proxy.endpoint, chunked)
     write(repo / "a.bin", b"alpha" * 1000)
     random_file(repo / "b.bin", 200_000, seed=1)
     env.commit_all(repo)
     env.git("push", "-q", "-u", "origin", "main", cwd=repo)
-    proxy.add(Rule(HTTP_500, ops={"GetObject"}))
+    proxy.add(Rule(HTTP_500, ops={op}))
 
     other = env.root / "no-checkout"
     env.git("clone", "-q", "--no-checkout", str(bare), str(other))

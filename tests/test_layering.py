@@ -133,7 +133,8 @@ def test_chunked_store_modules_import_downward():
     """8.1: `index` imports `format`; `manifests` imports `index`, `format` and `storage`;
     `reader` imports those. Nothing of gitdata else but errors (and retry for threads)."""
     allowed = {
-        "index": {"format"},
+        "rows": {"format"},
+        "index": {"format", "rows"},
         "manifests": {"format", "index"},
         "packindex": {"format", "index"},
         "plan": {"format", "index", "manifests", "packindex", "chunker"},

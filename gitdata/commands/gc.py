@@ -38,13 +38,19 @@ def gc(
         plan = service.plan_local(ctx, seconds, keep_recent, now)
         outcome = None if dry_run else service.remove_local(ctx, plan, now - seconds)
     if as_json:
-        print(json.dumps(_document(plan, outcome, remote, seconds), indent=2))
+        doc = _document(plan, outcome, remote, seconds)
+        if isinstance(plan, store_gc.StorePlan):
+            doc["chunked"] = _chunked(plan, outcome)
+        print(json.dumps(doc, indent=2))
     else:
         _report(plan, outcome, grace or (service.GRACE_STORE if remote else service.GRACE_LOCAL))
     if outcome is not None and outcome.failed:
         output.error_list(
             f"{len(outcome.failed)} object(s) could not be removed from {plan.where}",
-            [f"  xxh128:{oid}: {why}" for oid, why in sorted(outcome.failed.items())],
+            [
+                f"  {'xxh128:' if len(oid) == 32 else 'pack '}{oid}: {why}"
+                for oid, why in sorted(outcome.failed.items())
+            ],
         )
         return 1
     return 0
@@ -81,7 +87,31 @@ def _document(
     }
 
 
+def _chunked(plan: store_gc.StorePlan, outcome: service.Outcome | None) -> dict[str, object]:
+    """Packs and manifests of a store gc (docs/chunked-store.md, 7.1)."""
+    done = outcome if isinstance(outcome, store_gc.StoreOutcome) else None
+    packs = plan.packs if done is None else done.packs
+    cp = plan.chunked
+    return {
+        "packs_removed": [
+            {"pack": c.oid, "size": c.size, "reason": c.reason}
+            for c in sorted(packs, key=lambda c: c.oid)
+        ],
+        "manifests_removed": len(plan.manifests) if done is None else done.manifests,
+        "packs_kept": {
+            "referenced": cp.live_packs if cp else 0,
+            "young": cp.young_packs if cp else 0,
+        },
+        "repacked": [p.hex() for p in plan.repack],
+        "new_packs": done.repacked if done else [],
+        "compacted": len(cp.compact) if cp else 0,
+        "compacted_into": done.compacted if done else None,
+    }
+
+
 def _report(plan: service.Plan, outcome: service.Outcome | None, grace: str) -> None:
+    if isinstance(plan, store_gc.StorePlan):
+        _report_chunked(plan, outcome)
     kept = [f"{plan.referenced} referenced", f"{plan.young} younger than {grace}"]
     if plan.unconfirmed:
         kept.append(f"{plan.unconfirmed} not confirmed by {plan.store}")
@@ -102,4 +132,32 @@ def _report(plan: service.Plan, outcome: service.Outcome | None, grace: str) -> 
     output.note(
         f"gc: removed {len(outcome.removed)} object(s), {output.human_bytes(outcome.bytes)} "
         f"({outcome.bytes} bytes) freed from {plan.where}; kept {', '.join(kept)}{extra}"
+    )
+
+
+def _report_chunked(plan: store_gc.StorePlan, outcome: service.Outcome | None) -> None:
+    """The packs and manifests of a store gc, when the store has any."""
+    doc = _chunked(plan, outcome)
+    cp = plan.chunked
+    if cp is None or not (cp.packs or plan.manifests or cp.compact):
+        return  # a store of whole objects whose manifests all stay: nothing to say
+    packs = plan.packs if not isinstance(outcome, store_gc.StoreOutcome) else outcome.packs
+    verb = "would remove" if outcome is None else "removed"
+    rep = "would repack" if outcome is None else "repacked"
+    if outcome is None:
+        for c in packs:
+            print(f"would remove pack {c.oid} {c.size} ({c.reason})")
+        for pid in plan.repack:
+            print(f"would repack pack {pid.hex()}")
+    size = sum(c.size for c in packs)
+    compact = (
+        f"; {'would compact' if outcome is None else 'compacted'} {doc['compacted']} manifest(s)"
+        if doc["compacted"]
+        else ""
+    )
+    output.note(
+        f"gc: {verb} {len(packs)} pack(s), {output.human_bytes(size)} ({size} bytes), and "
+        f"{doc['manifests_removed']} manifest(s); {rep} "
+        f"{len(plan.repack)} pack(s){compact}; kept {cp.live_packs} referenced pack(s), "
+        f"{cp.young_packs} young"
     )

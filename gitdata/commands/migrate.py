@@ -17,6 +17,7 @@ def migrate(
     from_dvc: bool = False,
     dvc_remote: str | None = None,
     keep_remote: bool = False,
+    rewrite: bool = False,
 ) -> int:
     """`git data migrate info|import|export` (docs/commands.md, docs/migrating.md)."""
     sel = selection(include, exclude, above, everything, refs)
@@ -31,11 +32,27 @@ def migrate(
     if (dvc_remote is not None or keep_remote) and not from_dvc:
         option = "--dvc-remote" if dvc_remote is not None else "--keep-remote"
         raise UsageError(f"{option} goes with --from-dvc", "add --from-dvc")
+    if rewrite and not from_dvc:
+        raise UsageError(
+            "--rewrite goes with --from-dvc (other imports rewrite history unless --no-rewrite)",
+            "add --from-dvc, or drop --rewrite",
+        )
     if from_dvc:
-        # ---- import --from-dvc: gitdata/migrate/dvc.py (the migrate-dvc branch) ----
-        # dvc.import_dvc(sel, no_rewrite=..., dvc_remote=...) -> exit status
+        # ---- import --from-dvc: gitdata/migrate/dvc.py, --rewrite: dvc_rewrite.py ----
         if from_lfs:
             raise UsageError("--from-lfs and --from-dvc cannot go together", "give one of them")
+        if rewrite:
+            if no_rewrite or keep_remote:
+                other = "--no-rewrite" if no_rewrite else "--keep-remote"
+                raise UsageError(
+                    f"--rewrite and {other} cannot go together",
+                    "with --rewrite, add the data remote with `git data remote add` afterwards"
+                    if keep_remote
+                    else "give one of them",
+                )
+            from ..migrate import dvc_rewrite
+
+            return dvc_rewrite.import_history(sel, dvc_remote=dvc_remote)
         try:
             from ..migrate import dvc  # type: ignore[attr-defined]
         except ImportError:

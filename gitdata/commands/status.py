@@ -24,6 +24,7 @@ def status(as_json: bool = False, remote: str | None = None) -> int:
         theirs = list(sc.refs((f"refs/remotes/{target}/",)).values()) if target else []
         to_push = sc.introduced([head], theirs)
     scan = worktree.scan(ctx) if ctx.paths.toplevel else worktree.Scan()
+    ignored = worktree.ignored_pointers(ctx) if ctx.paths.toplevel else []
     strays = {f.path: f for f in scan.strays}
     if ctx.paths.toplevel:
         for f in worktree.index_strays(ctx, sc):
@@ -50,6 +51,7 @@ def status(as_json: bool = False, remote: str | None = None) -> int:
                 {**_entry(f.path, f.pointer, cached), "staged": f.staged}
                 for f in _by_path(strays.values())
             ],
+            "ignored_pointers": [_entry(f.path, f.pointer, cached) for f in ignored],
             "hooks": hook_problem,
         }
         if lacking is not None:
@@ -70,6 +72,9 @@ def status(as_json: bool = False, remote: str | None = None) -> int:
     if strays:
         _section("Pointers at paths no data pattern tracks (a commit would store the pointer "
                  "text, not the data)", _by_path(strays.values()), _stray_hint, qp)  # fmt: skip
+    if ignored:
+        _section("Ignored files that are pointers (gc keeps their bytes)", ignored,
+                 lambda f: "" if cached(f.pointer.oid) else "bytes not here", qp)  # fmt: skip
     if lacking is not None:
         _section(f"Data files of HEAD that {store_name} lacks", _by_path(lacking),
                  lambda h: "`git data push` uploads it" if cached(h.pointer.oid)

@@ -168,6 +168,7 @@ def fast_export(refs: Sequence[str], marks: str, cwd: str | None) -> subprocess.
         "--use-done-feature",
         "--signed-tags=strip",
         "--tag-of-filtered-object=rewrite",
+        "--mark-tags",  # else a tag of a tag stops it (the tags are not imported anyway)
         "--reencode=no",
         f"--export-marks={marks}",
         *refs,
@@ -205,6 +206,10 @@ def list_refs(patterns: Sequence[str], cwd: str | None = None) -> list[RefInfo]:
             continue
         name, oid, kind, peeled, peeled_kind = line.decode().split("\0")
         commit = oid if kind == "commit" else (peeled if peeled_kind == "commit" else "")
+        if peeled_kind == "tag":  # a tag of a tag: `*` peels one level only
+            found = run_git(["rev-parse", "-q", "--verify", f"{oid}^{{commit}}"], cwd=cwd,
+                            check=False)  # fmt: skip
+            commit = found.stdout.decode().strip() if found.returncode == 0 else ""
         out.append(RefInfo(name, oid, kind, commit))
     return out
 

@@ -60,6 +60,12 @@ def untracked(
     return split_z(run_git([*args, "--", *(pathspecs or [":/"])], cwd=cwd).stdout)
 
 
+def ignored_files(cwd: str | None = None) -> list[bytes]:
+    """Files git does not track and ignores (`.gitignore`, `info/exclude`), top-relative."""
+    args = ["ls-files", "-z", "--others", "--ignored", "--exclude-standard", "--full-name", ":/"]
+    return split_z(run_git(args, cwd=cwd).stdout)
+
+
 def skip_worktree(cwd: str | None = None) -> set[bytes]:
     """Paths outside a sparse checkout (the skip-worktree bit: `ls-files -t` tags them S)."""
     out = run_git(["ls-files", "-t", "-z", "--full-name"], cwd=cwd).stdout

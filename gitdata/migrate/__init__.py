@@ -15,6 +15,9 @@ or take it back out (docs/migrating.md).
                 `.dvc`, `dvc.lock` and `.dvc/config`, dvc_objects.py brings the bytes in
                 (md5-verified), dvc_commit.py makes the commit beside the index and syncs the
                 worktree (new paths and removed `.dvc` files, which a Converter cannot say)
+- dvc_rewrite.py `import --from-dvc --rewrite`: a rewrite.Stream that rewrites whole commits
+                (a `.dvc` file becomes files at other paths); dvc_history.py finds every out of
+                the history and brings its bytes into the cache first
 
 A new source of data files needs: a Converter (rewrite.Converter: `convert(path, mode, blob)`
 returns the new content, a blob id or None; `attributes(content)` the top `.gitattributes`),

@@ -54,7 +54,8 @@ def import_dvc(
         raise UsageError(
             "--from-dvc converts the current branch's DVC files: --everything, REF… and --above "
             "do not apply",
-            "select outs with --include and --exclude",
+            "select outs with --include and --exclude; --rewrite rewrites the history of "
+            "--everything or REF…",
         )
     ctx = Context()
     top = require_worktree(ctx.paths)
@@ -73,7 +74,7 @@ def import_dvc(
         output.note("nothing to import: no DVC out of HEAD is left outside Git")
         return 0
     roots = list(dict.fromkeys(dvc_files.dvc_root(top, f) for f in files))
-    remote = _remote(roots, dvc_remote)
+    remote = find_remote(roots, dvc_remote)
     if keep_remote and remote is None:
         raise GitDataError(
             "--keep-remote: this DVC project has no default remote",
@@ -102,7 +103,7 @@ def import_dvc(
         f"imported {n} file(s), {output.human_bytes(nbytes)}, from {len(todo)} DVC out(s) in "
         f"commit {new[:7]}"
     )
-    _advise(ctx, top, remote, keep_remote)
+    advise(ctx, top, remote, keep_remote)
     return 0
 
 
@@ -128,7 +129,7 @@ def _all_done(top: str, dvc_file: str, sel: Selection) -> bool:
     return all(sel.paths.match(o.path) for o in dvc_files.read_dvc_file(top, dvc_file))
 
 
-def _remote(roots: list[str], name_or_url: str | None) -> dvc_files.DvcRemote | None:
+def find_remote(roots: list[str], name_or_url: str | None) -> dvc_files.DvcRemote | None:
     """The remote `--dvc-remote` names, else the default remote of the first DVC project (of
     several in one repository, `dvc init --subdir`) that has one."""
     if name_or_url is not None:
@@ -315,7 +316,7 @@ def _sync(ctx: Context, old: str, new: str) -> None:
     dvc_commit.sync(ctx, old, new, write_data)
 
 
-def _advise(ctx: Context, top: str, remote: dvc_files.DvcRemote | None, keep_remote: bool) -> None:
+def advise(ctx: Context, top: str, remote: dvc_files.DvcRemote | None, keep_remote: bool) -> None:
     if remote is not None and not keep_remote:
         url = remote.url.rstrip("/") + "/" + REMOTE_SUBDIR
         output.note(

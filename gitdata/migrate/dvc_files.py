@@ -47,13 +47,20 @@ def not_understood(source: str, why: str) -> GitDataError:
 
 
 def _load_yaml(top: str, rel: str) -> object:
+    try:
+        with open(os.path.join(top, rel), "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise GitDataError(f"cannot read {rel}: {e.strerror}", "check the file") from e
+    return parse_yaml(data, rel)
+
+
+def parse_yaml(data: bytes, rel: str) -> object:
+    """The YAML document `data` (the file `rel`, as the work tree or a commit holds it)."""
     import yaml  # only `migrate import --from-dvc` reads YAML
 
     try:
-        with open(os.path.join(top, rel), "rb") as f:
-            return yaml.load(f, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except OSError as e:
-        raise GitDataError(f"cannot read {rel}: {e.strerror}", "check the file") from e
+        return yaml.load(data, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as e:
         raise not_understood(rel, f"not YAML ({str(e).splitlines()[0]})") from e
 
@@ -96,7 +103,11 @@ def _out(entry: object, base: str, source: str) -> Out | None:
 
 
 def read_dvc_file(top: str, rel: str) -> list[Out]:
-    doc = _load_yaml(top, rel)
+    return dvc_file_outs(_load_yaml(top, rel), rel)
+
+
+def dvc_file_outs(doc: object, rel: str) -> list[Out]:
+    """The cached outs of the `.dvc` file `rel` whose YAML document is `doc`."""
     if not isinstance(doc, dict) or not isinstance(doc.get("outs", []), list):
         raise not_understood(rel, "no list of outs")
     base = posixpath.dirname(rel)
@@ -108,11 +119,19 @@ def read_dvc_file(top: str, rel: str) -> list[Out]:
 
 def read_lock_file(top: str, rel: str) -> list[Out]:
     """The cached outs of every stage in `dvc.lock` (`rel`)."""
-    doc = _load_yaml(top, rel)
+    yaml_file = posixpath.join(posixpath.dirname(rel), "dvc.yaml")
+    wdirs = {}
+    if os.path.isfile(os.path.join(top, yaml_file)):
+        wdirs = stage_wdirs(_load_yaml(top, yaml_file))
+    return lock_file_outs(_load_yaml(top, rel), rel, wdirs)
+
+
+def lock_file_outs(doc: object, rel: str, wdirs: dict[str, str]) -> list[Out]:
+    """The cached outs of the `dvc.lock` file `rel` (its YAML document `doc`), given the
+    `wdir` of the stages of the `dvc.yaml` beside it."""
     if not isinstance(doc, dict) or not isinstance(doc.get("stages", {}), dict):
         raise not_understood(rel, "no mapping of stages")
     base = posixpath.dirname(rel)
-    wdirs = _stage_wdirs(top, posixpath.join(base, "dvc.yaml"))
     found: list[Out] = []
     for name, stage in (doc.get("stages") or {}).items():
         if not isinstance(stage, dict) or not isinstance(stage.get("outs", []), list):
@@ -126,11 +145,8 @@ def read_lock_file(top: str, rel: str) -> list[Out]:
     return found
 
 
-def _stage_wdirs(top: str, rel: str) -> dict[str, str]:
-    """{stage: wdir} for the stages of `dvc.yaml` that set one."""
-    if not os.path.isfile(os.path.join(top, rel)):
-        return {}
-    doc = _load_yaml(top, rel)
+def stage_wdirs(doc: object) -> dict[str, str]:
+    """{stage: wdir} for the stages of a `dvc.yaml` document that set one."""
     stages = doc.get("stages") if isinstance(doc, dict) else None
     if not isinstance(stages, dict):
         return {}

@@ -155,7 +155,7 @@ def import_(sel: Selection, no_rewrite: bool = False, from_lfs: bool = False) ->
         output.note("nothing to migrate: the rewritten history is the history there is")
         return 0
     rewrite.finish(ctx, result, backup=not no_rewrite)
-    safety.check_out(ctx, top, choice.paths)
+    safety.check_out(ctx, top, choice.paths, conv.memo.get)
     _report(choice, result, no_rewrite)
     return 0
 

@@ -7,13 +7,14 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from ..attributes import ATTRS, escape
+from ..attributes import ATTRS, escape, unescape
 from ..context import Context
 from ..errors import GitDataError, UsageError
 from ..git import history
 from ..git.history import RefInfo
 from ..git.run import run_git
 from ..git.scan import cat_blobs
+from ..globs import compile_glob
 from ..pointer import SIZE_CUTOFF
 from ..pointer import parse as parse_pointer
 from . import lfs
@@ -91,6 +92,7 @@ def tree(ctx: Context, refs: list[RefInfo]) -> History:
     return h
 
 
+ATTRIBUTES = b".gitattributes"
 #: Files git reads itself: never converted, wherever they are.
 GIT_FILES = {b".gitattributes", b".gitignore", b".gitmodules", b".gitdata.toml", b".mailmap"}
 
@@ -111,7 +113,7 @@ class Choice:
 
 def choose(ctx: Context, sel: Selection, h: History, from_lfs: bool) -> Choice:
     c = Choice()
-    small = []
+    small: list[tuple[str, bytes]] = []
     for path, vers in h.versions.items():
         if not sel.paths.match(path) or os.path.basename(path) in GIT_FILES:
             continue
@@ -121,7 +123,11 @@ def choose(ctx: Context, sel: Selection, h: History, from_lfs: bool) -> Choice:
         small += [(b, path) for b, s in vers.items() if s <= SIZE_CUTOFF]
         if not from_lfs:
             c.convert.update((b, s) for b, s in vers.items() if s > SIZE_CUTOFF)
-    for blob, _, data in cat_blobs(dict(small).items(), (), ctx.cwd):
+    paths_of: dict[str, list[bytes]] = {}
+    for b, path in small:
+        paths_of.setdefault(b, []).append(path)
+    lfs_paths: set[bytes] = set()
+    for blob, _, data in cat_blobs(((b, None) for b in paths_of), (), ctx.cwd):
         if data is None:
             continue
         if from_lfs:
@@ -129,11 +135,38 @@ def choose(ctx: Context, sel: Selection, h: History, from_lfs: bool) -> Choice:
             if lp is not None:
                 c.lfs[blob] = lp
                 c.convert[blob] = lp.size
+                lfs_paths.update(paths_of[blob])
         elif parse_pointer(data) is None:
             c.convert[blob] = len(data)
     if not from_lfs:
         c.lines = attribute_lines(sel, sorted(c.paths))
+    else:  # a pointer no `filter=lfs` line covers gets a line of its own
+        c.lines = attribute_lines(Selection(), lfs_uncovered(ctx, h, sorted(lfs_paths)))
     return c
+
+
+def lfs_uncovered(ctx: Context, h: History, paths: Sequence[bytes]) -> list[bytes]:
+    """The paths among `paths` that no `filter=lfs` line of any `.gitattributes` version in
+    `h` (its own folder's patterns, as git matches them) covers."""
+    attrs = [(b, p) for p, vers in h.versions.items() if os.path.basename(p) == ATTRIBUTES
+             for b in vers]  # fmt: skip
+    patterns = []
+    for _blob, path, data in cat_blobs(attrs, (), ctx.cwd):
+        folder = os.path.dirname(path).decode("utf-8", "surrogateescape")
+        for line in (data or b"").decode("utf-8", "surrogateescape").split("\n"):
+            parts = line.split()
+            if len(parts) > 1 and not parts[0].startswith("#") and "filter=lfs" in parts[1:]:
+                patterns.append((folder, compile_glob(unescape(parts[0]), below=False)))
+
+    def covered(path: str) -> bool:
+        for folder, rx in patterns:
+            if folder and not path.startswith(folder + "/"):
+                continue
+            if rx.fullmatch(path[len(folder) + 1 :] if folder else path):
+                return True
+        return False
+
+    return [p for p in paths if not covered(p.decode("utf-8", "surrogateescape"))]
 
 
 def attribute_lines(sel: Selection, paths: Sequence[bytes]) -> list[str]:

@@ -6,7 +6,8 @@ as a pointer, or the id of a blob written beforehand) and what the top-level `.g
 of each commit becomes. fast-import writes the new commits under `refs/gitdata/migrate-work/`;
 nothing the user sees moves until `finish` runs one ref transaction (docs/migrating.md, "How
 the rewrite works"). Annotated tags are not streamed: `finish` re-creates them with `git mktag`
-from the original object, so that they keep their tagger and message byte for byte.
+from the original object, so that they keep their tagger and message byte for byte (a tag of
+a tag: the inner one first).
 """
 
 from __future__ import annotations
@@ -15,11 +16,10 @@ import os
 import re
 import signal
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Protocol
 
-from .. import output
 from ..context import Context
 from ..errors import GitError
 from ..fsutil import replace_file
@@ -75,6 +75,13 @@ def rewrite(ctx: Context, refs: Sequence[RefInfo], conv: Converter, reader: Blob
     """Write the rewritten history of `refs` (commits only under the work refs); return the
     commit map and the ref updates `finish` will make. `reader` reads `.gitattributes` blobs
     (the converter's own, so that one cat-file process serves both)."""
+    return rewrite_with(ctx, refs, lambda src, dst: Stream(src, dst, conv, reader))
+
+
+def rewrite_with(
+    ctx: Context, refs: Sequence[RefInfo], stream: Callable[[IO[bytes], IO[bytes]], Stream]
+) -> Result:
+    """`rewrite` with a stream of another kind (a Stream that rewrites whole commits: DVC)."""
     cwd = ctx.cwd
     work = migrate_dir(ctx)
     os.makedirs(work, exist_ok=True)
@@ -84,7 +91,7 @@ def rewrite(ctx: Context, refs: Sequence[RefInfo], conv: Converter, reader: Blob
     imp = history.fast_import(new_marks, cwd)
     assert exp.stdout and imp.stdin
     try:
-        _Stream(exp.stdout, imp.stdin, conv, reader).run()
+        stream(exp.stdout, imp.stdin).run()
     except BrokenPipeError:  # fast-import died: its status says why
         history.kill(exp)
         history.finish(imp, "fast-import")
@@ -108,16 +115,27 @@ def rewrite(ctx: Context, refs: Sequence[RefInfo], conv: Converter, reader: Blob
 def _new_target(r: RefInfo, commit_map: dict[str, str], cwd: str | None) -> str:
     if r.kind == "commit":
         return commit_map.get(r.oid, r.oid)
-    new_commit = commit_map.get(r.peeled)
-    if r.kind != "tag" or new_commit is None:
+    if r.kind != "tag" or r.peeled not in commit_map:
         return r.oid
-    text = history.cat_object("tag", r.oid, cwd)
-    first = b"object " + r.peeled.encode() + b"\n"
-    if not text.startswith(first):
-        output.warn(f"{r.name} is a tag of a tag; it was left as it was")
-        return r.oid
-    text = b"object " + new_commit.encode() + b"\n" + text[len(first) :]
-    return history.make_tag(_strip_signature(text), cwd)
+    return _retag(r.oid, commit_map, cwd)
+
+
+def _retag(tag: str, commit_map: dict[str, str], cwd: str | None) -> str:
+    """The annotated tag `tag` made again to name the rewritten commit, through the tags it
+    names first (a tag of a tag); `tag` itself when nothing it leads to changed."""
+    text = history.cat_object("tag", tag, cwd)
+    first, _, rest = text.partition(b"\n")
+    target = first.removeprefix(b"object ").decode("ascii")
+    kind = rest.partition(b"\n")[0]
+    if kind == b"type commit":
+        new = commit_map.get(target, target)
+    elif kind == b"type tag":
+        new = _retag(target, commit_map, cwd)
+    else:
+        new = target
+    if new == target:
+        return tag
+    return history.make_tag(_strip_signature(b"object " + new.encode() + b"\n" + rest), cwd)
 
 
 _SIGNATURE = re.compile(rb"^-----BEGIN (PGP|SSH) SIGNATURE-----\n", re.M)
@@ -153,7 +171,7 @@ def commit_on_top(
         if isinstance(new, bytes):
             out.append(inline_file(mode, path, new))
         elif isinstance(new, str):
-            out.append(b"M %s %s %s\n" % (mode, new.encode("ascii"), _quote(path)))
+            out.append(b"M %s %s %s\n" % (mode, new.encode("ascii"), quote_path(path)))
     out += extra
     new_attrs = conv.attributes(attrs)
     if new_attrs is not None and new_attrs != attrs:
@@ -176,14 +194,14 @@ def commit_on_top(
 
 def inline_file(mode: bytes, path: bytes, data: bytes) -> bytes:
     """The fast-import command that writes `data` at `path` (small content: a pointer)."""
-    return b"M %s inline %s\ndata %d\n%s\n" % (mode, _quote(path), len(data), data)
+    return b"M %s inline %s\ndata %d\n%s\n" % (mode, quote_path(path), len(data), data)
 
 
 def delete_file(path: bytes) -> bytes:
-    return b"D %s\n" % _quote(path)
+    return b"D %s\n" % quote_path(path)
 
 
-def _quote(path: bytes) -> bytes:
+def quote_path(path: bytes) -> bytes:
     """A path for fast-import, always C-quoted."""
     out = bytearray(b'"')
     for b in path:
@@ -257,7 +275,7 @@ def _unlink(*paths: str) -> None:
             pass
 
 
-class _Stream:
+class Stream:
     """One pass over fast-export's output, written on to fast-import as it is read."""
 
     def __init__(self, src: IO[bytes], dst: IO[bytes], conv: Converter, reader: BlobReader) -> None:
@@ -272,7 +290,7 @@ class _Stream:
             if line.startswith(b"commit "):
                 self._commit(line[7:])
             elif line.startswith(b"reset "):
-                dst.write(b"reset " + _work(line[6:]))
+                dst.write(b"reset " + work_ref(line[6:]))
             elif line.startswith(b"tag "):
                 self._skip_tag()
             elif line.startswith(b"data "):
@@ -296,7 +314,7 @@ class _Stream:
 
     def _commit(self, ref: bytes) -> None:
         src, dst = self.src, self.dst
-        dst.write(b"commit " + _work(ref))
+        dst.write(b"commit " + work_ref(ref))
         has_parent = attrs_seen = False
         while True:
             line = src.readline()
@@ -309,7 +327,7 @@ class _Stream:
                 dst.write(line)
             elif line.startswith(b"M "):
                 attrs_seen |= self._modify(line)
-            elif line.startswith(b"D ") and _unquote(line[2:-1]) == ATTRIBUTES:
+            elif line.startswith(b"D ") and unquote_path(line[2:-1]) == ATTRIBUTES:
                 attrs_seen = True
                 self._write_attributes(None, line)
             else:
@@ -320,7 +338,7 @@ class _Stream:
 
     def _modify(self, line: bytes) -> bool:
         mode, blob, quoted = line[2:-1].split(b" ", 2)
-        path = _unquote(quoted)
+        path = unquote_path(quoted)
         if path == ATTRIBUTES and mode in (b"100644", b"100755"):
             self._write_attributes(self.reader.read_all(blob.decode("ascii")), line)
             return True
@@ -347,7 +365,7 @@ class _Stream:
             self.dst.write(b"M 100644 inline .gitattributes\ndata %d\n%s\n" % (len(new), new))
 
 
-def _work(ref: bytes) -> bytes:
+def work_ref(ref: bytes) -> bytes:
     """refs/heads/main -> refs/gitdata/migrate-work/heads/main (the line's LF kept)."""
     name = ref.removeprefix(b"refs/")
     return WORK.encode() + name
@@ -357,7 +375,7 @@ _ESCAPES = {b"n": b"\n", b"t": b"\t", b'"': b'"', b"\\": b"\\", b"a": b"\a", b"b
 _ESCAPES.update({b"f": b"\f", b"r": b"\r", b"v": b"\v"})
 
 
-def _unquote(token: bytes) -> bytes:
+def unquote_path(token: bytes) -> bytes:
     """A path as fast-export writes it: as is, or C-quoted in double quotes."""
     if not token.startswith(b'"'):
         return token

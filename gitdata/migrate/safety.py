@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+import re
+from collections.abc import Callable, Iterable
 
 from .. import output
 from ..context import Context
@@ -11,6 +12,7 @@ from ..errors import GitDataError
 from ..git import config as git_config
 from ..git.paths import require_worktree
 from ..git.run import run_git, split_z
+from ..pointer import parse as parse_pointer
 from .rewrite import pending_checkout, recover
 
 #: Files in the git dir that say an operation is half done, and its name.
@@ -47,7 +49,12 @@ def require_clean(ctx: Context) -> str:
     return top
 
 
-def check_out(ctx: Context, top: str, converted: Iterable[bytes] = ()) -> None:
+def check_out(
+    ctx: Context,
+    top: str,
+    converted: Iterable[bytes] = (),
+    pointer_of: Callable[[str], bytes | None] | None = None,
+) -> None:
     """Write the worktree and index of the new HEAD (git runs our filter; big files are written
     when it closes, before this returns).
 
@@ -55,6 +62,7 @@ def check_out(ctx: Context, top: str, converted: Iterable[bytes] = ()) -> None:
     stands for the very bytes it replaced): instead of writing them again, they are re-staged
     first, through the filter under the new `.gitattributes`, which reads them once and gives
     the index what HEAD has. Should a file give something else, the reset writes it as HEAD says.
+    `pointer_of(blob)`: the new pointer of an old version, for `remember_clean`.
     """
     cfg = git_config.read_config(top)
     installed = bool(git_config.last(cfg, "filter.data.process"))
@@ -70,6 +78,8 @@ def check_out(ctx: Context, top: str, converted: Iterable[bytes] = ()) -> None:
             run_git(["checkout", "HEAD", "--", ".gitattributes"], cwd=top)
         else:  # export took its last line: gone, as HEAD has it (it was committed: no loss)
             run_git(["rm", "-q", "-f", "--ignore-unmatch", "--", ".gitattributes"], cwd=top)
+        if pointer_of is not None:
+            remember_clean(ctx, top, paths, pointer_of)
         tracked = set(split_z(run_git(["ls-files", "-z"], cwd=top).stdout))
         staged = b"".join(p + b"\0" for p in paths if p in tracked)
         # `add --renormalize`: cleaned again even where the stat data says unchanged
@@ -81,3 +91,46 @@ def check_out(ctx: Context, top: str, converted: Iterable[bytes] = ()) -> None:
         os.unlink(pending_checkout(ctx))
     except FileNotFoundError:
         pass
+
+
+_STAT = re.compile(rb"(ctime|mtime|ino|size): ([0-9]+)(?::([0-9]+))?")
+
+
+def remember_clean(
+    ctx: Context, top: str, paths: list[bytes], pointer_of: Callable[[str], bytes | None]
+) -> None:
+    """Tell the stat cache which object each of `paths` holds, where git's index (still the
+    old one) vouches for it: the file's stat data is what the index recorded for the old
+    version, and the file is older than the index (not racily clean). Re-staged, such a file
+    is then drained by the filter, not hashed and copied into the cache a second time."""
+    try:
+        index_mtime = os.stat(os.path.join(ctx.paths.git_dir, "index")).st_mtime_ns
+    except FileNotFoundError:
+        return
+    args = ["ls-files", "--debug", "-s", "-z", "--", *(os.fsdecode(p) for p in paths)]
+    out = run_git(args, cwd=top, env={"GIT_LITERAL_PATHSPECS": "1"}).stdout
+    # `mode blob stage<TAB>path` NUL, then that entry's stat lines, then the next entry
+    entries: list[tuple[bytes, bytes]] = []
+    for i, chunk in enumerate(out.split(b"\0")):
+        stats, _, head = chunk.rpartition(b"\n") if i else (b"", b"", chunk)
+        if entries:
+            entries[-1] = (entries[-1][0], stats)
+        if head:
+            entries.append((head, b""))
+    for head, stats in entries:
+        meta, _, path = head.partition(b"\t")
+        new = pointer_of(meta.split()[1].decode("ascii"))
+        p = parse_pointer(new) if new else None
+        recorded = {m[0]: (int(m[1]), int(m[2] or 0)) for m in _STAT.findall(stats)}
+        try:
+            st = os.stat(os.path.join(os.fsencode(top), path))
+        except OSError:
+            continue
+        now = {
+            b"ctime": divmod(st.st_ctime_ns, 10**9),
+            b"mtime": divmod(st.st_mtime_ns, 10**9),
+            b"ino": (st.st_ino & 0xFFFFFFFF, 0),
+            b"size": (st.st_size & 0xFFFFFFFF, 0),
+        }
+        if p and p.size == st.st_size and recorded == now and st.st_mtime_ns < index_mtime:
+            ctx.stat_cache.record(st, p.oid)

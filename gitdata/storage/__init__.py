@@ -60,6 +60,11 @@ class Store(Protocol):
         """The subset of `oids` the store holds."""
         ...
 
+    def holds_whole_objects(self) -> bool:
+        """Whether the store holds any whole object (docs/chunked-store.md, 3.2: one listing of
+        the root's top level); True when it cannot tell, which is the safe answer."""
+        ...
+
     def upload(self, oid: str, src: str, size: int, progress: Progress | None = None) -> None:
         """Store the complete, verified file `src` as `oid` (nothing visible until complete)."""
         ...

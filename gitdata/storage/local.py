@@ -139,6 +139,9 @@ class LocalStore:
         if progress:
             progress(os.path.getsize(dest))
 
+    def holds_whole_objects(self) -> bool:
+        return next(iter_object_paths(self.root), None) is not None
+
     def iter_objects(self) -> Iterator[StoredObject]:
         for oid, path in iter_object_paths(self.root):
             try:

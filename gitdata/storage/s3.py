@@ -235,6 +235,24 @@ class S3Store(KeyCalls):
         stored = (self._oid_of(obj["Key"], root) for obj in page.get("Contents", ()))
         return {oid for oid in stored if oid is not None}
 
+    def holds_whole_objects(self) -> bool:
+        root = self._root()
+
+        def run() -> Any:
+            try:
+                return self.client.list_objects_v2(Bucket=self.bucket, Prefix=root, Delimiter="/")
+            except bx.ClientError as e:
+                if code_of(e) in ("403", "AccessDenied"):
+                    return None  # may not list: cannot tell
+                raise
+
+        page = self._guard(run)
+        if page is None or page.get("IsTruncated"):
+            return True
+        self._bucket_checked = True
+        shards = (p["Prefix"][len(root) :].rstrip("/") for p in page.get("CommonPrefixes", ()))
+        return any(len(s) == 2 and all(c in "0123456789abcdef" for c in s) for s in shards)
+
     def _list_shard(self, shard: str, max_pages: int | None) -> tuple[set[str], int] | None:
         """Oids stored under `<prefix>/<shard>/` and the pages that took; None past max_pages."""
         root = self._root()

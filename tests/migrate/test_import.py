@@ -180,3 +180,39 @@ def test_killed_then_run_again(env, repo, point):
     assert check_same_bytes(env, repo, old_commits, commit_map(repo)) > 50
     assert env.out("status", "--porcelain", cwd=repo) == ""
     env.data("fsck", "--all", cwd=repo)
+
+
+def test_a_tag_of_a_tag_is_rewritten_through_the_tag_it_names(env, repo):
+    env.git("tag", "-a", "v1-approved", "v1", "-m", "approved\n\nsigned off", cwd=repo)
+    inner_before = env.head(repo, "v1")
+    env.data("migrate", "import", "--everything", "--include", "*.bin", cwd=repo)
+    cmap = commit_map(repo)
+    old_commit = env.out("rev-parse", "refs/gitdata/migrate-backup/tags/v1^{commit}", cwd=repo)
+    new_commit = env.head(repo, "v1-approved^{commit}")
+    assert new_commit == cmap[old_commit.strip()] == env.head(repo, "v1^{commit}")
+    outer = env.out("cat-file", "tag", "v1-approved", cwd=repo)
+    assert outer.startswith(f"object {env.head(repo, 'v1')}\ntype tag\ntag v1-approved\n")
+    assert outer.endswith("approved\n\nsigned off\n")
+    assert env.head(repo, "v1") != inner_before
+    assert "tag of a tag" not in env.out("for-each-ref", cwd=repo)
+
+
+def test_the_checkout_takes_converted_files_as_they_are(env):
+    """A converted big file the old index vouched for is not copied into the cache again by
+    the final re-stage: the stat cache knows it, and the filter only drains it."""
+    from conftest import random_file
+
+    repo = env.new_repo("one", track=None)
+    random_file(repo / "model.bin", 5 << 20, seed=3)
+    env.commit_all(repo, "a model")
+    env.data("migrate", "import", "--include", "*.bin", cwd=repo)
+    p = parse_pointer(env.git("cat-file", "blob", "HEAD:model.bin", cwd=repo).stdout)
+    assert p is not None
+    entries = [f.read_text() for f in (repo / ".git/data/stat").rglob("*") if f.is_file()]
+    assert any(e.split()[-1] == p.oid for e in entries)
+    assert env.out("status", "--porcelain", cwd=repo) == ""
+    assert not list((repo / ".git/data/tmp").glob("*"))  # no copy left behind
+    env.data("fsck", cwd=repo)
+    # the file changed behind the index's back (same size): never taken for the old bytes
+    random_file(repo / "model.bin", 5 << 20, seed=4)
+    assert env.out("status", "--porcelain", cwd=repo) == " M model.bin\n"

@@ -116,3 +116,26 @@ def test_a_damaged_lfs_object_is_refused(env, lfs_repo):
     r = env.data("migrate", "import", "--everything", cwd=repo, check=False)
     assert r.returncode == 1 and b"does not hash to its name" in r.stderr
     assert env.out("for-each-ref", cwd=repo) == before
+
+
+def test_a_pointer_no_filter_lfs_line_covers_gets_a_line_of_its_own(env, lfs_repo):
+    """An LFS pointer committed as it is at a path no `filter=lfs` pattern matches (git-lfs
+    would leave it a pointer): it becomes a data file all the same, with a line for its path."""
+    repo = lfs_repo
+    pointer = env.git("cat-file", "blob", "HEAD:a.bin", cwd=repo).stdout
+    (repo / "loose").mkdir()
+    (repo / "loose" / "p [1].dat").write_bytes(pointer)  # sub/.gitattributes's *.dat: not here
+    env.commit_all(repo, "a pointer without a filter=lfs line")
+    env.data("migrate", "import", "--everything", cwd=repo)
+    attrs = (repo / ".gitattributes").read_text().splitlines()
+    assert attrs == [
+        "*.bin filter=data diff=data merge=data -text",
+        "*.txt text",
+        "/loose/p[[:space:]]\\[1].dat filter=data diff=data merge=data -text",
+    ]
+    out = env.out("check-attr", "filter", "--", "loose/p [1].dat", "sub/x.dat", cwd=repo)
+    assert out.splitlines() == ["loose/p [1].dat: filter: data", "sub/x.dat: filter: data"]
+    content = lfs_objects(repo)[lfs.parse(pointer).sha256]  # type: ignore[union-attr]
+    assert (repo / "loose" / "p [1].dat").read_bytes() == content
+    assert env.out("status", "--porcelain", cwd=repo) == ""
+    env.data("fsck", "--all", cwd=repo)

@@ -18,6 +18,8 @@ Landed so far:
 - step 5, the read path: `manifests.py` (FORMAT, manifest sync into the index), `reader.py`
   (plan, coalesce, fetch, verify, adopt) and ChunkedStore.rebuild below, for the services.
 - step 6, the write path: `writer.py` (FORMAT, records, packs), called by gitdata/push_chunked.py.
+- step 7, store gc of packs and manifests: `gc.py` (chosen records, live and dead packs and
+  manifests, compaction, the fence), `repack.py` (mostly dead packs), for gitdata/store_gc.py.
 - step 8, dedup across clones: `packindex.py` (pack indexes of packs never read), `plan.py` (the
   reader's plan, with the bases it learns), key chunks in `writer.py`, delta frames (`delta.py`).
 
@@ -46,23 +48,6 @@ class RebuildResult:
     done: list[str] = field(default_factory=list)  # rebuilt and in the cache
     failed: dict[str, BaseException] = field(default_factory=dict)  # a record, but it failed
     rest: list[str] = field(default_factory=list)  # no usable record: read the whole object
-
-
-class StoreHasPacks(GitDataError):
-    """Store gc of a store that holds packs: refused until store gc understands them (step 7)."""
-
-
-def refuse_gc_with_packs(store: Store) -> None:
-    """Store gc (whole objects only, so far) must not run on a store that holds packs: the
-    whole objects their records name would look unreferenced. One LIST of `chunked/v1/packs/`."""
-    listing, _ = store.list_keys("chunked/v1/packs/")
-    if next(iter(listing), None) is not None:
-        raise StoreHasPacks(
-            f"store {store.describe()} holds packs of the chunked store, which this gitdata's "
-            "store gc does not understand yet; nothing was deleted",
-            "leave the store as it is (local `git data gc` is unaffected); a later gitdata's "
-            "store gc collects packs",
-        )
 
 
 class ChunkedStore:

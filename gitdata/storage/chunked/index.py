@@ -7,31 +7,26 @@ chunk, the manifests read and their records). Deleting the file loses dedup unti
 never data. WAL journal and a 10 s busy timeout, so that several processes (the filter, a hook,
 a command) may write at once; writes are short `BEGIN IMMEDIATE` transactions.
 
-One connection per LocalIndex, shared by threads under a lock; imports only errors and format.
+One connection per LocalIndex, shared by threads under a lock; imports only errors, format, rows.
 """
 
 from __future__ import annotations
 
 import os
 import sqlite3
-import struct
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Callable, NamedTuple
 
 from ...errors import GitDataError
-from .format.common import ID_SIZE, OID_SIZE
-from .format.manifest import KeyChunk, Record, Term
+from .format.manifest import KeyChunk, Record
+from .rows import decode_chunks, decode_terms, encode_chunks, encode_terms
 
 SCHEMA_VERSION = 1
 MEMORY = ":memory:"  # an index for this process only (where the file cannot be written)
 BUSY_TIMEOUT = 10.0
 KEY_SIZE = 16  # chunks are keyed by the first 16 bytes of their id
-#: `file.chunks`: n x (id 32, raw length u32)
-CHUNK_ENTRY = struct.Struct("<32sI")
-#: `record.terms`: n x (kind, flags, zero, source, offset, length, output)
-TERM_ROW = struct.Struct("<BB6s32sQQQ")
 
 SCHEMA = """
 CREATE TABLE store (id INTEGER PRIMARY KEY, url TEXT NOT NULL UNIQUE,
@@ -89,32 +84,6 @@ def _marks(part: Sequence[object]) -> str:
 def index_path(data_dir: str) -> str:
     """`<git common dir>/data/chunked/index.sqlite`, from `<git common dir>/data`."""
     return os.path.join(data_dir, "chunked", "index.sqlite")
-
-
-def encode_chunks(chunks: Iterable[tuple[bytes, int]]) -> bytes:
-    return b"".join(CHUNK_ENTRY.pack(cid, n) for cid, n in chunks)
-
-
-def decode_chunks(blob: bytes) -> list[tuple[bytes, int]]:
-    return [(bytes(c), n) for c, n in CHUNK_ENTRY.iter_unpack(blob)]
-
-
-def encode_terms(terms: Sequence[Term]) -> bytes:
-    return b"".join(
-        TERM_ROW.pack(
-            1 if t.whole else 0, 1 if t.base_only else 0, bytes(6),
-            t.source.ljust(ID_SIZE, b"\0"), t.offset, t.length, t.output,
-        )
-        for t in terms
-    )  # fmt: skip
-
-
-def decode_terms(blob: bytes) -> tuple[Term, ...]:
-    out = []
-    for kind, flags, _, src, off, length, output in TERM_ROW.iter_unpack(blob):
-        source = bytes(src[:OID_SIZE]) if kind == 1 else bytes(src)
-        out.append(Term(kind == 1, source, off, length, output, bool(flags & 1)))
-    return tuple(out)
 
 
 class LocalIndex:
@@ -268,6 +237,11 @@ class LocalIndex:
         rows = self._query("SELECT id FROM pack WHERE store = ? AND pid = ?", (store, pid))
         return int(rows[0][0]) if rows else None
 
+    def pack_checked(self, store: int, pid: bytes) -> float | None:
+        """When the pack was last seen in `store` (4.8), or None for a pack not known."""
+        rows = self._query("SELECT checked FROM pack WHERE store = ? AND pid = ?", (store, pid))
+        return float(rows[0][0]) if rows else None
+
     def put_stored_chunks(
         self, store: int, pack: int, chunks: Iterable[tuple[bytes, int, int, int]]
     ) -> None:
@@ -363,6 +337,11 @@ class LocalIndex:
         """The files whose records in `store` name pack `pid` in a term."""
         sql = "SELECT DISTINCT oid FROM record WHERE store = ? AND instr(terms, ?) > 0"
         return {bytes(r[0]) for r in self._query(sql, (store, pid))}
+
+    def record_packs(self, store: int) -> set[bytes]:
+        """Every pack a record of `store` names (fsck: packs named by none are garbage)."""
+        rows = self._query("SELECT terms FROM record WHERE store = ?", (store,))
+        return {t.source for (blob,) in rows for t in decode_terms(blob) if not t.whole}
 
     def drop_record(self, store: int, oid: bytes, mid: bytes) -> None:
         sql = "DELETE FROM record WHERE store = ? AND oid = ? AND mid = ?"

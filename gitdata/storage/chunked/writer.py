@@ -9,7 +9,7 @@ upload (P4) and checks the run log. FORMAT is written when the store has none (3
 
 Deviations, to be closed later: the defragmentation guard (4.5 step 2) is not applied; packs
 are written by one thread, file after file (4.4 chunks in two); `pack.checked` is the client's
-clock; FORMAT is written with `legacy-objects yes` (the store is never probed for emptiness).
+clock.
 """
 
 from __future__ import annotations
@@ -83,7 +83,8 @@ def ensure_format(store: Store, view: StoreView) -> None:
         try:
             data = store.get_bytes(FORMAT_KEY)
         except ObjectMissing:
-            data = format_text(True)
+            # 3.2: `legacy-objects no` when this first chunked push finds no whole object
+            data = format_text(store.holds_whole_objects())
             store.put_bytes(FORMAT_KEY, data)
         text = data.decode("utf-8", "replace")
     fmt = parse_format(text.encode())
