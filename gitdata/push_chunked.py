@@ -20,7 +20,7 @@ from .storage.chunked import runlog
 from .storage.keys import FORMAT_KEY
 
 if TYPE_CHECKING:
-    from .storage.chunked.format.manifest import Record
+    from .storage.chunked.format.manifest import KeyChunk, Record
     from .storage.chunked.index import LocalIndex
 
 #: the writer's LINK_MIN (4.1), without importing the chunker for a push that does not chunk
@@ -57,10 +57,19 @@ def same_fs(ctx: Context, store: Store) -> bool:
 
 
 def bases(sc: Scanner, hits: Sequence[Hit], tips: Sequence[str]) -> dict[str, str]:
-    """oid -> the oid of its base (4.2): the pointer at the same path in the first of `tips`
-    (what the remote has) that holds a pointer there with another oid."""
+    """oid -> the oid of its base (4.2): for a path several of `hits` share (versions pushed
+    together, listed newest first as rev-list walks), the next older of them; for the oldest,
+    and any other, the pointer at the same path in the first of `tips` (what the remote has)
+    that holds a pointer there with another oid."""
     out: dict[str, str] = {}
-    todo = [h for h in hits if b"\n" not in h.path]
+    by_path: dict[bytes, list[Hit]] = {}
+    for h in hits:
+        if h.path:
+            by_path.setdefault(h.path, []).append(h)
+    for same in by_path.values():
+        for newer, older in zip(same, same[1:]):
+            out[newer.pointer.oid] = older.pointer.oid
+    todo = [h for h in hits if b"\n" not in h.path and h.pointer.oid not in out]
     for tip in tips:
         if not todo:
             break
@@ -103,6 +112,7 @@ class PushManifest:
     wholes: set[bytes]
     ctx: Context | None = None
     base_of: Mapping[str, str] = field(default_factory=dict)
+    key_chunks: list[KeyChunk] = field(default_factory=list)  # of the packs the push wrote (2.6)
 
     @property
     def relied(self) -> set[str]:
@@ -113,7 +123,7 @@ class PushManifest:
         from .storage.chunked.writer import kill_point
 
         kill_point("before-manifest")
-        put_manifest(store, self.records, self.packs, self.wholes)
+        put_manifest(store, self.records, self.packs, self.wholes, self.key_chunks)
         kill_point("manifest-written")
 
     def check_packs(self, store: Store, log: runlog.RunLog, force: bool = False) -> bool:
@@ -173,6 +183,8 @@ class PushManifest:
                 "remote was not updated",
                 "retry the push",
             )
+        self.key_chunks = [k for k in self.key_chunks if k.pack not in gone]
+        self.key_chunks += written.key_chunks
         keep = [r for r in self.records if r.oid.hex() not in sizes]
         self.records = keep + written.records
         self.packs = {t.source for r in self.records for t in r.terms if not t.whole}
@@ -220,7 +232,9 @@ def upload(
             result = transfer.upload(store, ctx.cache, written.whole, ctx.settings.transfers)
             failed.update(result.failed)
         wholes = {bytes.fromhex(o) for o in present | set(written.whole)} | written.wholes
-        manifest = PushManifest(written.records, written.packs, wholes, ctx, base_of)
+        manifest = PushManifest(
+            written.records, written.packs, wholes, ctx, base_of, written.key_chunks
+        )
     finally:
         index.close()
     if log is not None:

@@ -366,3 +366,26 @@ def test_fsck_remote_counts_files_kept_as_records(env):
     for m in manifests(store):
         m.unlink()
     assert env.data("fsck", "--remote", "origin", cwd=repo, check=False).returncode != 0
+
+
+def test_w3_two_versions_in_one_push_store_the_second_as_a_delta(env):
+    """v1 and v2 of a big file (1 MiB overwritten in 64 MiB) committed one after the other and
+    pushed together: v2's base is v1, pushed in the same run (here hard-linked whole), so the
+    store holds v1 once and about 1 MiB for v2, not a second whole copy."""
+    store = env.root / "store"
+    repo, bare = dir_repo(env, store)
+    path = random_file(repo / "big.bin", 64 << 20, seed=3)
+    v1 = path.read_bytes()
+    env.commit_all(repo)
+    v2 = v1[: 32 << 20] + os.urandom(1 << 20) + v1[33 << 20 :]
+    write(path, v2)
+    env.commit_all(repo, "v2")
+    env.git("push", "-q", "-u", "origin", "main", cwd=repo)
+    grown = tree_bytes(store) - len(v1)
+    print(f"W3 64 MiB, v1 and v2 in one push: the store holds v1 + {grown} bytes")
+    assert grown < 2 << 20
+    clone = env.root / "clone"
+    env.git("clone", "-q", str(bare), str(clone))
+    assert (clone / "big.bin").read_bytes() == v2
+    env.git("checkout", "-q", "HEAD~1", cwd=clone)
+    assert (clone / "big.bin").read_bytes() == v1

@@ -7,15 +7,13 @@ chunk, the manifests read and their records). Deleting the file loses dedup unti
 never data. WAL journal and a 10 s busy timeout, so that several processes (the filter, a hook,
 a command) may write at once; writes are short `BEGIN IMMEDIATE` transactions.
 
-One connection per LocalIndex, shared by the threads of one process under a lock. Imports
-nothing of gitdata but errors and format.
+One connection per LocalIndex, shared by threads under a lock; imports only errors, format, rows.
 """
 
 from __future__ import annotations
 
 import os
 import sqlite3
-import struct
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -23,8 +21,8 @@ from contextlib import contextmanager
 from typing import Callable, NamedTuple
 
 from ...errors import GitDataError
-from .format.common import ID_SIZE, OID_SIZE
-from .format.manifest import Record, Term
+from .format.manifest import KeyChunk, Record
+from .rows import decode_chunks, decode_terms, encode_chunks, encode_terms
 
 SCHEMA_VERSION = 1
 MEMORY = ":memory:"  # an index for this process only (where the file cannot be written)
@@ -32,10 +30,6 @@ BUSY_TIMEOUT = 10.0
 #: inside `LocalIndex.batch`, a shared transaction is committed once it is this old (seconds)
 BATCH_COMMIT = 0.5
 KEY_SIZE = 16  # chunks are keyed by the first 16 bytes of their id
-#: `file.chunks`: n x (id 32, raw length u32)
-CHUNK_ENTRY = struct.Struct("<32sI")
-#: `record.terms`: n x (kind, flags, zero, source, offset, length, output)
-TERM_ROW = struct.Struct("<BB6s32sQQQ")
 
 SCHEMA = """
 CREATE TABLE store (id INTEGER PRIMARY KEY, url TEXT NOT NULL UNIQUE,
@@ -55,6 +49,10 @@ CREATE TABLE manifest (store INTEGER NOT NULL, mid BLOB NOT NULL, mtime REAL NOT
 CREATE TABLE record (store INTEGER NOT NULL, oid BLOB NOT NULL, mid BLOB NOT NULL,
     size INTEGER NOT NULL, terms BLOB NOT NULL, PRIMARY KEY (store, oid, mid)) WITHOUT ROWID;
 """
+#: added to schema 1, where missing (older gitdata ignores it): key chunks of manifests (4.6)
+ADDED = """CREATE TABLE IF NOT EXISTS key_chunk (store INTEGER NOT NULL, id BLOB NOT NULL,
+    mid BLOB NOT NULL, pid BLOB NOT NULL, off INTEGER NOT NULL,
+    PRIMARY KEY (store, id, mid, pid)) WITHOUT ROWID"""
 
 
 class LocalIndexError(GitDataError):
@@ -82,35 +80,13 @@ class StoredRecord(NamedTuple):
     record: Record
 
 
+def _marks(part: Sequence[object]) -> str:
+    return ",".join("?" * len(part))
+
+
 def index_path(data_dir: str) -> str:
     """`<git common dir>/data/chunked/index.sqlite`, from `<git common dir>/data`."""
     return os.path.join(data_dir, "chunked", "index.sqlite")
-
-
-def encode_chunks(chunks: Iterable[tuple[bytes, int]]) -> bytes:
-    return b"".join(CHUNK_ENTRY.pack(cid, n) for cid, n in chunks)
-
-
-def decode_chunks(blob: bytes) -> list[tuple[bytes, int]]:
-    return [(bytes(c), n) for c, n in CHUNK_ENTRY.iter_unpack(blob)]
-
-
-def encode_terms(terms: Sequence[Term]) -> bytes:
-    return b"".join(
-        TERM_ROW.pack(
-            1 if t.whole else 0, 1 if t.base_only else 0, bytes(6),
-            t.source.ljust(ID_SIZE, b"\0"), t.offset, t.length, t.output,
-        )
-        for t in terms
-    )  # fmt: skip
-
-
-def decode_terms(blob: bytes) -> tuple[Term, ...]:
-    out = []
-    for kind, flags, _, src, off, length, output in TERM_ROW.iter_unpack(blob):
-        source = bytes(src[:OID_SIZE]) if kind == 1 else bytes(src)
-        out.append(Term(kind == 1, source, off, length, output, bool(flags & 1)))
-    return tuple(out)
 
 
 class LocalIndex:
@@ -148,7 +124,10 @@ class LocalIndex:
                     if statement.strip():
                         db.execute(statement)  # executescript would commit on its own
                 db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            elif version != SCHEMA_VERSION:
+                version = SCHEMA_VERSION
+            if version == SCHEMA_VERSION:
+                db.execute(ADDED)
+            else:
                 raise LocalIndexError(
                     f"the chunked store's local index {self.path} was written by a newer "
                     f"gitdata (schema {version})",
@@ -245,10 +224,8 @@ class LocalIndex:
         """Where the cache holds each chunk of `ids` (keyed by 16-byte key) it knows."""
         keys = sorted({i[:KEY_SIZE] for i in ids})
         out: dict[bytes, LocalChunk] = {}
-        for i in range(0, len(keys), 500):
-            part = keys[i : i + 500]
-            marks = ",".join("?" * len(part))
-            sql = f"SELECT id, oid, off, len FROM local_chunk WHERE id IN ({marks})"
+        for part in (keys[i : i + 500] for i in range(0, len(keys), 500)):
+            sql = f"SELECT id, oid, off, len FROM local_chunk WHERE id IN ({_marks(part)})"
             for k, oid, off, n in self._query(sql, part):
                 out[bytes(k)] = LocalChunk(bytes(oid), off, n)
         return out
@@ -274,11 +251,16 @@ class LocalIndex:
         with self._write() as db:
             db.execute(
                 "INSERT INTO pack (store, pid, size, checked) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT (store, pid) DO UPDATE SET checked = max(checked, excluded.checked)",
+                "ON CONFLICT (store, pid) DO UPDATE SET checked = max(checked, excluded.checked),"
+                " size = max(size, excluded.size)",
                 (store, pid, size, checked),
             )
             sql = "SELECT id FROM pack WHERE store = ? AND pid = ?"
             return int(db.execute(sql, (store, pid)).fetchone()[0])
+
+    def pack_size(self, store: int, pid: bytes) -> int | None:  # 0: its index is not known
+        rows = self._query("SELECT size FROM pack WHERE store = ? AND pid = ?", (store, pid))
+        return int(rows[0][0]) if rows else None
 
     def find_pack(self, store: int, pid: bytes) -> int | None:
         rows = self._query("SELECT id FROM pack WHERE store = ? AND pid = ?", (store, pid))
@@ -297,14 +279,14 @@ class LocalIndex:
         with self._write() as db:
             db.executemany("INSERT OR REPLACE INTO stored_chunk VALUES (?, ?, ?, ?, ?, ?)", rows)
 
-    def stored_chunk(self, store: int, cid: bytes) -> tuple[bytes, int, int] | None:
-        """Where `store` keeps chunk `cid`: (pack id, frame offset, frame length), or None."""
+    def stored_chunk(self, store: int, cid: bytes) -> tuple[bytes, int, int, int] | None:
+        """Where `store` keeps chunk `cid`: (pack id, frame offset, frame length, encoding)."""
         sql = (
-            "SELECT p.pid, s.off, s.flen FROM stored_chunk s JOIN pack p ON p.id = s.pack "
+            "SELECT p.pid, s.off, s.flen, s.enc FROM stored_chunk s JOIN pack p ON p.id = s.pack "
             "WHERE s.store = ? AND s.id = ?"
         )
         rows = self._query(sql, (store, cid[:KEY_SIZE]))
-        return (bytes(rows[0][0]), rows[0][1], rows[0][2]) if rows else None
+        return (bytes(rows[0][0]), *rows[0][1:4]) if rows else None
 
     def stored_chunks_at(self, pack: int, start: int, end: int) -> list[StoredChunk]:
         """The frames the index places in `pack` within [start, end), in pack order."""
@@ -326,6 +308,7 @@ class LocalIndex:
                 db.execute("DELETE FROM stored_chunk WHERE pack = ?", (found[0],))
                 db.execute("DELETE FROM pack WHERE id = ?", (found[0],))
             db.execute("DELETE FROM record WHERE store = ? AND instr(terms, ?) > 0", (store, pid))
+            db.execute("DELETE FROM key_chunk WHERE store = ? AND pid = ?", (store, pid))
 
     # -- manifests and records --------------------------------------------------------------
 
@@ -334,17 +317,38 @@ class LocalIndex:
             bytes(r[0]) for r in self._query("SELECT mid FROM manifest WHERE store = ?", (store,))
         }
 
-    def add_manifest(self, store: int, mid: bytes, mtime: float, records: Iterable[Record]) -> None:
+    def add_manifest(self, store: int, mid: bytes, mtime: float, records: Iterable[Record],
+                     key_chunks: Iterable[KeyChunk] = ()) -> None:  # fmt: skip
         rows = [(store, r.oid, mid, r.size, encode_terms(r.terms)) for r in records]
+        keys = [(store, k.chunk_id[:KEY_SIZE], mid, k.pack, k.offset) for k in key_chunks]
         with self._write() as db:
             db.execute("INSERT OR REPLACE INTO manifest VALUES (?, ?, ?)", (store, mid, mtime))
             db.executemany("INSERT OR REPLACE INTO record VALUES (?, ?, ?, ?, ?)", rows)
+            db.executemany("INSERT OR REPLACE INTO key_chunk VALUES (?, ?, ?, ?, ?)", keys)
 
     def drop_manifests(self, store: int, mids: Iterable[bytes]) -> None:
         with self._write() as db:
             for mid in mids:
                 db.execute("DELETE FROM manifest WHERE store = ? AND mid = ?", (store, mid))
                 db.execute("DELETE FROM record WHERE store = ? AND mid = ?", (store, mid))
+                db.execute("DELETE FROM key_chunk WHERE store = ? AND mid = ?", (store, mid))
+
+    def has_key_chunks(self, store: int) -> bool:
+        return bool(self._query("SELECT 1 FROM key_chunk WHERE store = ? LIMIT 1", (store,)))
+
+    def key_chunk_packs(self, store: int, ids: Iterable[bytes]) -> dict[bytes, int]:
+        """The packs that manifests of `store` say hold key chunks among `ids`, with how many
+        of `ids` each holds, leaving out packs whose whole index is known (4.6)."""
+        keys, out = sorted({i[:KEY_SIZE] for i in ids}), dict[bytes, int]()
+        for part in (keys[i : i + 500] for i in range(0, len(keys), 500)):
+            sql = (
+                "SELECT k.pid, count(DISTINCT k.id) FROM key_chunk k LEFT JOIN pack p ON p.store"
+                f" = k.store AND p.pid = k.pid WHERE k.store = ? AND k.id IN ({_marks(part)})"
+                " AND coalesce(p.size, 0) = 0 GROUP BY k.pid"
+            )
+            for pid, n in self._query(sql, [store, *part]):
+                out[bytes(pid)] = out.get(bytes(pid), 0) + int(n)
+        return out
 
     def records(self, store: int, oid: bytes) -> list[StoredRecord]:
         """The records of `oid` in `store`, newest manifest first."""
@@ -358,16 +362,20 @@ class LocalIndex:
             for mid, mtime, size, terms in self._query(sql, (store, oid))
         ]
 
+    def oids_naming(self, store: int, pid: bytes) -> set[bytes]:
+        """The files whose records in `store` name pack `pid` in a term."""
+        sql = "SELECT DISTINCT oid FROM record WHERE store = ? AND instr(terms, ?) > 0"
+        return {bytes(r[0]) for r in self._query(sql, (store, pid))}
+
     def record_packs(self, store: int) -> set[bytes]:
         """Every pack a record of `store` names (fsck: packs named by none are garbage)."""
         rows = self._query("SELECT terms FROM record WHERE store = ?", (store,))
         return {t.source for (blob,) in rows for t in decode_terms(blob) if not t.whole}
 
     def drop_record(self, store: int, oid: bytes, mid: bytes) -> None:
+        sql = "DELETE FROM record WHERE store = ? AND oid = ? AND mid = ?"
         with self._write() as db:
-            db.execute(
-                "DELETE FROM record WHERE store = ? AND oid = ? AND mid = ?", (store, oid, mid)
-            )
+            db.execute(sql, (store, oid, mid))
 
     # -- upkeep -------------------------------------------------------------------------------
 

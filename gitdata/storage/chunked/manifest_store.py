@@ -9,7 +9,14 @@ from collections.abc import Iterable
 from typing import NamedTuple
 
 from .. import Store, StoredKey
-from .format.manifest import Manifest, Record, decode_manifest, encode_manifest, manifest_id
+from .format.manifest import (
+    KeyChunk,
+    Manifest,
+    Record,
+    decode_manifest,
+    encode_manifest,
+    manifest_id,
+)
 from .manifests import MANIFESTS, SUFFIX, manifest_key
 
 
@@ -31,11 +38,15 @@ def put_wholes(store: Store, oids: Iterable[str]) -> str:
 
 
 def put_manifest(
-    store: Store, records: Iterable[Record], packs: Iterable[bytes], wholes: Iterable[bytes]
+    store: Store,
+    records: Iterable[Record],
+    packs: Iterable[bytes],
+    wholes: Iterable[bytes],
+    key_chunks: Iterable[KeyChunk] = (),
 ) -> str:
-    """Write the manifest of a push (3.4): its records, and every pack and whole object it
-    uploaded or relies on; return its key."""
-    data = encode_manifest(records, packs=packs, wholes=wholes)
+    """Write the manifest of a push (3.4): its records, every pack and whole object it
+    uploaded or relies on, and the key chunks of the packs it wrote; return its key."""
+    data = encode_manifest(records, packs=packs, wholes=wholes, key_chunks=key_chunks)
     key = manifest_key(manifest_id(data))
     store.put_bytes(key, data)
     return key

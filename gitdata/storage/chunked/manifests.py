@@ -65,7 +65,7 @@ class StoreView:
             except GitDataError as e:
                 self.problems.append(e)
                 continue
-            self.index.add_manifest(self.sid, mid, listed[mid], m.records)
+            self.index.add_manifest(self.sid, mid, listed[mid], m.records, m.key_chunks)
             read += 1
         self.synced = True
         return Synced(len(listed), read, len(gone))

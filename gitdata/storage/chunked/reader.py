@@ -2,10 +2,11 @@
 
 For each file: a temporary file in the cache's `tmp/` at full size, filled term by term at each
 term's file offset. A term is copied from the cache when it can be (a range of a cached whole
-object; a pack range whose every frame the local index places in a cached file), else it is a
-remote piece. Remote pieces of all the files are sorted by (key, offset) and coalesced into few
-ranged GETs (gaps up to COALESCE_GAP, spans up to GET_MAX), fetched by `workers` threads, each
-streamed in 1 MiB reads: no file, pack or span is ever held whole in memory. Every frame is
+object; a pack range whose every frame the local index places in a cached file, after reading
+the indexes of packs that cached bases were written to: plan.py), else it is a remote piece.
+Remote pieces of all the files are sorted by (key, offset) and coalesced into few ranged GETs
+(gaps up to COALESCE_GAP, spans up to GET_MAX), fetched by `workers` threads, each streamed in
+1 MiB reads: no file, pack or span is ever held whole in memory. Every frame is
 decoded and its BLAKE3 checked against its id; every file is handed to `adopt` (Cache.adopt),
 which checks its XXH3-128 against the oid before it enters the cache: wrong bytes never do.
 """
@@ -16,39 +17,26 @@ import os
 import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager, ExitStack
-from dataclasses import dataclass, field
-from typing import BinaryIO, Protocol
+from contextlib import ExitStack
+from typing import BinaryIO
 
 from ...errors import GitDataError, ObjectMissing
-from .. import key_for
 from .format.common import ENC_DELTA, FRAME_HEADER, ID_SIZE, CorruptPack
-from .format.manifest import Record, Term
+from .format.manifest import Record
 from .format.pack import decode_frame, parse_frame_header
 from .index import KEY_SIZE
 from .manifests import StoreView
+from .packindex import pack_key
+from .plan import GET_MAX, CacheLike, Copy, Job, Piece, Planner, Span, coalesce, split_whole
 
-COALESCE_GAP = 1 << 20
-GET_MAX = 16 << 20
+__all__ = ["GET_MAX", "Adopt", "CacheLike", "MissingPack", "Piece", "Rebuild", "pack_key"]
+__all__ += ["coalesce", "split_whole"]
+
 READ_SIZE = 1 << 20
 COPY_SIZE = 1 << 20
 REPUSH = "nothing from it was used; push the files that need it again from a clone that has them"
 
-
-class CacheLike(Protocol):
-    """What the reader needs of the cache (8.1): where an object is, and a fresh temporary."""
-
-    def path(self, oid: str) -> str: ...
-
-    def temp_path(self) -> AbstractContextManager[str]: ...
-
-
 Adopt = Callable[[str, str, int], None]  # (temporary, oid, size): verify and move into place
-
-
-def pack_key(pid: bytes) -> str:
-    h = pid.hex()
-    return f"chunked/v1/packs/{h[:2]}/{h}.pack"
 
 
 class MissingPack(GitDataError):
@@ -57,76 +45,6 @@ class MissingPack(GitDataError):
     def __init__(self, pid: bytes, cause: GitDataError) -> None:
         super().__init__(cause.message, cause.hint)
         self.pid = pid
-
-
-@dataclass
-class Piece:
-    """One term's bytes in the store, and where they go (several files may share a run)."""
-
-    key: str
-    offset: int
-    length: int
-    output: int
-    pack: bytes | None  # the pack id; None for a range of a whole object
-    dests: list[tuple[str, int]] = field(default_factory=list)  # (oid, file offset)
-
-    @property
-    def end(self) -> int:
-        return self.offset + self.length
-
-
-@dataclass
-class Span:
-    key: str
-    offset: int
-    end: int
-    pieces: list[Piece]
-
-
-@dataclass
-class Job:
-    """One file being rebuilt."""
-
-    oid: str
-    size: int
-    tmp: str
-    chunks: dict[int, tuple[bytes, int]] = field(default_factory=dict)  # file offset -> chunk
-    known: bool = True  # every chunk id is known (no whole-object range): record the list
-
-
-def coalesce(pieces: list[Piece], gap: int = COALESCE_GAP, most: int = GET_MAX) -> list[Span]:
-    """Pieces merged into spans of one key: sorted by offset, no overlap inside a span, a gap
-    of at most `gap` between neighbours, a span at most `most` (a single longer piece stays
-    whole: pack terms are split at term boundaries only)."""
-    merged: dict[tuple[str, int, int], Piece] = {}
-    for p in pieces:
-        same = merged.setdefault((p.key, p.offset, p.length), p)
-        if same is not p:
-            same.dests.extend(p.dests)
-    spans: list[Span] = []
-    for p in sorted(merged.values(), key=lambda p: (p.key, p.offset, p.length)):
-        s = spans[-1] if spans else None
-        if (
-            s is not None and s.key == p.key and s.end <= p.offset
-            and p.offset - s.end <= gap and p.end - s.offset <= most
-        ):  # fmt: skip
-            s.pieces.append(p)
-            s.end = p.end
-        else:
-            spans.append(Span(p.key, p.offset, p.end, [p]))
-    return spans
-
-
-def split_whole(p: Piece, most: int = GET_MAX) -> list[Piece]:
-    """A range of a whole object longer than `most`, in pieces of `most` (split anywhere)."""
-    if p.pack is not None or p.length <= most:
-        return [p]
-    out = []
-    for at in range(0, p.length, most):
-        n = min(most, p.length - at)
-        dests = [(o, off + at) for o, off in p.dests]
-        out.append(Piece(p.key, p.offset + at, n, n, None, dests))
-    return out
 
 
 class Rebuild:
@@ -139,30 +57,59 @@ class Rebuild:
         self.adopt = adopt
         self.workers = max(1, workers)
         self._lock = threading.Lock()
-        self._chunk_lists: dict[bytes, dict[int, bytes]] = {}
         self._jobs: dict[str, Job] = {}
+        #: delta bases (5.2): chunk id -> (file, offset, length) of its raw bytes, from frames
+        #: written to the files being rebuilt or kept from base-only terms in `_spill`
+        self._raw: dict[bytes, tuple[str, int, int]] = {}
+        self._spill = ""
+        self._spilled = 0
+        #: delta frames read before their base: (piece, output offset, frame, at)
+        self._deferred: list[tuple[Piece, int, bytes, int]] = []
 
     def run(self, records: Mapping[str, Record]) -> dict[str, BaseException | None]:
         """Rebuild every file of `records` (oid -> the record chosen); return oid -> None when
         it entered the cache, else its error (MissingPack: another record may do)."""
         result: dict[str, BaseException | None] = {}
+        planner = Planner(self.view, self.cache)
         with ExitStack() as stack:
             jobs = self._jobs = {}
-            pieces: list[Piece] = []
+            self._spill = stack.enter_context(self.cache.temp_path())
+            plans: dict[str, tuple[list[Copy], list[Piece]]] = {}
+
+            def plan(oid: str) -> None:
+                try:
+                    plans[oid] = planner.plan(jobs[oid], records[oid])
+                except (GitDataError, OSError) as e:
+                    result[oid] = e
+
             for oid, rec in records.items():
                 tmp = stack.enter_context(self.cache.temp_path())
                 with open(tmp, "wb") as f:
                     f.truncate(rec.size)
-                job = jobs[oid] = Job(oid, rec.size, tmp)
+                jobs[oid] = Job(oid, rec.size, tmp)
+                plan(oid)
+            if planner.learn(p for _, remote in plans.values() for p in remote):
+                for oid in list(plans):  # pack indexes were read: frames in the cache are copied
+                    plan(oid)
+            pieces: list[Piece] = []
+            for oid, (copies, remote) in plans.items():
                 try:
-                    pieces += self._plan(job, rec)
-                except (GitDataError, OSError) as e:
+                    for c in copies:
+                        _copy_range(c.src, c.src_offset, jobs[oid].tmp, c.offset, c.length)
+                except OSError as e:
                     result[oid] = e
-            spans = coalesce([q for p in pieces for q in split_whole(p)])
+                    continue
+                pieces += remote
+            # delta bases of base-only terms first, so that few deltas wait in memory for them
+            bases = [p for p in pieces if p.output == 0]
+            rest = [q for p in pieces if p.output for q in split_whole(p)]
             with ThreadPoolExecutor(max_workers=self.workers) as pool:
-                for failed in pool.map(self._fetch_span, spans):
-                    for oid, err in failed.items():
-                        result.setdefault(oid, err)
+                for spans in (coalesce(bases), coalesce(rest)):
+                    for failed in pool.map(self._fetch_span, spans):
+                        for oid, err in failed.items():
+                            result.setdefault(oid, err)
+            for oid, err in self._late_deltas().items():
+                result.setdefault(oid, err)
             for oid, job in jobs.items():
                 if oid in result:
                     continue
@@ -174,71 +121,6 @@ class Rebuild:
                 result[oid] = None
                 self._remember(job)
         return result
-
-    # -- planning -----------------------------------------------------------------------
-
-    def _plan(self, job: Job, rec: Record) -> list[Piece]:
-        remote, pos = [], 0
-        for t in rec.terms:
-            if t.base_only:
-                continue
-            if t.whole:
-                src = self.cache.path(t.source.hex())
-                job.known = False  # the chunks of a whole object's range are not known
-                if os.path.isfile(src):
-                    _copy_range(src, t.offset, job.tmp, pos, t.length)
-                else:
-                    remote.append(Piece(key_for(t.source.hex()), t.offset, t.length, t.output,
-                                        None, [(job.oid, pos)]))  # fmt: skip
-            elif not self._copy_local_frames(job, t, pos):
-                remote.append(
-                    Piece(pack_key(t.source), t.offset, t.length, t.output, t.source,
-                          [(job.oid, pos)])
-                )  # fmt: skip
-            pos += t.output
-        return remote  # decode_manifest checked that the outputs add up to the size
-
-    def _copy_local_frames(self, job: Job, t: Term, pos: int) -> bool:
-        """Copy a pack term from the cache when the index places every frame of it there."""
-        pack = self.index.find_pack(self.view.sid, t.source)
-        if pack is None:
-            return False
-        rows = self.index.stored_chunks_at(pack, t.offset, t.offset + t.length)
-        at = t.offset
-        for r in rows:
-            if r.offset != at:
-                return False
-            at += r.frame_length
-        if not rows or at != t.offset + t.length:
-            return False
-        local = self.index.local_chunks(r.chunk_key for r in rows)
-        if any(r.chunk_key not in local for r in rows):
-            return False
-        places = [local[r.chunk_key] for r in rows]
-        if sum(p.length for p in places) != t.output:
-            return False
-        paths = [self.cache.path(p.oid.hex()) for p in places]
-        if not all(os.path.isfile(p) for p in paths):
-            return False
-        for place, path in zip(places, paths):
-            _copy_range(path, place.offset, job.tmp, pos, place.length)
-            cid = self._chunk_id(place.oid, place.offset)
-            if cid is None:
-                job.known = False
-            else:
-                job.chunks[pos] = (cid, place.length)
-            pos += place.length
-        return True
-
-    def _chunk_id(self, oid: bytes, offset: int) -> bytes | None:
-        """The full id of the chunk at `offset` of the cached file `oid`, from its chunk list."""
-        if oid not in self._chunk_lists:
-            at, ids = 0, {}
-            for cid, n in self.index.file_chunks(oid) or []:
-                ids[at] = cid
-                at += n
-            self._chunk_lists[oid] = ids
-        return self._chunk_lists[oid].get(offset)
 
     # -- fetching -----------------------------------------------------------------------
 
@@ -290,14 +172,20 @@ class Rebuild:
                     f"corrupt frame in pack {name} at {at}: it crosses its term's end", REPUSH
                 )
             frame = head + _read_exact(s, hdr.payload_length, p.key)
-            base = self._base(hdr.base_id, name, at) if hdr.encoding == ENC_DELTA else None
-            _, raw = decode_frame(frame, base_raw=base, name=name, at=at)
-            for oid, off in p.dests:
-                self._write(oid, off + out, raw, (hdr.chunk_id, len(raw)))
             stored.append((hdr.chunk_id, at, hdr.size, hdr.encoding))
+            base = self._base(hdr.base_id) if hdr.encoding == ENC_DELTA else None
+            if hdr.encoding == ENC_DELTA and base is None:  # its base may come later
+                with self._lock:
+                    self._deferred.append((p, out, frame, at))
+            else:
+                _, raw = decode_frame(frame, base_raw=base, name=name, at=at)
+                if p.output == 0:  # a base-only term: kept for the delta frames
+                    self._keep(hdr.chunk_id, raw)
+                for oid, off in p.dests:
+                    self._write(oid, off + out, raw, (hdr.chunk_id, len(raw)))
             at += hdr.size
-            out += len(raw)
-        if out != p.output:
+            out += hdr.raw_length
+        if p.output and out != p.output:
             raise CorruptPack(
                 f"corrupt pack {name}: the frames at {p.offset} hold {out} bytes, "
                 f"the record says {p.output}",
@@ -306,23 +194,62 @@ class Rebuild:
         pack = self.index.pack_row(self.view.sid, p.pack, 0, 0.0)
         self.index.put_stored_chunks(self.view.sid, pack, stored)
 
-    def _base(self, base_id: bytes | None, name: str, at: int) -> bytes:
-        """The raw bytes of a delta frame's base, from the cache (5.2). Bases fetched from
-        base-only terms come with delta frames (step 8)."""
+    def _base(self, base_id: bytes | None) -> bytes | None:
+        """The raw bytes of a delta frame's base (5.2): from the cache, else from a frame this
+        rebuild decoded (a base-only term, or a frame of a file being rebuilt); else None."""
         assert base_id is not None
         place = self.index.local_chunks([base_id]).get(base_id[:KEY_SIZE])
-        if place is not None:
+        where = [(self.cache.path(place.oid.hex()), place.offset, place.length)] if place else []
+        with self._lock:
+            if base_id in self._raw:
+                where.append(self._raw[base_id])
+        for path, off, n in where:
             try:
-                with open(self.cache.path(place.oid.hex()), "rb") as f:
-                    f.seek(place.offset)
-                    raw = f.read(place.length)
-                return raw
+                with open(path, "rb") as f:
+                    f.seek(off)
+                    raw = f.read(n)
             except OSError:
-                pass
-        raise CorruptPack(
-            f"corrupt frame in pack {name} at {at}: its delta base is not in the cache",
-            "this gitdata reads delta frames only when their base is cached",
-        )
+                continue
+            if len(raw) == n:
+                return raw
+        return None
+
+    def _keep(self, cid: bytes, raw: bytes) -> None:
+        """Keep the raw bytes of a delta base from a base-only term, in the spill file."""
+        with self._lock:
+            if cid in self._raw:
+                return
+            with open(self._spill, "ab") as f:
+                f.write(raw)
+            self._raw[cid] = (self._spill, self._spilled, len(raw))
+            self._spilled += len(raw)
+
+    def _late_deltas(self) -> dict[str, BaseException]:
+        """Decode the delta frames read before their base, once every span is in."""
+        failed: dict[str, BaseException] = {}
+        for p, out, frame, at in self._deferred:
+            assert p.pack is not None
+            name = p.pack.hex()
+            hdr = parse_frame_header(frame, name=name, at=at)
+            base = self._base(hdr.base_id)
+            try:
+                if base is None:
+                    raise CorruptPack(
+                        f"corrupt frame in pack {name} at {at}: its delta base is not in the cache",
+                        "its record names no frame that holds the base; push the file again from "
+                        "a clone that has it",
+                    )
+                _, raw = decode_frame(frame, base_raw=base, name=name, at=at)
+            except CorruptPack as e:
+                for oid, _ in p.dests:
+                    failed.setdefault(oid, e)
+                continue
+            if p.output == 0:
+                self._keep(hdr.chunk_id, raw)
+            for oid, off in p.dests:
+                self._write(oid, off + out, raw, (hdr.chunk_id, len(raw)))
+        self._deferred = []
+        return failed
 
     def _write(
         self, oid: str, off: int, data: bytes, chunk: tuple[bytes, int] | None = None
@@ -339,6 +266,7 @@ class Rebuild:
         if chunk is not None:
             with self._lock:
                 job.chunks[off] = chunk
+                self._raw.setdefault(chunk[0], (job.tmp, off, chunk[1]))
 
     def _remember(self, job: Job) -> None:
         """Record the chunk list of a file every chunk of which came from a frame or a known

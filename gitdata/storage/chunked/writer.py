@@ -17,24 +17,32 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ...errors import GitDataError, ObjectMissing
 from .. import Store
 from ..keys import FORMAT_KEY
 from .chunker import FrameEncoder, iter_chunks
-from .format.common import format_text, parse_format
-from .format.manifest import Record, Term
-from .index import LocalIndex
+from .delta import DeltaBase
+from .format.common import ENC_DELTA, PACK_HEADER, Buffer, format_text, parse_format
+from .format.manifest import KeyChunk, Record, Term
+from .index import KEY_SIZE, LocalIndex
 from .manifests import StoreView
 from .packer import ClosedPack, PackWriter
-from .reader import pack_key
+from .packindex import MOST_INDEXES, delta_bases, fetch_indexes, pack_key
 
 #: files at least this big go whole into a directory store on the cache's file system (4.1)
 LINK_MIN = 16 << 20
 #: test-only: kill the process (SIGKILL) at the named point of the write path
 TEST_KILL = "GIT_DATA_TEST_KILL"
+
+
+def is_key_chunk(cid: bytes) -> bool:
+    """A chunk sampled into the manifest for other clones to find its pack (2.6): 1 in 256.
+    The first chunk of a file of two chunks or more, and the first frame of each pack, are
+    key chunks too."""
+    return cid[0] == 0
 
 
 def kill_point(point: str) -> None:
@@ -50,8 +58,10 @@ class Written:
     wholes: set[bytes] = field(default_factory=set)  # whole objects terms name
     whole: dict[str, int] = field(default_factory=dict)  # for the caller to upload whole
     failed: dict[str, BaseException] = field(default_factory=dict)
+    key_chunks: list[KeyChunk] = field(default_factory=list)  # of the packs uploaded (2.6)
     uploaded: int = 0  # bytes of packs uploaded
     pack_count: int = 0  # packs uploaded
+    indexes: int = 0  # pack indexes read for key chunks found (4.6)
 
 
 @dataclass
@@ -92,7 +102,12 @@ class _Push:
         self.tmp_dir = tmp_dir
         self.slot: _Slot | None = None
         self.slots: list[_Slot] = []
-        self.new: dict[bytes, tuple[_Slot, int, int]] = {}  # chunk id -> frame in this push
+        #: chunk id -> its frame in this push: pack, offset, length, encoding
+        self.new: dict[bytes, tuple[_Slot, int, int, int]] = {}
+        self.delta_of: dict[bytes, _Pending] = {}  # delta frame of this push -> its base's frame
+        self.bases_in: dict[bytes, dict[bytes, bytes]] = {}  # pack -> delta_bases(pack)
+        self.keys: list[tuple[_Slot, int, bytes]] = []  # key chunks: pack, frame offset, id
+        self.keyed = False  # manifests read had key chunks: look new chunks up (4.6)
         self.out = Written()
 
     def _frame_slot(self, length: int) -> _Slot:
@@ -122,37 +137,114 @@ class _Push:
         self.out.pack_count += 1
         self.out.packs.add(closed.pid)
 
-    def chunk_file(self, oid: str, size: int, path: str, base: Mapping[bytes, int]) -> list:
-        """The pending terms of one file; its new chunks go into this push's packs."""
+    def chunk_file(
+        self, oid: str, size: int, path: str, base: Mapping[bytes, int], delta: DeltaBase | None
+    ) -> tuple[list[_Pending], list[_Pending]]:
+        """The pending terms of one file, and the frames its delta frames need as bases; its
+        new chunks go into this push's packs."""
         encoder = FrameEncoder()
         pending: list[_Pending] = []
+        bases: list[_Pending] = []  # the frames of the delta frames' bases
         chunks: list[tuple[bytes, int]] = []
+        first = None  # the key chunk a file of two chunks or more starts with, if new
         with open(path, "rb", buffering=0) as f:
             for chunk, data in iter_chunks(f):
                 chunks.append((chunk.id, chunk.length))
                 n = chunk.length
+                if delta is not None:
+                    delta.shared(chunk.id, chunk.offset)
                 t: _Pending
                 if chunk.id in self.new:
-                    slot, off, flen = self.new[chunk.id]
+                    slot, off, flen, enc = self.new[chunk.id]
                     t = (slot, False, off, flen, n)
-                elif (s := self.index.stored_chunk(self.sid, chunk.id)) is not None:
-                    t = (s[0], False, s[1], s[2], n)
+                    if enc == ENC_DELTA:  # its base goes with it
+                        bases.append(self.delta_of[chunk.id])
+                elif (s := self._stored(chunk.id, base)) is not None:
+                    t = (s[0][0], False, s[0][1], s[0][2], n)
+                    if s[1] is not None:  # a delta frame: its base goes with it
+                        bases.append(s[1])
                 elif chunk.id in base:
                     t = (base_oid_marker, True, base[chunk.id], n, n)
                 else:
-                    enc, payload = encoder.encode(data)
-                    slot = self._frame_slot(44 + len(payload))
+                    found = self._delta(delta, data, chunk.offset, n) if delta else None
+                    base_id = None
+                    if found is None:
+                        enc, payload = encoder.encode(data)
+                    else:
+                        enc, payload, base_id, where = ENC_DELTA, found[0], found[1], found[2]
+                        bases.append(where)
+                        self.delta_of[chunk.id] = where
+                    slot = self._frame_slot(44 + (32 if base_id else 0) + len(payload))
                     assert slot.writer is not None
-                    e = slot.writer.add(chunk.id, n, enc, payload)
-                    self.new[chunk.id] = (slot, e.offset, e.length)
+                    e = slot.writer.add(chunk.id, n, enc, payload, base_id)
+                    self.new[chunk.id] = (slot, e.offset, e.length, enc)
                     t = (slot, False, e.offset, e.length, n)
+                    key = (slot, e.offset, chunk.id)
+                    if is_key_chunk(chunk.id) or e.offset == PACK_HEADER.size:
+                        self.keys.append(key)
+                    elif len(chunks) == 1:
+                        first = key
                 pending.append(t)
+        if first is not None and len(chunks) > 1:
+            self.keys.append(first)
         self.index.put_file(bytes.fromhex(oid), size, chunks)
-        return pending
+        return pending, bases
+
+    def _delta(
+        self, delta: DeltaBase, data: Buffer, offset: int, length: int
+    ) -> tuple[bytes, bytes, _Pending] | None:
+        """(payload, base id, the base's frame) of a delta frame for a new chunk, if one pays
+        (4.5 step 3): its base stored with encoding 0 or 1, in this push or before."""
+        cand = delta.candidate(offset, length)
+        if cand is None:
+            return None
+        cid, boff, blen = cand
+        where: _Pending
+        if cid in self.new:
+            slot, off, flen, enc = self.new[cid]
+            where = (slot, False, off, flen, 0)
+        elif (s := self.index.stored_chunk(self.sid, cid)) is not None:
+            enc, where = s[3], (s[0], False, s[1], s[2], 0)
+        else:
+            return None
+        if enc == ENC_DELTA:
+            return None
+        payload = delta.encode(data, boff, blen)
+        return None if payload is None else (payload, cid, where)
+
+    def _stored(
+        self, cid: bytes, base: Mapping[bytes, int]
+    ) -> tuple[tuple[bytes, int, int, int], _Pending | None] | None:
+        """Where the store keeps chunk `cid`: from the index, else, when a manifest's key
+        chunks place it in a pack whose index this clone has not read, from that index (4.6:
+        read at the first key chunk met, so the chunks after it in that pack are found too).
+        A delta frame comes with its base's frame, which the record names (a base-only term)
+        for a clone that lacks it: learnt from the delta frames' headers (packindex.py), else
+        the frame is not reused."""
+        found = self.index.stored_chunk(self.sid, cid)
+        if found is None and self.keyed and cid not in base:
+            packs = self.index.key_chunk_packs(self.sid, [cid])
+            if packs and self.out.indexes < MOST_INDEXES:
+                problems = self.view.problems
+                self.out.indexes += fetch_indexes(self.store, self.index, self.sid, packs, problems)
+                found = self.index.stored_chunk(self.sid, cid)
+        if found is None or found[3] != ENC_DELTA:
+            return None if found is None else (found, None)
+        pid = found[0]
+        if pid not in self.bases_in:
+            self.bases_in[pid] = delta_bases(self.store, self.index, self.sid, pid)
+        base_id = self.bases_in[pid].get(cid[:KEY_SIZE])
+        b = self.index.stored_chunk(self.sid, base_id) if base_id is not None else None
+        if b is None or b[3] == ENC_DELTA:
+            return None
+        return found, (b[0], False, b[1], b[2], 0)
 
     def finish(self) -> None:
         if self.slot is not None and self.slot.writer is not None:
             self._upload(self.slot)
+        for slot, off, cid in self.keys:
+            assert slot.closed is not None
+            self.out.key_chunks.append(KeyChunk(cid, slot.closed.pid, off))
 
     def abort(self) -> None:
         for s in self.slots:
@@ -164,18 +256,27 @@ class _Push:
 base_oid_marker = object()
 
 
-def _terms(pending: list[_Pending], base_oid: bytes | None) -> tuple[Term, ...]:
+def _source(src: object, base_oid: bytes | None) -> bytes:
+    if isinstance(src, _Slot):
+        assert src.closed is not None
+        return src.closed.pid
+    if src is base_oid_marker:
+        assert base_oid is not None
+        return base_oid
+    assert isinstance(src, bytes)
+    return src
+
+
+def _terms(
+    pending: list[_Pending], base_oid: bytes | None, bases: Sequence[_Pending] = ()
+) -> tuple[Term, ...]:
+    """Output terms in file order, merged where frames are contiguous; then base-only terms
+    for the delta bases no output term holds (4.5 step 4)."""
     terms: list[Term] = []
+    held: set[tuple[bytes, int]] = set()
     for src, whole, off, length, output in pending:
-        if isinstance(src, _Slot):
-            assert src.closed is not None
-            source = src.closed.pid
-        elif src is base_oid_marker:
-            assert base_oid is not None
-            source = base_oid
-        else:
-            assert isinstance(src, bytes)
-            source = src
+        source = _source(src, base_oid)
+        held.add((source, off))
         last = terms[-1] if terms else None
         if (
             last is not None and last.whole == whole and last.source == source
@@ -184,7 +285,16 @@ def _terms(pending: list[_Pending], base_oid: bytes | None) -> tuple[Term, ...]:
             terms[-1] = last._replace(length=last.length + length, output=last.output + output)
         else:
             terms.append(Term(whole, source, off, length, output))
-    return tuple(terms)
+    extra: list[Term] = []
+    for source, off, length in sorted({(_source(b[0], None), b[2], b[3]) for b in bases}):
+        if (source, off) in held:
+            continue
+        last = extra[-1] if extra else None
+        if last is not None and last.source == source and last.offset + last.length == off:
+            extra[-1] = last._replace(length=last.length + length)
+        elif last is None or last.source != source or last.offset + last.length < off:
+            extra.append(Term(False, source, off, length, 0, True))
+    return tuple(terms + extra)
 
 
 def write_files(
@@ -209,6 +319,7 @@ def write_files(
     out = push.out
     ensure_format(store, push.view)
     push.view.sync()
+    push.keyed = index.has_key_chunks(push.sid)
     kill_point("synced")
     for oid in copy:
         out.records += [r.record for r in push.view.records(oid)][:1]
@@ -225,26 +336,33 @@ def write_files(
             out.whole[oid] = size  # 4.1 step 3: hard-linked whole, as before
             continue
         todo.append((oid, size))
-    pending: dict[str, tuple[list[_Pending], bytes | None]] = {}
+    pending: dict[str, tuple[list[_Pending], bytes | None, list[_Pending]]] = {}
+    # a base that goes whole in this push is a whole object by the manifest (P4)
+    whole_bases = set(whole_bases) | set(out.whole)
     try:
-        for oid, size in todo:
+        for oid, size in _bases_first(todo, bases):
             base = bases.get(oid)
             base_map: dict[bytes, int] = {}
-            base_oid = None
-            if base is not None and base in whole_bases and os.path.isfile(path_of(base)):
-                base_oid = bytes.fromhex(base)
-                base_map = _chunk_offsets(index, base, path_of(base))
+            base_oid = delta = None
+            if base is not None and os.path.isfile(path_of(base)):
+                delta = DeltaBase(path_of(base), _base_chunks(index, base, path_of(base)))
+                if base in whole_bases:
+                    base_oid, base_map = bytes.fromhex(base), delta.at
             try:
-                pending[oid] = (push.chunk_file(oid, size, path_of(oid), base_map), base_oid)
+                p, deltas = push.chunk_file(oid, size, path_of(oid), base_map, delta)
+                pending[oid] = (p, base_oid, deltas)
             except OSError as e:
                 out.failed[oid] = e
+            finally:
+                if delta is not None:
+                    delta.close()
         push.finish()
     except BaseException:
         push.abort()
         raise
     kill_point("packs-uploaded")
-    for oid, (p, base_oid) in pending.items():
-        rec = Record(bytes.fromhex(oid), files[oid], _terms(p, base_oid))
+    for oid, (p, base_oid, deltas) in pending.items():
+        rec = Record(bytes.fromhex(oid), files[oid], _terms(p, base_oid, deltas))
         if sum(t.output for t in rec.terms) != rec.size:
             out.failed[oid] = GitDataError(f"xxh128:{oid} changed in the cache while pushed")
             continue
@@ -255,8 +373,22 @@ def write_files(
     return out
 
 
-def _chunk_offsets(index: LocalIndex, oid: str, path: str) -> dict[bytes, int]:
-    """Chunk id -> offset in the cached file `oid`: from the index, else cut now (4.2)."""
+def _bases_first(todo: list[tuple[str, int]], bases: Mapping[str, str]) -> list[tuple[str, int]]:
+    """`todo` with each file after its base when both are in it (versions pushed together:
+    the later one's chunks are then found among the earlier one's new frames)."""
+    oids = {oid for oid, _ in todo}
+
+    def depth(oid: str) -> int:
+        n, seen = 0, {oid}
+        while (oid := bases.get(oid, "")) in oids and oid not in seen:
+            n, seen = n + 1, seen | {oid}
+        return n
+
+    return sorted(todo, key=lambda t: depth(t[0]))  # stable: largest first within a depth
+
+
+def _base_chunks(index: LocalIndex, oid: str, path: str) -> list[tuple[bytes, int]]:
+    """The chunk list of the cached file `oid`: from the index, else cut now (4.2)."""
     chunks = index.file_chunks(bytes.fromhex(oid))
     if chunks is None:
         from .chunker import chunk_file
@@ -264,9 +396,4 @@ def _chunk_offsets(index: LocalIndex, oid: str, path: str) -> dict[bytes, int]:
         cut = chunk_file(path)
         chunks = [(c.id, c.length) for c in cut]
         index.put_file(bytes.fromhex(oid), sum(n for _, n in chunks), chunks)
-    out: dict[bytes, int] = {}
-    off = 0
-    for cid, n in chunks:
-        out.setdefault(cid, off)
-        off += n
-    return out
+    return chunks

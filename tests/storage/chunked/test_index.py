@@ -182,3 +182,34 @@ def test_a_batch_shares_transactions_and_keeps_each_write_atomic(tmp_path):
     assert other.execute("SELECT count(*) FROM file").fetchone()[0] == 200  # committed
     assert not index._db.in_transaction
     index.close()
+
+
+def test_key_chunks_of_manifests_point_at_packs_whose_index_is_unknown(tmp_path):
+    """Key chunks read from a manifest name their pack until its whole index is known (its
+    size), and go with their manifest or their pack; an index of schema 1 written before the
+    table existed gains it on open."""
+    from gitdata.storage.chunked.format.manifest import KeyChunk
+    from gitdata.storage.chunked.index import SCHEMA
+
+    path = str(tmp_path / "index.sqlite")
+    old = sqlite3.connect(path)
+    old.executescript(SCHEMA + "; PRAGMA user_version = 1;")  # from before key chunks
+    old.close()
+    index = LocalIndex(path)
+    sid = index.store_id("s")
+    p1, p2 = cid(1, "p"), cid(2, "p")
+    keys = [KeyChunk(cid(1), p1, 32), KeyChunk(cid(2), p1, 9000), KeyChunk(cid(3), p2, 32)]
+    assert not index.has_key_chunks(sid)
+    index.add_manifest(sid, b"m" * 32, 1.0, [], keys)
+    assert index.has_key_chunks(sid)
+    assert index.key_chunk_packs(sid, [cid(1), cid(2), cid(3), cid(4)]) == {p1: 2, p2: 1}
+    index.pack_row(sid, p1, 0, 1.0)  # frames read from it: its index is still unknown
+    assert index.key_chunk_packs(sid, [cid(1)]) == {p1: 1}
+    index.pack_row(sid, p1, 5000, 2.0)  # its index was read
+    assert index.pack_size(sid, p1) == 5000
+    assert index.key_chunk_packs(sid, [cid(1), cid(3)]) == {p2: 1}
+    index.drop_pack(sid, p2)
+    assert index.key_chunk_packs(sid, [cid(3)]) == {}
+    index.drop_manifests(sid, [b"m" * 32])
+    assert not index.has_key_chunks(sid)
+    index.close()

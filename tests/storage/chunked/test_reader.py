@@ -294,3 +294,48 @@ def test_format_decides_whether_records_are_read(tmp_path, store):
     store.delete_keys([FORMAT_KEY])  # no FORMAT: no writer made the records
     r = Clone(tmp_path, store, "b").rebuild(data)
     assert r.rest == [hash_bytes(data)] and not r.failed
+
+
+def test_delta_frames_read_before_their_base_and_from_base_only_terms(tmp_path, store):
+    """A delta frame whose base comes later in the same file waits for it; a file that holds
+    only the delta reads its base from a base-only term (kept on disk, not in the file); a
+    record with neither fails its file with one clear error and leaves the cache untouched."""
+    from gitdata.storage.chunked.format.common import ENC_DELTA, blake3_256
+    from gitdata.storage.chunked.format.manifest import Record, Term
+    from gitdata.storage.chunked.format.pack import zstd_compress
+    from gitdata.storage.chunked.packer import PackWriter
+
+    y = stream("base", 60_000)
+    x = y[:30_000] + b"changed" + y[30_007:]
+    w = ChunkedWriter(store, tmp_path)
+    with PackWriter(str(w.tmp)) as pw:
+        d = pw.add(blake3_256(x), len(x), ENC_DELTA, zstd_compress(x, y), blake3_256(y))
+        b = pw.add(blake3_256(y), len(y), ENC_RAW, y)
+        closed = pw.close()
+    store.put_file(pack_key(closed.pid), closed.path)
+    assert d.length < 1000  # the delta pays
+
+    def rec(data: bytes, *terms: Term) -> Record:
+        return Record(bytes.fromhex(hash_bytes(data)), len(data), terms)
+
+    pid = closed.pid
+    both = rec(x + y, Term(False, pid, d.offset, d.length + b.length, len(x) + len(y)))
+    alone = rec(x, Term(False, pid, d.offset, d.length, len(x)),
+                Term(False, pid, b.offset, b.length, 0, True))  # fmt: skip
+    w.manifest([both, alone])
+    c = Clone(tmp_path, store)
+    r = c.rebuild(x + y, x)
+    assert not r.failed and sorted(r.done) == sorted([hash_bytes(x + y), hash_bytes(x)])
+    assert c.has(x + y) and c.has(x)
+    assert os.listdir(c.cache.tmp_dir) == []  # the spill file is gone too
+    orphan = x[:-1] + b"!"
+    ow = PackWriter(str(w.tmp))
+    o = ow.add(blake3_256(orphan), len(orphan), ENC_DELTA, zstd_compress(orphan, y), blake3_256(y))
+    oc = ow.close()
+    store.put_file(pack_key(oc.pid), oc.path)
+    w.manifest([rec(orphan, Term(False, oc.pid, o.offset, o.length, len(orphan)))])
+    fresh = Clone(tmp_path, store, "fresh")
+    r = fresh.rebuild(orphan)
+    err = r.failed[hash_bytes(orphan)]
+    assert "its delta base is not in the cache" in err.message
+    assert not fresh.cache.has(hash_bytes(orphan))
