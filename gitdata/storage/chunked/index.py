@@ -18,11 +18,19 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Callable, NamedTuple
+from typing import Callable
 
 from ...errors import GitDataError
 from .format.manifest import KeyChunk, Record
-from .rows import decode_chunks, decode_terms, encode_chunks, encode_terms
+from .rows import (
+    LocalChunk,
+    StoredChunk,
+    StoredRecord,
+    decode_chunks,
+    decode_terms,
+    encode_chunks,
+    encode_terms,
+)
 
 SCHEMA_VERSION = 1
 MEMORY = ":memory:"  # an index for this process only (where the file cannot be written)
@@ -59,25 +67,6 @@ class LocalIndexError(GitDataError):
     """The local index cannot be used (a newer schema, a damaged file)."""
 
     unwritable = False  # the file cannot be made or opened (a read-only repository)
-
-
-class LocalChunk(NamedTuple):
-    oid: bytes
-    offset: int
-    length: int
-
-
-class StoredChunk(NamedTuple):
-    chunk_key: bytes  # first 16 bytes of the id
-    offset: int  # of the frame in its pack
-    frame_length: int
-    encoding: int
-
-
-class StoredRecord(NamedTuple):
-    mid: bytes  # the manifest that holds it
-    mtime: float  # that manifest's store time
-    record: Record
 
 
 def _marks(part: Sequence[object]) -> str:

@@ -1,13 +1,35 @@
-"""How the local index (index.py, docs/chunked-store.md 4.3) packs lists into its BLOBs:
-`file.chunks`, a file's chunk list, and `record.terms`, a record's terms. Pure functions."""
+"""The rows the local index (index.py, docs/chunked-store.md 4.3) answers with, and how it packs
+lists into its BLOBs: `file.chunks`, a file's chunk list, and `record.terms`, a record's terms.
+Pure functions."""
 
 from __future__ import annotations
 
 import struct
 from collections.abc import Iterable, Sequence
+from typing import NamedTuple
 
 from .format.common import ID_SIZE, OID_SIZE
-from .format.manifest import Term
+from .format.manifest import Record, Term
+
+
+class LocalChunk(NamedTuple):
+    oid: bytes
+    offset: int
+    length: int
+
+
+class StoredChunk(NamedTuple):
+    chunk_key: bytes  # first 16 bytes of the id
+    offset: int  # of the frame in its pack
+    frame_length: int
+    encoding: int
+
+
+class StoredRecord(NamedTuple):
+    mid: bytes  # the manifest that holds it
+    mtime: float  # that manifest's store time
+    record: Record
+
 
 #: `file.chunks`: n x (id 32, raw length u32)
 CHUNK_ENTRY = struct.Struct("<32sI")
