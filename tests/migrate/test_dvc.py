@@ -42,6 +42,21 @@ def dvc_exe(version: int) -> str:
     return str(exe)
 
 
+def dvc_env(root: Path) -> dict[str, str]:
+    """An environment for running git and DVC by hand under `root` (HOME is `root/home`)."""
+    return {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "DVC_"))},
+        "HOME": str(root / "home"),
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "DVC_NO_ANALYTICS": "1",
+        "DVC_SITE_CACHE_DIR": str(root / "site-cache"),
+        "GIT_AUTHOR_NAME": "Test",
+        "GIT_AUTHOR_EMAIL": "test@example.com",
+        "GIT_COMMITTER_NAME": "Test",
+        "GIT_COMMITTER_EMAIL": "test@example.com",
+    }
+
+
 def _run(args: list[str], cwd: Path, env: dict[str, str]) -> None:
     p = subprocess.run(args, cwd=cwd, env=env, capture_output=True)
     assert p.returncode == 0, f"{args}: {p.stdout.decode()} {p.stderr.decode()}"
@@ -56,17 +71,7 @@ def template(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     root = tmp_path_factory.mktemp(f"dvc{version}")
     home = root / "home"
     home.mkdir()
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "DVC_"))},
-        "HOME": str(home),
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "DVC_NO_ANALYTICS": "1",
-        "DVC_SITE_CACHE_DIR": str(root / "site-cache"),
-        "GIT_AUTHOR_NAME": "Test",
-        "GIT_AUTHOR_EMAIL": "test@example.com",
-        "GIT_COMMITTER_NAME": "Test",
-        "GIT_COMMITTER_EMAIL": "test@example.com",
-    }
+    env = dvc_env(root)
     work = root / "work"
     _run(["git", "init", "-q", "-b", "main", str(work)], root, env)
     _run([dvc, "init", "-q"], work, env)

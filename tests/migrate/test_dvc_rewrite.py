@@ -10,7 +10,6 @@ holds every version (pushed at each commit). What the work tree held right after
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -20,7 +19,7 @@ import pytest
 import xxhash
 from conftest import random_file, write
 from history_check import commit_map, files
-from test_dvc import VERSIONS, _run, dvc_exe
+from test_dvc import VERSIONS, _run, dvc_env, dvc_exe
 
 from gitdata.pointer import parse as parse_pointer
 
@@ -43,17 +42,7 @@ def template(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     dvc = dvc_exe(request.param)
     root = tmp_path_factory.mktemp(f"dvc{request.param}-history")
     (root / "home").mkdir()
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "DVC_"))},
-        "HOME": str(root / "home"),
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "DVC_NO_ANALYTICS": "1",
-        "DVC_SITE_CACHE_DIR": str(root / "site-cache"),
-        "GIT_AUTHOR_NAME": "Test",
-        "GIT_AUTHOR_EMAIL": "test@example.com",
-        "GIT_COMMITTER_NAME": "Test",
-        "GIT_COMMITTER_EMAIL": "test@example.com",
-    }
+    env = dvc_env(root)
     work = root / "work"
     expected: dict[str, dict[str, str]] = {}
 
