@@ -211,45 +211,38 @@ class S3Store(KeyCalls):
     def _head(self, oid: str) -> bool:
         return self._head_object(self.key(oid), f"xxh128:{oid}") is not None
 
-    def _probe(self, max_keys: int) -> set[str] | None:
-        """Every oid the store holds if the prefix holds at most `max_keys` keys (one request),
-        else None. None too when the credentials may not list: the plan goes ahead then."""
-        root = self._root()
+    def _list_root(self, **kw: Any) -> dict[str, Any] | None:
+        """One page of ListObjectsV2 over the store's prefix (`kw`: MaxKeys, Delimiter); None
+        when the credentials may not list."""
 
         def run() -> Any:
             try:
-                return self.client.list_objects_v2(
-                    Bucket=self.bucket, Prefix=root, MaxKeys=max_keys
-                )
+                return self.client.list_objects_v2(Bucket=self.bucket, Prefix=self._root(), **kw)
             except bx.ClientError as e:
                 if code_of(e) in ("403", "AccessDenied"):
                     return None
                 raise
 
         page = self._guard(run)
-        if page is None:
+        if page is not None:
+            self._bucket_checked = True  # a listing was answered: the bucket exists
+        return page
+
+    def _probe(self, max_keys: int) -> set[str] | None:
+        """Every oid the store holds if the prefix holds at most `max_keys` keys (one request),
+        else None. None too when the credentials may not list: the plan goes ahead then."""
+        page = self._list_root(MaxKeys=max_keys)
+        if page is None or page.get("IsTruncated"):
             return None
-        self._bucket_checked = True  # a listing was answered: the bucket exists
-        if page.get("IsTruncated"):
-            return None
+        root = self._root()
         stored = (self._oid_of(obj["Key"], root) for obj in page.get("Contents", ()))
         return {oid for oid in stored if oid is not None}
 
     def holds_whole_objects(self) -> bool:
-        root = self._root()
-
-        def run() -> Any:
-            try:
-                return self.client.list_objects_v2(Bucket=self.bucket, Prefix=root, Delimiter="/")
-            except bx.ClientError as e:
-                if code_of(e) in ("403", "AccessDenied"):
-                    return None  # may not list: cannot tell
-                raise
-
-        page = self._guard(run)
+        page = self._list_root(Delimiter="/")
         if page is None or page.get("IsTruncated"):
-            return True
-        self._bucket_checked = True
+            return True  # may not list, or too much to tell: the safe answer
+        root = self._root()
         shards = (p["Prefix"][len(root) :].rstrip("/") for p in page.get("CommonPrefixes", ()))
         return any(len(s) == 2 and all(c in "0123456789abcdef" for c in s) for s in shards)
 
