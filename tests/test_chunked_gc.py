@@ -60,6 +60,7 @@ def test_dead_packs_and_manifests_go_live_ones_stay(env):
     push_dead_branch(env, repo, "gone", os.urandom(150_000))
     assert len(packs(store)) == 2 and len(manifests(store)) == 2
     gcer = clone(env, bare, "gcer")
+    time.sleep(1.1)  # every manifest older than gc's `now` by more than the fence's second
     dry = gc(env, gcer, "--dry-run", "--grace", "0")
     assert len(dry["chunked"]["packs_removed"]) == 1 and dry["chunked"]["manifests_removed"] == 1
     assert len(packs(store)) == 2  # a dry run deletes nothing
@@ -89,7 +90,9 @@ def test_a_push_does_not_rely_on_a_pack_gc_deleted(env):
     env.git("push", "-q", "-u", "origin", "main", cwd=repo)
     x = os.urandom(120_000)
     push_dead_branch(env, repo, "gone", x)
-    gc(env, clone(env, bare, "gcer"), "--yes", "--grace", "0")
+    gcer = clone(env, bare, "gcer")
+    time.sleep(1.1)  # the manifest older than gc's `now` by more than the fence's second (7.1)
+    gc(env, gcer, "--yes", "--grace", "0")
     assert len(packs(store)) == 1
     write(repo / "a.bin", x)
     env.commit_all(repo, "x again")
@@ -203,6 +206,7 @@ def test_a_mostly_dead_pack_is_repacked(env):
     old = packs(store)
     before = tree_bytes(store / "chunked" / "v1" / "packs")
     gcer = clone(env, bare, "gcer")
+    time.sleep(1.1)  # every manifest older than gc's `now` by more than the fence's second
     dry = gc(env, gcer, "--dry-run", "--grace", "0")
     assert dry["chunked"]["repacked"] == [old[0].stem] and packs(store) == old
     done = gc(env, gcer, "--yes", "--grace", "0")
