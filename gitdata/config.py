@@ -34,9 +34,9 @@ _GIT_REMOTE_KEYS = {
     "profile": "profile",
     "chunked": "chunked",
 }
-#: values of `chunked` (docs/chunked-store.md, 7.4); built in: false until the format is done
+#: values of `chunked` (docs/chunked-store.md, 7.4); built in: auto (a new store starts chunked)
 CHUNKED_VALUES = ("true", "false", "auto")
-DEFAULT_CHUNKED = "false"
+DEFAULT_CHUNKED = "auto"
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _USERINFO_RE = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^/?#]*@")
 
