@@ -109,7 +109,10 @@ def _download(ext: External, data: list[Entry], cache: Cache, written: Written) 
     from .storage.chunked.index import MEMORY
 
     chunked = ChunkedStore(store, MEMORY)
-    result = transfer.download(store, cache, sizes, settings.transfers, progress, chunked)
+    try:
+        result = transfer.download(store, cache, sizes, settings.transfers, progress, chunked)
+    finally:
+        chunked.close()
     progress.close(len(result.failed))
     written.downloaded = len(result.done)
     if result.failed:
