@@ -34,9 +34,9 @@ _GIT_REMOTE_KEYS = {
     "profile": "profile",
     "chunked": "chunked",
 }
-#: values of `chunked` (docs/chunked-store.md, 7.4); built in: false until the format is done
+#: values of `chunked` (docs/chunked-store.md, 7.4); built in: auto (a new store starts chunked)
 CHUNKED_VALUES = ("true", "false", "auto")
-DEFAULT_CHUNKED = "false"
+DEFAULT_CHUNKED = "auto"
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _USERINFO_RE = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^/?#]*@")
 
@@ -76,16 +76,16 @@ class Settings:
     transfers: int = DEFAULT_TRANSFERS
     skip_smudge: bool = False
     config_file: str = CONFIG_FILE  # where the shared file was read from, for messages
-    chunked: str = DEFAULT_CHUNKED  # data.chunked: for remotes that say nothing
+    chunked: str | None = None  # data.chunked: for remotes that say nothing; None: unset
 
     def chunked_for(self, remote: str) -> tuple[str, str]:
         """The `chunked` setting of data remote `remote` ("" for none) and where it comes from."""
         rc = self.remotes.get(remote)
         if rc is not None and rc.chunked is not None:
             return rc.chunked, f"remote.{remote}.chunked"
-        if self.chunked != DEFAULT_CHUNKED:
+        if self.chunked is not None:
             return self.chunked, "data.chunked"
-        return self.chunked, "built-in default"
+        return DEFAULT_CHUNKED, "built-in default"
 
 
 def parse_config_file(text: str, name: str = CONFIG_FILE) -> dict[str, object]:
@@ -216,7 +216,7 @@ def merge(
         skip_smudge=environ.get("GIT_DATA_SKIP_SMUDGE", "") not in ("", "0", "false")
         or "--skip-smudge" in (get("filter.data.process") or ""),
         config_file=file_name,
-        chunked=_chunked(get("data.chunked"), "data.chunked") or DEFAULT_CHUNKED,
+        chunked=_chunked(get("data.chunked"), "data.chunked"),
     )
 
 

@@ -103,7 +103,16 @@ def _download(ext: External, data: list[Entry], cache: Cache, written: Written) 
     progress = output.Progress(
         f"Downloading from {store.describe()}", len(sizes), sum(sizes.values())
     )
-    result = transfer.download(store, cache, sizes, settings.transfers, progress)
+    # files a chunked store keeps in packs are rebuilt from them; with an index for this run
+    # only, since no repository here keeps one
+    from .storage.chunked import ChunkedStore
+    from .storage.chunked.index import MEMORY
+
+    chunked = ChunkedStore(store, MEMORY)
+    try:
+        result = transfer.download(store, cache, sizes, settings.transfers, progress, chunked)
+    finally:
+        chunked.close()
     progress.close(len(result.failed))
     written.downloaded = len(result.done)
     if result.failed:

@@ -302,6 +302,10 @@ class Fetcher:
 
     def explain(self, exc: BaseException, p: Pointer, pathname: str) -> GitDataError:
         where = self.store.describe() if self.setup_error is None else "no store"
+        if isinstance(exc, OSError):  # a rebuild from packs that could not write the cache
+            from .cache import disk_error
+
+            exc = disk_error(exc, self.ctx.cache.root)
         cause = exc.message if isinstance(exc, GitDataError) else str(exc)
         return GitDataError(
             f"{pathname}: cannot get the bytes of xxh128:{p.oid} from {where}: {cause}",

@@ -15,12 +15,15 @@ import shutil
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from . import hashing, output
 from .context import Context
 from .git.scan import Hit, Scanner
 from .storage import Store
+
+if TYPE_CHECKING:
+    from .storage.chunked.fsck import Findings
 
 
 @dataclass(frozen=True)
@@ -136,21 +139,7 @@ def check_remote(
     or a record whose packs and whole objects exist and whose terms fit their packs
     (storage/chunked/fsck.py). With `full`, every pack and whole object a read would use is
     also read whole and checked against its name."""
-    from .storage.chunked.fsck import check_store
-    from .storage.chunked.index import MEMORY, LocalIndex, LocalIndexError, index_path
-
-    wholes = store.exists_many(wanted) if wanted else set()
-    try:
-        index = LocalIndex(index_path(ctx.paths.data_dir))
-    except LocalIndexError as e:
-        if not e.unwritable:
-            raise
-        index = LocalIndex(MEMORY)  # a read-only repository checks all the same
-    try:
-        sizes = {oid: h.pointer.size for oid, h in wanted.items()}
-        found = check_store(store, index, sizes, wholes, full)
-    finally:
-        index.close()
+    found = _check_store(ctx, store, {oid: h.pointer.size for oid, h in wanted.items()}, full)
     out = RemoteCheck(set(found.missing), found.bad, found.corrupt, found.warnings)
     out.objects_read, out.bytes_read = found.packs_read, found.bytes_read
     if full:
@@ -159,6 +148,34 @@ def check_remote(
             if why:
                 out.corrupt[f"xxh128:{oid}"] = (why, needed_by)
     return out
+
+
+def readable_in(ctx: Context, store: Store, sizes: Mapping[str, int]) -> set[str]:
+    """The files of `sizes` (oid -> size) whose bytes a read from `store` finds, as `fsck
+    --remote` checks it without `--full`: a whole object, or a record whose packs and whole
+    objects exist and whose terms fit their packs."""
+    found = _check_store(ctx, store, sizes, False)
+    bad = set(found.missing) | set(found.bad)
+    for _, needed_by in found.corrupt.values():
+        bad |= needed_by
+    return set(sizes) - bad
+
+
+def _check_store(ctx: Context, store: Store, sizes: Mapping[str, int], full: bool) -> Findings:
+    from .storage.chunked.fsck import check_store
+    from .storage.chunked.index import MEMORY, LocalIndex, LocalIndexError, index_path
+
+    wholes = store.exists_many(sizes) if sizes else set()
+    try:
+        index = LocalIndex(index_path(ctx.paths.data_dir))
+    except LocalIndexError as e:
+        if not e.unwritable:
+            raise
+        index = LocalIndex(MEMORY)  # a read-only repository checks all the same
+    try:
+        return check_store(store, index, sizes, wholes, full)
+    finally:
+        index.close()
 
 
 def _stored_whole_problem(ctx: Context, store: Store, oid: str, out: RemoteCheck) -> str:

@@ -177,7 +177,9 @@ def plan_local(
         if candidates:
             store = open_store(resolve.for_download(ctx).spec)
             plan.store = store.describe()
-            confirmed = store.exists_many([c.oid for c in candidates])
+            from .fsck import readable_in  # whole objects, or records whose packs exist
+
+            confirmed = readable_in(ctx, store, {c.oid: c.size for c in candidates})
             for c in candidates:
                 if c.oid in confirmed:
                     plan.remove.append(Candidate(c.oid, c.size, c.mtime, OLD_HISTORY))

@@ -23,6 +23,9 @@ from gitdata.storage.chunked.format.common import ENC_ZSTD
 
 def pushed_repo(env: Env, files: dict[str, bytes]) -> tuple[Path, Path]:
     repo = env.new_repo()
+    # whole objects, which into_packs turns into packs the test controls (packs a chunked push
+    # wrote are read in test_chunked_write.py)
+    env.git("config", "data.chunked", "false", cwd=repo)
     for name, data in files.items():
         write(repo / name, data)
     env.commit_all(repo)

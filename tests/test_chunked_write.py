@@ -185,6 +185,42 @@ def test_embedded_default_round_trip(env):
         assert (clone / name).read_bytes() == data, name
 
 
+@pytest.mark.parametrize("kind", ["embedded", "directory"])
+def test_the_default_keeps_new_big_files_hard_linked_on_the_same_file_system(env, kind):
+    """With no `chunked` setting anywhere (built in: auto), a first push to a new store on the
+    cache's file system (the bare repository's embedded store, or a directory store) writes
+    FORMAT, packs the small files and hard-links a new big file whole (4.1 step 3, W1)."""
+    store = env.root / "store"
+    if kind == "directory":
+        repo, bare = dir_repo(env, store)
+        (repo / ".gitdata.toml").write_bytes(f'[remote.origin]\nurl = "{store}"\n'.encode())
+    else:
+        repo = env.new_repo()
+        bare = env.bare()
+        env.git("remote", "add", "origin", str(bare), cwd=repo)
+        store = bare / "data" / "objects"
+    assert "chunked: auto (built-in default)" in env.data("env", cwd=repo).stdout.decode()
+    random_file(repo / "big.bin", 17 << 20, seed=9)  # LINK_MIN is 16 MiB
+    small = {f"s{i}.bin": os.urandom(3000 + i) for i in range(5)}
+    for name, data in small.items():
+        write(repo / name, data)
+    env.commit_all(repo)
+    env.git("push", "-q", "-u", "origin", "main", cwd=repo)
+    assert (store / CHUNKED / "FORMAT").read_bytes().endswith(b"legacy-objects no\n")
+    assert len(packs(store)) == 1 and len(manifests(store)) == 1
+    big = env.git("cat-file", "blob", "HEAD:big.bin", cwd=repo).stdout
+    oid = big.split(b"xxh128:")[1].split()[0].decode()
+    whole = store / key_for(oid)
+    cached = repo / ".git" / "data" / "objects" / key_for(oid)
+    assert whole.stat().st_ino == cached.stat().st_ino  # a hard link, not a copy
+    assert [p.name for p in store.rglob("*") if p.is_file() and len(p.name) == 32] == [oid]
+    clone = env.root / "clone"
+    env.git("clone", "-q", str(bare), str(clone))
+    assert (clone / "big.bin").read_bytes() == (repo / "big.bin").read_bytes()
+    for name, data in small.items():
+        assert (clone / name).read_bytes() == data, name
+
+
 def test_mixed_store_old_whole_objects_and_new_records(env):
     """Whole objects pushed with chunked = false stay readable; switched on, a new version of a
     big file names the old whole object's unchanged ranges; a small file pushed whole before

@@ -365,14 +365,18 @@ def test_after_uninstall_git_add_cannot_commit_raw_bytes(env):
 # --- 7/8. checks that check what they name; sparse checkout -----------------------------------
 
 
-def test_status_remote_sees_what_the_store_lacks_after_no_verify(env):
+@pytest.mark.parametrize("chunked", ["false", "auto"])  # the store: whole objects, or packs
+def test_status_remote_sees_what_the_store_lacks_after_no_verify(env, chunked):
     repo = repo_with(env, {"a.bin": b"pushed"})
+    env.git("config", "data.chunked", chunked, cwd=repo)
     bare = env.bare()
     env.git("remote", "add", "origin", str(bare), cwd=repo)
     env.git("push", "-q", "-u", "origin", "main", cwd=repo)
     write(repo / "b.bin", b"never uploaded")
     env.commit_all(repo, "b")
     env.git("push", "-q", "--no-verify", "origin", "main", cwd=repo)
+    packs = list((bare / "data/objects/chunked/v1/packs").rglob("*.pack"))
+    assert bool(packs) == (chunked == "auto")
     assert status_json(env, repo)["to_push"] == []  # the refs say it is there
     doc = status_json(env, repo, "--remote")
     assert [m["path"] for m in doc["store"]["missing"]] == ["b.bin"]

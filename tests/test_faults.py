@@ -184,9 +184,9 @@ def stored_files(root: Path) -> set[str]:
 
 
 def pushed_repo(env: Env, files: dict[str, int], chunked: bool = False) -> tuple[Path, Path]:
+    """Pushed as whole objects, or with `chunked` as packs (whichever the default is)."""
     repo = env.new_repo()
-    if chunked:
-        env.git("config", "data.chunked", "true", cwd=repo)
+    env.git("config", "data.chunked", "true" if chunked else "false", cwd=repo)
     for i, (name, size) in enumerate(files.items()):
         random_file(repo / name, size, seed=i)
     env.commit_all(repo)
@@ -217,11 +217,13 @@ def test_full_disk_during_fetch_on_a_tmpfs(env: Env, tmpfs, chunked):
     assert env.out("status", "--porcelain", cwd=clone) == ""
 
 
-def test_full_disk_during_fetch_by_file_size_limit(env: Env, tmpfs):
+@pytest.mark.parametrize("chunked", [False, True], ids=["whole", "chunked"])
+def test_full_disk_during_fetch_by_file_size_limit(env: Env, tmpfs, chunked):
     """The store on another file system, so that the cache gets a copy (not a hard link) and
     the file-size limit bites."""
     store = tmpfs("store", "64m")
     repo = env.new_repo()
+    env.git("config", "data.chunked", "true" if chunked else "false", cwd=repo)
     random_file(repo / "big.bin", 8 << 20, seed=1)
     env.commit_all(repo)
     env.git("config", "data.remote.origin.url", str(store), cwd=repo)
@@ -245,8 +247,7 @@ def test_full_store_during_push(env: Env, tmpfs, chunked):
     Chunked: the pack, 10 MiB, is what does not fit."""
     store = tmpfs("store", "16m")
     repo = env.new_repo()
-    if chunked:
-        env.git("config", "data.chunked", "true", cwd=repo)
+    env.git("config", "data.chunked", "true" if chunked else "false", cwd=repo)
     random_file(repo / "big.bin", 10 << 20, seed=3)
     write(repo / "small.bin", b"small")
     env.commit_all(repo)
@@ -317,13 +318,15 @@ def test_full_disk_during_checkout_by_file_size_limit(env: Env):
     assert env.out("status", "--porcelain", cwd=clone) == ""
 
 
-def test_full_cache_during_clone(env: Env, tmpfs):
+@pytest.mark.parametrize("chunked", [False, True], ids=["whole", "chunked"])
+def test_full_cache_during_clone(env: Env, tmpfs, chunked):
     """`git clone` whose smudge downloads fill the cache: an error naming file, oid, store and
     GIT_DATA_SKIP_SMUDGE=1; every file that reached the worktree is whole (git stops at the
     first failed file of a required filter, see convert.c); no partial object in the cache;
     after freeing space, git's own advice completes the checkout."""
     names = ("a.bin", "b.bin", "c.bin")
-    repo, bare = pushed_repo(env, {"a.bin": 6 << 20, "b.bin": 6 << 20, "c.bin": 4000})
+    files = {"a.bin": 6 << 20, "b.bin": 6 << 20, "c.bin": 4000}
+    repo, bare = pushed_repo(env, files, chunked)
     disk = tmpfs("disk", "16m")
     room = ballast(disk, 6 << 20)
     clone = env.root / "clone"
@@ -383,6 +386,9 @@ def test_push_killed_midway_then_retried(env: Env, tmpfs, how):
     are in the store; then the push again. The store holds only complete objects throughout
     (copy: a tmpfs cache, so uploads copy into <store>/tmp and rename; link: hard links)."""
     repo = env.new_repo()
+    # whole objects: it counts them in the store as the push goes (a chunked push killed at each
+    # step: test_chunked_write.py, test_a_push_killed_at_each_step_is_finished_by_a_retry)
+    env.git("config", "data.chunked", "false", cwd=repo)
     if how == "copy":
         env.git("config", "data.cachedir", str(tmpfs("cache", "80m")), cwd=repo)
     env.git("config", "data.transfers", "2", cwd=repo)
@@ -521,7 +527,9 @@ def pointer_of(env: Env, repo: Path, path: str):
 def damaged_clone(env: Env) -> tuple[Path, Path, Path, dict]:
     """A clone whose cache and store have lost or damaged some objects:
     missing.bin is nowhere; flipped.bin's cached bytes have one byte changed (same size);
-    short.bin's cached object lost its last byte; good*.bin are fine."""
+    short.bin's cached object lost its last byte; good*.bin are fine. Whole objects (pushed_repo),
+    deleted from the store by key (packs damaged or missing: test_chunked_read.py, and
+    test_chunked_fsck.py)."""
     files = {n: 300_000 for n in ("good1.bin", "missing.bin", "flipped.bin", "short.bin")}
     files["good2.bin"] = 5000
     repo, bare = pushed_repo(env, files)

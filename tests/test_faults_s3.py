@@ -296,7 +296,7 @@ def s3_repo(env: Env, s3: S3, endpoint: str, chunked: bool = False) -> tuple[Pat
     write(
         repo / ".gitdata.toml",
         f'[remote.origin]\nurl = "{s3.url(PREFIX)}"\nendpoint_url = "{endpoint}"\n'.encode()
-        + (b"chunked = true\n" if chunked else b""),
+        + (b"chunked = true\n" if chunked else b"chunked = false\n"),
     )
     bare = env.bare()
     env.git("remote", "add", "origin", str(bare), cwd=repo)

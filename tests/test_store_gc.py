@@ -24,6 +24,13 @@ from gitdata.storage import Store, StoreSpec, open_store
 DAY = 86400
 
 
+@pytest.fixture(autouse=True)
+def _whole_objects(env: Env) -> None:
+    """Whole objects: these tests list and count them in the store (store gc of packs and
+    manifests: test_chunked_gc.py)."""
+    env.git("config", "--global", "data.chunked", "false")
+
+
 def embedded(env: Env, repo: Path, bare: Path) -> StoreSpec:
     """The default: a local Git remote keeps the bytes in its own git directory."""
     return StoreSpec(url=str(bare / "data" / "objects"))

@@ -6,6 +6,7 @@ import os
 import shutil
 from pathlib import Path
 
+import pytest
 from conftest import Env, random_file, same_file, write
 
 
@@ -23,6 +24,9 @@ def push_clone(
 
 
 def test_big_file_and_many_small_files_round_trip(env):
+    # whole objects: it counts them in the store (many small files in packs:
+    # test_chunked_write.py, test_many_small_files_make_few_packs_and_one_manifest)
+    env.git("config", "--global", "data.chunked", "false")
     repo = env.new_repo()
     random_file(repo / "big.bin", 200 << 20, seed=1)
     for i in range(2000):
@@ -164,9 +168,19 @@ def whole_objects(root: Path) -> list[Path]:
     return [p for p in root.glob("??/??/*") if p.is_file()]
 
 
-def test_push_of_new_branch_uploads_what_stale_tracking_refs_claim(env):
+def stored(root: Path) -> tuple[int, int]:
+    """How many whole objects and packs a directory store holds."""
+    return len(whole_objects(root)), len(list((root / "chunked/v1/packs").rglob("*.pack")))
+
+
+BOTH = pytest.mark.parametrize("chunked", ["false", "auto"])  # whole objects, or packs
+
+
+@BOTH
+def test_push_of_new_branch_uploads_what_stale_tracking_refs_claim(env, chunked):
     """A remote-tracking ref that says the remote has a commit is not trusted blindly."""
     repo = env.new_repo()
+    env.git("config", "data.chunked", chunked, cwd=repo)
     write(repo / "a.bin", b"first version")
     env.commit_all(repo)
     bare, clone = push_clone(env, repo)
@@ -174,11 +188,17 @@ def test_push_of_new_branch_uploads_what_stale_tracking_refs_claim(env):
     shutil.rmtree(bare / "data")
     env.git("checkout", "-q", "-b", "feature", cwd=repo)
     env.git("push", "-q", "origin", "feature", cwd=repo)
-    assert len(whole_objects(bare / "data" / "objects")) == 1
+    # chunked: the local index's memory of the emptied store's packs is not trusted either
+    assert stored(bare / "data" / "objects") == ((1, 0) if chunked == "false" else (0, 1))
+    again = env.root / "again"
+    env.git("clone", "-q", "-b", "feature", str(bare), str(again))
+    assert (again / "a.bin").read_bytes() == b"first version"
 
 
-def test_git_data_push_and_fetch(env):
+@BOTH
+def test_git_data_push_and_fetch(env, chunked):
     repo = env.new_repo()
+    env.git("config", "data.chunked", chunked, cwd=repo)
     write(repo / "a.bin", b"alpha")
     write(repo / "b/c.bin", b"gamma")
     env.commit_all(repo)
@@ -188,6 +208,7 @@ def test_git_data_push_and_fetch(env):
     dry = env.data("push", "--dry-run", cwd=repo).stdout.decode()
     assert dry.count("upload xxh128:") == 2
     env.data("push", "origin", cwd=repo)
+    assert stored(bare / "data" / "objects") == ((2, 0) if chunked == "false" else (0, 1))
     assert env.data("push", "--dry-run", cwd=repo).stdout == b""
     clone = env.root / "clone"
     env.git("clone", "-q", str(bare), str(clone), env={"GIT_DATA_SKIP_SMUDGE": "1"})
@@ -201,8 +222,10 @@ def test_git_data_push_and_fetch(env):
     assert (clone / "a.bin").read_bytes().startswith(b"version gitdata/1")
 
 
-def test_push_of_annotated_tag_and_deletion(env):
+@BOTH
+def test_push_of_annotated_tag_and_deletion(env, chunked):
     repo = env.new_repo()
+    env.git("config", "data.chunked", chunked, cwd=repo)
     write(repo / "a.bin", b"tagged bytes")
     env.commit_all(repo)
     bare = env.bare()
@@ -210,7 +233,7 @@ def test_push_of_annotated_tag_and_deletion(env):
     env.git("tag", "-a", "v1", "-m", "release", cwd=repo)
     env.git("tag", "-a", "tree-tag", "-m", "odd", "HEAD^{tree}", cwd=repo)
     env.git("push", "-q", "origin", "v1", "tree-tag", cwd=repo)
-    assert len(whole_objects(bare / "data" / "objects")) == 1
+    assert stored(bare / "data" / "objects") == ((1, 0) if chunked == "false" else (0, 1))
     env.git("push", "-q", "origin", ":v1", cwd=repo)  # a deletion sends nothing, fails nothing
 
 

@@ -25,12 +25,15 @@ def oid_of(env: Env, repo: Path, path: str, rev: str = "HEAD") -> str:
 
 
 def s3_repo(env: Env, s3: S3, prefix: str = PREFIX) -> tuple[Path, Path]:
-    """A repository whose committed .gitdata.toml sends origin's bytes to s3://bucket/prefix,
-    and an empty bare repository on disk as origin."""
+    """A repository whose committed .gitdata.toml sends origin's bytes to s3://bucket/prefix
+    as whole objects, and an empty bare repository on disk as origin."""
     repo = env.new_repo()
+    # whole objects: this file checks their keys and request counts (the chunked store on S3:
+    # test_chunked_write.py, test_chunked_read.py, test_faults_s3.py)
     write(
         repo / ".gitdata.toml",
-        f'[remote.origin]\nurl = "{s3.url(prefix)}"\nendpoint_url = "{s3.endpoint}"\n'.encode(),
+        f'[remote.origin]\nurl = "{s3.url(prefix)}"\nendpoint_url = "{s3.endpoint}"\n'
+        "chunked = false\n".encode(),
     )
     bare = env.bare()
     env.git("remote", "add", "origin", str(bare), cwd=repo)

@@ -29,7 +29,11 @@ def push(
     store, res = sync.open_for_remote(ctx, remote)
     plan = sync.plan_push(ctx, store, hits, push_chunked.wanted(ctx, store, res.spec.name))
     if dry_run:
-        for oid, size in sorted(plan.to_upload.items(), key=lambda kv: plan.hits[kv[0]].path):
+        # a chunked push uploads nothing for a file the store has a record of (the writer
+        # looks them up): neither does the dry run list it
+        kept = push_chunked.recorded(ctx, store, list(plan.to_upload)) if plan.chunked else set()
+        upload = {o: n for o, n in plan.to_upload.items() if o not in kept}
+        for oid, size in sorted(upload.items(), key=lambda kv: plan.hits[kv[0]].path):
             hit = plan.hits[oid]
             print(f"upload {hit.pointer.ref} {size} {quote(hit.path, ctx.quote_path)}")
         for hit in sorted(plan.missing.values(), key=lambda h: h.path):

@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 import os
 
-from .. import hooks, output, resolve, sync, worktree
+from .. import fsck, hooks, output, resolve, sync, worktree
 from ..context import Context
 from ..git.scan import Hit
 from ..names import json_fields, quote
@@ -35,7 +35,8 @@ def status(as_json: bool = False, remote: str | None = None) -> int:
         store, _ = sync.open_for_remote(ctx, remote or target or "origin")
         store_name = store.describe()
         hits = sync.head_hits(sc) if head else []
-        present = store.exists_many({h.pointer.oid for h in hits})
+        # whole objects, or records whose packs exist (a chunked store)
+        present = fsck.readable_in(ctx, store, {h.pointer.oid: h.pointer.size for h in hits})
         lacking = [h for h in hits if h.pointer.oid not in present]
     hook_problem = _hook_problem(ctx)
 

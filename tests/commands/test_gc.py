@@ -248,8 +248,10 @@ def test_remove_if_older_puts_back_an_object_touched_meanwhile(tmp_path):
     assert cache.remove_if_older(oid, cutoff) is None  # already gone
 
 
-def test_keep_recent_removes_only_pushed_old_history(env):
+@pytest.mark.parametrize("chunked", ["false", "auto"])  # the store: whole objects, or packs
+def test_keep_recent_removes_only_pushed_old_history(env, chunked):
     repo = env.new_repo()
+    env.git("config", "data.chunked", chunked, cwd=repo)
     bare = env.bare()
     env.git("remote", "add", "origin", str(bare), cwd=repo)
     old = str(int(time.time()) - 100 * DAY)
@@ -270,6 +272,8 @@ def test_keep_recent_removes_only_pushed_old_history(env):
     current = new_version(env, repo, b"in HEAD")
     age(repo)
 
+    packs = list((bare / "data/objects/chunked/v1/packs").rglob("*.pack"))
+    assert bool(packs) == (chunked == "auto")
     assert gc_json(env, repo)["objects"] == 0  # without --keep-recent all history counts
     doc = gc_json(env, repo, "--keep-recent", "30", "--dry-run")
     assert removed(doc) == {pushed}

@@ -24,11 +24,14 @@ def oid_of(env: Env, repo: Path, path: str, rev: str = "HEAD") -> str:
     return p.oid
 
 
-def registry(env: Env, name: str = "registry") -> tuple[Path, Path]:
+def registry(env: Env, name: str = "registry", *, whole: bool = False) -> tuple[Path, Path]:
     """A repository with data files, files stored in Git (one over 1 KiB, which the first fetch
     leaves out), an executable and a symbolic link, tagged v1 then changed; pushed with its
-    bytes to `<name>.git` on disk, whose embedded store holds them."""
+    bytes to `<name>.git` on disk, whose embedded store holds them (chunked, the default for a
+    new store; with `whole`, as whole objects)."""
     repo = env.new_repo(name)
+    if whole:
+        env.git("config", "data.chunked", "false", cwd=repo)
     write(repo / "a.bin", b"alpha v1")
     write(repo / "data/b.bin", b"beta")
     random_file(repo / "data/deep/c.bin", 300_000, seed=2)
@@ -65,7 +68,9 @@ def leftovers(*dirs: Path) -> list[str]:
 
 
 def test_get_a_file_and_a_folder_from_a_bare_repository(env, outside):
-    repo, bare = registry(env)
+    # whole objects: the store's object is compared with the user's file by inode (chunked:
+    # test_get_from_a_chunked_store)
+    repo, bare = registry(env, whole=True)
     env.data("get", str(bare), "a.bin", cwd=outside)
     assert (outside / "a.bin").read_bytes() == b"alpha v2"
     oid = oid_of(env, repo, "data/deep/c.bin")
@@ -200,7 +205,8 @@ def test_credentials_in_the_url_are_never_printed(env, outside):
 
 
 def test_bytes_that_do_not_verify_or_are_missing_leave_no_output(env, outside):
-    repo, bare = registry(env)
+    # whole objects, damaged in the store (packs: test_a_damaged_or_missing_pack_leaves_no_output)
+    repo, bare = registry(env, whole=True)
     oid = oid_of(env, repo, "data/deep/c.bin")
     obj = bare / "data" / "objects" / oid[:2] / oid[2:4] / oid
     good = obj.read_bytes()
@@ -277,12 +283,10 @@ def test_a_server_without_filters_and_a_store_named_by_the_user(env, outside):
 # --- S3 -------------------------------------------------------------------------------------
 
 
-def s3_registry(env: Env, s3: S3, prefix: str = "reg") -> tuple[Path, Path]:
+def s3_registry(env: Env, s3: S3, prefix: str = "reg", *, whole: bool = False) -> tuple[Path, Path]:
     repo = env.new_repo("s3reg")
-    write(
-        repo / ".gitdata.toml",
-        f'[remote.origin]\nurl = "{s3.url(prefix)}"\nendpoint_url = "{s3.endpoint}"\n'.encode(),
-    )
+    toml = f'[remote.origin]\nurl = "{s3.url(prefix)}"\nendpoint_url = "{s3.endpoint}"\n'
+    write(repo / ".gitdata.toml", (toml + ("chunked = false\n" if whole else "")).encode())
     write(repo / "m/a.bin", b"alpha")
     random_file(repo / "m/big.bin", 2 << 20, seed=7)
     write(repo / "m/README", b"models\n")
@@ -294,7 +298,9 @@ def s3_registry(env: Env, s3: S3, prefix: str = "reg") -> tuple[Path, Path]:
 
 
 def test_get_from_a_repository_whose_store_is_s3(env, s3, outside):
-    repo, bare = s3_registry(env, s3)
+    # whole objects: the exact GETs of each object, and a mirror made by copying one (packs:
+    # test_get_from_a_chunked_store)
+    repo, bare = s3_registry(env, s3, whole=True)
     assert not [p for p in (bare / "data").rglob("*") if p.is_file()]  # the bytes are in S3
     s3.clear_requests()
     proc = env.data("get", str(bare), "m", cwd=outside)
@@ -302,8 +308,10 @@ def test_get_from_a_repository_whose_store_is_s3(env, s3, outside):
     for name in ("a.bin", "big.bin", "README"):
         assert (outside / "m" / name).read_bytes() == (repo / "m" / name).read_bytes()
     gets = sorted(p for m, p, _ in s3.requests if m == "GET")
+    # each object, and FORMAT's 404: the reader asks first whether the store keeps packs
     assert gets == sorted(
-        f"/{s3.bucket}/reg/{key_for(oid_of(env, repo, f'm/{n}'))}" for n in ("a.bin", "big.bin")
+        [f"/{s3.bucket}/reg/{key_for(oid_of(env, repo, f'm/{n}'))}" for n in ("a.bin", "big.bin")]
+        + [f"/{s3.bucket}/reg/chunked/v1/FORMAT"]
     )
     env.data("get", str(bare), "m/big.bin", "-o", "one.bin", cwd=outside)
     assert (outside / "one.bin").read_bytes() == (repo / "m/big.bin").read_bytes()
@@ -317,11 +325,15 @@ def test_get_from_a_repository_whose_store_is_s3(env, s3, outside):
     env.git("config", "--global", "data.remote.origin.url", s3.url("mirror"))
     env.data("get", str(bare), "m/a.bin", "-o", "mirrored.bin", cwd=outside)
     assert (outside / "mirrored.bin").read_bytes() == b"alpha"
-    assert [p for m, p, _ in s3.requests if m == "GET"] == [f"/{s3.bucket}/mirror/{key_for(oid)}"]
+    assert [p for m, p, _ in s3.requests if m == "GET"] == [
+        f"/{s3.bucket}/mirror/chunked/v1/FORMAT",
+        f"/{s3.bucket}/mirror/{key_for(oid)}",
+    ]
 
 
 def test_forged_or_missing_bytes_in_s3_leave_no_output(env, s3, outside):
-    repo, bare = s3_registry(env, s3)
+    # whole objects forged and deleted (packs: test_a_damaged_or_missing_pack_leaves_no_output)
+    repo, bare = s3_registry(env, s3, whole=True)
     oid = oid_of(env, repo, "m/big.bin")
     s3.client.put_object(Bucket=s3.bucket, Key=f"reg/{key_for(oid)}", Body=b"forged bytes!!")
     proc = env.data("get", str(bare), "m", cwd=outside, check=False)
@@ -332,6 +344,60 @@ def test_forged_or_missing_bytes_in_s3_leave_no_output(env, s3, outside):
     s3.client.delete_object(Bucket=s3.bucket, Key=f"reg/{key_for(oid)}")
     proc = env.data("get", str(bare), "m/big.bin", cwd=outside, check=False)
     assert proc.returncode == 1 and f"does not have xxh128:{oid}" in proc.stderr.decode()
+    assert list(outside.iterdir()) == [] and leftovers(env.root / "tmp") == []
+
+
+# --- chunked stores (the default for a new store) ----------------------------------------
+
+
+def packs_in(bare: Path) -> list[Path]:
+    return sorted((bare / "data" / "objects" / "chunked" / "v1" / "packs").rglob("*.pack"))
+
+
+def test_get_from_a_chunked_store(env, s3, outside):
+    """Files a store keeps only in packs are rebuilt from them, verified, and the user's files
+    are their own; from the embedded store and from S3."""
+    repo, bare = registry(env)
+    c = oid_of(env, repo, "data/deep/c.bin")
+    assert packs_in(bare) and not (bare / "data" / "objects" / c[:2] / c[2:4] / c).exists()
+    env.data("get", str(bare), "data", cwd=outside)
+    for name in ("b.bin", "deep/c.bin", "notes.txt", "plain.dat", "run.sh"):
+        assert (outside / "data" / name).read_bytes() == (repo / "data" / name).read_bytes()
+    assert (outside / "data/deep/c.bin").stat().st_nlink == 1
+    assert leftovers(outside, env.root / "tmp") == []
+
+    repo, bare = s3_registry(env, s3)
+    keys = [o["Key"] for o in s3.client.list_objects_v2(Bucket=s3.bucket)["Contents"]]
+    assert keys and all(k.startswith("reg/chunked/v1/") for k in keys), keys
+    s3.clear_requests()
+    (outside / "s3").mkdir()
+    env.data("get", str(bare), "m", "-o", "s3", cwd=outside)
+    for name in ("a.bin", "big.bin", "README"):
+        assert (outside / "s3/m" / name).read_bytes() == (repo / "m" / name).read_bytes()
+    gets = [p for m, p, _ in s3.requests if m == "GET" and "list-type" not in p]
+    assert gets and all(p.startswith(f"/{s3.bucket}/reg/chunked/v1/") for p in gets), gets
+    assert any("/packs/" in p for p in gets), gets
+
+
+def test_a_damaged_or_missing_pack_leaves_no_output(env, outside):
+    repo, bare = registry(env)
+    (pack,) = packs_in(bare)
+    good = pack.read_bytes()
+    blob = bytearray(good)
+    blob[100] ^= 1
+    os.chmod(pack, 0o644)
+    pack.write_bytes(bytes(blob))
+    for path in ("data/deep/c.bin", "data"):
+        proc = env.data("get", str(bare), path, cwd=outside, check=False)
+        err = proc.stderr.decode()
+        assert proc.returncode == 1 and "Traceback" not in err, err
+        assert f"cannot get the bytes of 1 file(s) from {bare / 'data' / 'objects'}:" in err
+        assert "data/deep/c.bin (xxh128:" in err and "corrupt frame in pack" in err, err
+        assert list(outside.iterdir()) == [], err
+    pack.unlink()
+    proc = env.data("get", str(bare), "data", cwd=outside, check=False)
+    err = proc.stderr.decode()
+    assert proc.returncode == 1 and "Traceback" not in err and "cannot get the bytes" in err
     assert list(outside.iterdir()) == [] and leftovers(env.root / "tmp") == []
 
 

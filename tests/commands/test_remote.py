@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import sys
 
+import pytest
 from conftest import write
 
 if sys.version_info >= (3, 11):
@@ -132,15 +133,19 @@ def test_comments_lost_are_reported(env):
     assert set(toml(repo)["remote"]) == {"origin", "backup"}
 
 
-def test_remote_add_then_push_to_s3(env, s3):
+@pytest.mark.parametrize("chunked", ["false", "auto"])  # whole objects, or packs
+def test_remote_add_then_push_to_s3(env, s3, chunked):
     repo = env.new_repo()
+    env.git("config", "data.chunked", chunked, cwd=repo)
     env.data("remote", "add", "origin", s3.url("proj"), "--endpoint-url", s3.endpoint, cwd=repo)
     write(repo / "a.bin", b"alpha")
     env.commit_all(repo)
     bare = env.bare()
     env.git("remote", "add", "origin", str(bare), cwd=repo)
     env.git("push", "-q", "origin", "main", cwd=repo)
-    assert len([k for k in s3.keys("proj/") if not k.startswith("proj/chunked/")]) == 1
+    whole = [k for k in s3.keys("proj/") if not k.startswith("proj/chunked/")]
+    packs = [k for k in s3.keys("proj/chunked/v1/packs/")]
+    assert (len(whole), len(packs)) == ((1, 0) if chunked == "false" else (0, 1))
 
 
 def test_help(env):

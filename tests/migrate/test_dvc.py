@@ -257,7 +257,9 @@ def test_a_killed_run_is_finished_by_the_next(env, project, template, point):
     env.data("fsck", "--all", cwd=project)
 
 
-def test_keep_remote_pushes_where_dvc_did(env, project, template):
+@pytest.mark.parametrize("chunked", ["false", "auto"])  # whole objects, or packs
+def test_keep_remote_pushes_where_dvc_did(env, project, template, chunked):
+    env.git("config", "data.chunked", chunked, cwd=project)
     # a DVC remote of this test's own (the template's is shared)
     shutil.copytree(template / "store", env.root / "store")
     config = (project / ".dvc/config").read_text()
@@ -271,7 +273,14 @@ def test_keep_remote_pushes_where_dvc_did(env, project, template):
     env.git("remote", "add", "origin", str(bare), cwd=project)
     env.git("push", "-q", "origin", "main", cwd=project)
     pushed = [p for p in store.rglob("*") if p.is_file() and len(p.name) == 32]
-    assert len(pushed) == len(FILES) - 1  # not the empty file
+    if chunked == "false":
+        assert len(pushed) == len(FILES) - 1  # not the empty file
+        return
+    assert pushed == [] and list((store / "chunked/v1/packs").rglob("*.pack"))
+    clone = env.root / "clone"
+    env.git("clone", "-q", str(bare), str(clone))
+    for name in FILES:
+        assert (clone / name).read_bytes() == (project / name).read_bytes(), name
 
 
 def test_include_chooses_outs_and_other_gitignore_lines_stay(env, project):

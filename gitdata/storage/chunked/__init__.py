@@ -2,9 +2,9 @@
 
 Files cut into content-defined chunks, kept as frames in packs of at most 32 MiB, each file
 described by a record of byte ranges in packs or whole objects, records collected in one
-manifest per push. The design lands in steps (section 8.2); fetches read through it, pushes
-write packs and records when a store's `chunked` setting is on (experimental); every push
-writes a manifest (step 2).
+manifest per push. The design landed in steps (section 8.2); fetches read through it, pushes
+write packs and records when a store's `chunked` setting says so (`auto`, built in since step
+9: a new store, or one that already has FORMAT); every push writes a manifest (step 2).
 
 Landed so far:
 - step 2, what closes the push/store gc race: `runlog.py` (the store gc run log, the push's

@@ -183,9 +183,12 @@ class LocalIndex:
         rows = self._query("SELECT format FROM store WHERE id = ?", (store,))
         return rows[0][0] if rows else None
 
-    def set_store_format(self, store: int, text: str | None) -> None:
+    def set_store_format(self, store: int, text: str | None, forget: bool = False) -> None:
+        """`forget`: the store has no FORMAT, so nothing a writer made (new, or emptied)."""
         with self._write() as db:
             db.execute("UPDATE store SET format = ? WHERE id = ?", (text, store))
+            for t in ("stored_chunk", "pack", "manifest", "record", "key_chunk") if forget else ():
+                db.execute(f"DELETE FROM {t} WHERE store = ?", (store,))
 
     # -- chunk lists of cached files --------------------------------------------------------
 

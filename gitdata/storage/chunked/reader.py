@@ -84,8 +84,12 @@ class Rebuild:
 
             for oid, rec in records.items():
                 tmp = stack.enter_context(self.cache.temp_path())
-                with open(tmp, "wb") as f:
-                    f.truncate(rec.size)
+                try:
+                    with open(tmp, "wb") as f:
+                        f.truncate(rec.size)  # a file-size limit bites here (EFBIG)
+                except OSError as e:
+                    result[oid] = e
+                    continue
                 jobs[oid] = Job(oid, rec.size, tmp)
                 plan(oid)
             if planner.learn(p for _, remote in plans.values() for p in remote):
