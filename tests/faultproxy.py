@@ -98,6 +98,8 @@ class Rule:
     mid_body: bool = False
     key: str = ""
     query: str = ""
+    #: the share of a response body a TRUNCATE sends before it closes (0: the headers only)
+    keep: float = 0.5
     seen: int = field(default=0, init=False)
     fired: int = field(default=0, init=False)
 
@@ -258,7 +260,9 @@ class FaultProxy:
             conn.sendall(head[: len(head) // 2])
             return False
         conn.sendall(head)
-        conn.sendall(data[: len(data) // 2])
+        conn.sendall(
+            data[: int(len(data) * rule.keep)] if kind == TRUNCATE else data[: len(data) // 2]
+        )
         if kind == STALL:
             self._stopping.wait(rule.stall)
         return False  # TRUNCATE or STALL mid-body: the rest never comes

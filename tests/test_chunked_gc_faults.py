@@ -19,18 +19,24 @@ RUNLOG = r"prefix=run/chunked/v1/gc/"
 MANIFESTS = r"prefix=run/chunked/v1/manifests/"
 WHOLES = r"prefix=run/(&|$)"
 PACKS = r"prefix=run/chunked/v1/packs/"
-#: Per gc run: how its listings are cut, and which: (query of the requests, which of them: 1
-#: is the first, -n every one from the nth on). The run log is listed by the gc-against-gc
-#: check, before `deleting` (the planning time check), before each batch of deletions (the
-#: 18 min check: manifests, then packs) and by the clean-up of old run-log keys; the manifests
-#: when planning and at the fence. The first two runs cut each listing once, half of them
-#: each; the others cut one listing for good.
+#: Per gc run: how its listings are cut (truncate: the share of the body that comes), which
+#: (query of the requests, which of them: 1 is the first, -n every one from the nth on), and
+#: what gc must do: finish, stop, or either. The run log is listed by the gc-against-gc check,
+#: before `deleting` (the planning time check), before each batch of deletions (the 18 min
+#: check: manifests, then packs; how many depends on what is dead) and by the clean-up of old
+#: run-log keys; the manifests when planning and at the fence. The first runs cut each listing
+#: once; the last ones, one for good (the run log from its first batch check on).
+#: Headers whole and not one byte of the body was an empty listing until s3_client refused it:
+#: an empty listing of packs made gc delete every old manifest (no record's packs existed).
 CASES = [
-    ("once each", DROP_MID, [(RUNLOG, 1), (PACKS, 1), (MANIFESTS, 2), (RUNLOG, 3)]),
-    ("once each", TRUNCATE, [(WHOLES, 1), (MANIFESTS, 1), (RUNLOG, 2), (RUNLOG, 4)]),
-    ("whole objects, for good", TRUNCATE, [(WHOLES, -1)]),
-    ("manifests from the fence on, for good", TRUNCATE, [(MANIFESTS, -2)]),
-    ("run log from the packs' batch on, for good", DROP_MID, [(RUNLOG, -4)]),
+    ("once each", DROP_MID, 0.5, [(RUNLOG, 1), (PACKS, 1), (MANIFESTS, 2), (RUNLOG, 3)], "finish"),
+    ("once each", TRUNCATE, 0.5, [(WHOLES, 1), (MANIFESTS, 1), (RUNLOG, 2)], "finish"),
+    ("once each, no body", TRUNCATE, 0.0, [(PACKS, 1), (RUNLOG, 1), (MANIFESTS, 2)], "finish"),
+    ("once each, no body", TRUNCATE, 0.0, [(MANIFESTS, 1), (RUNLOG, 2), (RUNLOG, 3)], "finish"),
+    ("whole objects, no body", TRUNCATE, 0.0, [(WHOLES, 1)], "either"),
+    ("whole objects, for good", TRUNCATE, 0.5, [(WHOLES, -1)], "stop"),
+    ("manifests from the fence on, for good", TRUNCATE, 0.5, [(MANIFESTS, -2)], "stop"),
+    ("run log from the first batch on, for good", DROP_MID, 0.5, [(RUNLOG, -3)], "stop"),
 ]
 
 
@@ -45,12 +51,17 @@ def test_gc_survives_or_stops_cleanly_on_each_cut_listing(env, s3, tmp_path, mon
     failures: list[str] = []
     outcomes: list[str] = []
     with FaultProxy(s3.endpoint) as proxy:
-        for name, kind, cuts in CASES:
+        for name, kind, keep, cuts, expect in CASES:
             base.restore()
             env.git("config", "data.remote.origin.endpointUrl", proxy.endpoint, cwd=gc1)
-            every = cuts[0][1] < 0
             rules = [
-                Rule(kind, ops={"ListObjectsV2"}, query=q, nth={n} if n > 0 else range(-n, 999))
+                Rule(
+                    kind,
+                    ops={"ListObjectsV2"},
+                    query=q,
+                    nth={n} if n > 0 else range(-n, 999),
+                    keep=keep,
+                )
                 for q, n in cuts
             ]
             proxy.clear()
@@ -68,9 +79,9 @@ def test_gc_survives_or_stops_cleanly_on_each_cut_listing(env, s3, tmp_path, mon
                 failures.append(f"{case}: gc made no such listing: {cuts}")
                 continue
             lines = [x for x in err.splitlines() if x.startswith("git-data: error:")]
-            if not every and r.returncode != 0:
+            if expect == "finish" and r.returncode != 0:
                 failures.append(f"{case}: a listing cut once was not retried: {err}")
-            if every and r.returncode == 0:
+            if expect == "stop" and r.returncode == 0:
                 failures.append(f"{case}: gc finished although every such listing was cut")
             if r.returncode != 0 and (len(lines) != 1 or "Traceback" in err):
                 failures.append(f"{case}: not one error line ({r.returncode}): {err}")
@@ -100,3 +111,17 @@ def check_store(env, base: Base, fresh) -> list[str]:
         if r.returncode != 0:
             problems.append(f"git data {' '.join(args)}: {(r.stdout + r.stderr).decode().strip()}")
     return problems
+
+
+def test_a_listing_whose_body_never_came_is_not_an_empty_listing(env, s3):
+    """Headers whole, not one byte of the body: botocore parsed that as an empty listing."""
+    from gitdata.storage import StoreSpec, open_store
+
+    key = "chunked/v1/gc/20260101T000000Z-abcd1234.done"
+    with FaultProxy(s3.endpoint) as proxy:
+        store = open_store(StoreSpec(url=s3.url("x"), endpoint_url=proxy.endpoint, name="o"))
+        store.put_bytes(key, b"{}\n")
+        proxy.add(Rule(TRUNCATE, ops={"ListObjectsV2"}, keep=0.0, limit=2))
+        listing, _ = store.list_keys("chunked/v1/gc/")
+        assert [k.key for k in listing] == [key]
+        assert proxy.count(TRUNCATE) == 2  # refused twice, then the answer came whole
