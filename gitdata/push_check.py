@@ -81,7 +81,10 @@ def finish(
         put()
         _repair(store, cache, relied, workers)
         if manifest is not None and manifest.check_packs(store, l0, force=True):
-            put()  # files packed again: their new records
+            put()  # files packed again, or records found again: a new manifest
+        # t1 again, after the manifest as it is now: a run that deleted between the first PUT
+        # and this one did not see what this one names
+        t1 = None
     raise GitDataError(
         f"a store gc is deleting what this push needs from {store.describe()}; the Git remote "
         "was not updated",

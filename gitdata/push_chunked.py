@@ -178,6 +178,8 @@ class PushManifest:
         ctx = self.ctx
         sizes = {r.oid.hex(): r.size for r in redo}
         lost = sorted(o for o in sizes if not ctx.cache.has(o))
+        found = _found_again(store, index, {o: sizes[o] for o in lost}, gone) if lost else {}
+        lost = [o for o in lost if o not in found]
         if lost:
             raise GitDataError(
                 f"a store gc deleted the packs of {len(lost)} file(s) this push needs, and they "
@@ -186,6 +188,14 @@ class PushManifest:
                 "`git data fetch --all` from a clone that has the bytes, then push again",
                 details=[f"  xxh128:{o}" for o in lost],
             )
+        if found:  # their records as the store has them now (those packs are checked next)
+            self.records = [r for r in self.records if r.oid.hex() not in found]
+            self.records += found.values()
+            self.packs = {t.source for r in self.records for t in r.terms if not t.whole}
+            self.wholes |= {t.source for r in found.values() for t in r.terms if t.whole}
+            sizes = {o: n for o, n in sizes.items() if o not in found}
+            if not sizes:
+                return
         output.note(f"packing again {len(sizes)} file(s) whose packs a store gc deleted")
         whole_bases = store.exists_many({b for b in self.base_of.values() if ctx.cache.has(b)})
         written = write_files(
@@ -206,6 +216,26 @@ class PushManifest:
         self.packs = {t.source for r in self.records for t in r.terms if not t.whole}
         self.packs |= written.packs
         self.wholes |= written.wholes
+
+
+def _found_again(
+    store: Store, index: LocalIndex, sizes: Mapping[str, int], gone: Collection[bytes]
+) -> dict[str, Record]:
+    """Records of files not in the cache (oid -> size) that name none of the packs `gone`, from
+    the store's manifests after one sync: a store gc that repacked a pack the push relied on
+    wrote the live files' records anew, naming its new packs (7.1 steps 7 and 8)."""
+    from .storage.chunked.manifests import StoreView
+
+    view = StoreView(store, index)
+    view.sync()
+    out: dict[str, Record] = {}
+    for oid, size in sizes.items():
+        for stored in view.records(oid):
+            r = stored.record
+            if r.size == size and not any(t.source in gone for t in r.terms if not t.whole):
+                out[oid] = r
+                break
+    return out
 
 
 def upload(

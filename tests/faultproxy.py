@@ -30,7 +30,7 @@ from collections import Counter
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import BinaryIO
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 #: Close the connection after reading the request, before the server sees it.
 DROP = "drop"
@@ -85,7 +85,8 @@ class Rule:
     `seed`), or, with neither, every one; at most `limit` times (None: for ever). `stall` is
     how long a stall lasts; `mid_body` stalls after half the response body instead of before
     the response. `key`, when given, is a regular expression the request's path must contain
-    (`chunked/v1/packs/`: the chunked store's packs only)."""
+    (`chunked/v1/packs/`: the chunked store's packs only); `query`, one its query string must
+    contain once decoded (`prefix=run/chunked/v1/gc/`: the listings of a run log only)."""
 
     kind: str
     ops: Collection[str] = ()
@@ -96,6 +97,9 @@ class Rule:
     stall: float = 3.0
     mid_body: bool = False
     key: str = ""
+    query: str = ""
+    #: the share of a response body a TRUNCATE sends before it closes (0: the headers only)
+    keep: float = 0.5
     seen: int = field(default=0, init=False)
     fired: int = field(default=0, init=False)
 
@@ -106,7 +110,10 @@ class Rule:
     def fires(self, op: str, target: str = "") -> bool:
         if self.ops and op not in self.ops:
             return False
-        if self.key and not re.search(self.key, target.partition("?")[0]):
+        path, _, query = target.partition("?")
+        if self.key and not re.search(self.key, path):
+            return False
+        if self.query and not re.search(self.query, unquote(query)):
             return False
         self.seen += 1
         if self.limit is not None and self.fired >= self.limit:
@@ -253,7 +260,9 @@ class FaultProxy:
             conn.sendall(head[: len(head) // 2])
             return False
         conn.sendall(head)
-        conn.sendall(data[: len(data) // 2])
+        conn.sendall(
+            data[: int(len(data) * rule.keep)] if kind == TRUNCATE else data[: len(data) // 2]
+        )
         if kind == STALL:
             self._stopping.wait(rule.stall)
         return False  # TRUNCATE or STALL mid-body: the rest never comes

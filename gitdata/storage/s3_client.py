@@ -178,6 +178,10 @@ def _refuse_cut_answer(http_response: Any, parsed: Any, model: Any, **kwargs: An
     s3transfer 0.19 for ever (its first-chunk callback raised KeyError and never finished the
     transfer), a cut CreateMultipartUpload crashed s3transfer, and a cut ListObjectsV2 said the
     store was empty. Raised as a broken stream, which s3transfer and retry.with_retries retry.
+    So is an answer whose body (read whole: not a streamed one) is shorter than its
+    Content-Length, the connection cut inside the body: botocore parses what came, and a
+    ListObjectsV2 answer cut before its first byte was an empty listing (a store gc took every
+    pack for absent). Cut inside the XML, botocore refuses it itself (as a 500).
     """
     status = http_response.status_code
     if not 200 <= status < 300:
@@ -190,11 +194,29 @@ def _refuse_cut_answer(http_response: Any, parsed: Any, model: Any, **kwargs: An
         or "chunked" in headers.get("transfer-encoding", "").lower()
     )
     if framed and all(f in parsed for f in _REQUIRED_FIELDS.get(model.name, ())):
-        return
+        if not _body_cut(http_response, model):
+            return
+        raise bx.ResponseStreamingError(
+            error=f"{model.name}: an incomplete answer (body cut short)"
+        )
     body = parsed.get("Body")
     if body is not None:
         body.close()
     raise bx.ResponseStreamingError(error=f"{model.name}: an incomplete answer (headers cut short)")
+
+
+def _body_cut(http_response: Any, model: Any) -> bool:
+    """Whether a body botocore read whole came shorter than its Content-Length said."""
+    if model.has_streaming_output or model.http.get("method") == "HEAD":
+        return False  # a streamed body is read later, and checked then
+    headers = http_response.headers
+    length = headers.get("content-length")
+    if length is None or headers.get("content-encoding", "identity") not in ("", "identity"):
+        return False
+    try:
+        return len(http_response.content) < int(length)
+    except ValueError:
+        return False
 
 
 def _read_timeout() -> float:
