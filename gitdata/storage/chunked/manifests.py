@@ -15,7 +15,7 @@ from typing import NamedTuple
 from ...errors import GitDataError, ObjectMissing
 from .. import Store
 from ..keys import FORMAT_KEY, is_key
-from .format.common import UnsupportedStore, parse_format
+from .format.common import UnsupportedStore, format_text, parse_format
 from .format.manifest import Record, decode_manifest
 from .index import LocalIndex, StoredRecord
 
@@ -91,6 +91,23 @@ class StoreView:
                 raise e
             self._readable = True
         return self._readable
+
+    def ensure_writable(self) -> None:
+        """FORMAT: read (once, kept in the index) and checked for writing; written when
+        absent (a first chunked push)."""
+        text = self.index.store_format(self.sid)
+        if text is None:
+            try:
+                data = self.store.get_bytes(FORMAT_KEY)
+            except ObjectMissing:
+                # 3.2: `legacy-objects no` when this first chunked push finds no whole object
+                data = format_text(self.store.holds_whole_objects())
+                self.store.put_bytes(FORMAT_KEY, data)
+            text = data.decode("utf-8", "replace")
+        fmt = parse_format(text.encode())
+        fmt.check_readable()
+        fmt.check_writable()
+        self.index.set_store_format(self.sid, text)
 
     def records(self, oid: str) -> list[StoredRecord]:
         """The records of `oid` the index knows for this store, newest manifest first."""
