@@ -43,6 +43,9 @@ class StoreView:
         self.synced = False
         self.problems: list[GitDataError] = []
         self._readable: bool | None = None
+        #: packs this process rebuilt files from: their frames are in the index, and so are the
+        #: chunk lists of those files, so the planner does not fetch their indexes to match them
+        self.read_from: set[bytes] = set()
 
     def sync(self) -> Synced:
         """One LIST of the manifests; read the ones the index lacks, forget the ones gone."""

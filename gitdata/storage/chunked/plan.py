@@ -208,6 +208,8 @@ class Planner:
         sid = self.view.sid
         unread: dict[bytes, int] = {}
         for p in remote:
+            if p.pack in self.view.read_from:
+                continue  # the cached files naming it came from it (a batch before this one)
             if p.pack is not None and not self.index.pack_size(sid, p.pack):
                 unread[p.pack] = unread.get(p.pack, 0) + p.length
         if sum(unread.values()) < LEARN_MIN:
