@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from itertools import accumulate
 from typing import Callable
 
 from ...errors import GitDataError
@@ -195,20 +196,16 @@ class LocalIndex:
         self.put_files([(oid, size, chunks)])
 
     def put_files(self, files: Iterable[tuple[bytes, int, Sequence[tuple[bytes, int]]]]) -> None:
-        """The chunk list of each cached file (oid, size, ids and raw lengths in file order), and
-        a `local_chunk` row for each chunk the index does not yet place in the cache: one write."""
+        """Chunk lists of cached files (ids, raw lengths), their `local_chunk` rows: one write."""
         listed, rows = [], []
         for oid, size, chunks in files:
-            off = 0
-            for cid, n in chunks:
-                rows.append((cid[:KEY_SIZE], oid, off, n))
-                off += n
-            if off != size:
+            offs = list(accumulate((n for _, n in chunks), initial=0))
+            if offs[-1] != size:
                 raise ValueError("chunk lengths do not add up to the file's size")
+            rows += [(cid[:KEY_SIZE], oid, off, n) for (cid, n), off in zip(chunks, offs)]
             listed.append((oid, size, encode_chunks(chunks)))
         with self._write() as db:
-            sql = "INSERT OR REPLACE INTO file (oid, size, chunks) VALUES (?, ?, ?)"
-            db.executemany(sql, listed)
+            db.executemany("INSERT OR REPLACE INTO file VALUES (?, ?, ?)", listed)
             db.executemany("INSERT OR IGNORE INTO local_chunk VALUES (?, ?, ?, ?)", rows)
 
     def file_chunks(self, oid: bytes) -> list[tuple[bytes, int]] | None:
