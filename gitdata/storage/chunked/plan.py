@@ -219,7 +219,8 @@ class Planner:
         for pid in sorted(unread, key=lambda p: -unread[p]):
             cached = {o for o in self.index.oids_naming(sid, pid)
                       if os.path.isfile(self.cache.path(o.hex()))}  # fmt: skip
-            if cached:
+            # asked again after the files: a rebuild adds a pack before adopting from it
+            if cached and pid not in self.view.read_from:
                 bases |= cached
                 packs.append(pid)
         if not packs:
