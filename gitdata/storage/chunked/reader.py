@@ -1,9 +1,10 @@
 """Rebuilding files from their records (docs/chunked-store.md, 5.2-5.5).
 
-For each file: a temporary file in the cache's `tmp/` at full size, filled term by term at each
-term's file offset. A term is copied from the cache when it can be (a range of a cached whole
-object; a pack range whose every frame the local index places in a cached file, after reading
-the indexes of packs that cached bases were written to: plan.py), else it is a remote piece.
+For each file: a temporary file in the cache's `tmp/`, created by its first write and filled term
+by term at each term's file offset (a file-size limit bites there: EFBIG). A term is copied from
+the cache when it can be (a range of a cached whole object; a pack range whose every frame the
+local index places in a cached file, after reading the indexes of packs that cached bases were
+written to: plan.py), else it is a remote piece.
 Remote pieces of all the files are sorted by (key, offset) and coalesced into few ranged GETs
 (gaps up to COALESCE_GAP, spans up to GET_MAX), fetched by `workers` threads, each streamed in
 1 MiB reads: no file, pack or span is ever held whole in memory. Every frame is
@@ -94,9 +95,9 @@ class Rebuild:
 
             for oid, rec in records.items():
                 tmp = stack.enter_context(self.cache.temp_path())
-                try:
-                    with open(tmp, "wb") as f:
-                        f.truncate(rec.size)  # a file-size limit bites here (EFBIG)
+                try:  # else created by its first write, in the fetching threads
+                    if not rec.size:
+                        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
                 except OSError as e:
                     result[oid] = e
                     continue
@@ -306,7 +307,7 @@ class Rebuild:
         self, oid: str, off: int, data: bytes, chunk: tuple[bytes, int] | None = None
     ) -> None:
         job = self._jobs[oid]
-        fd = os.open(job.tmp, os.O_WRONLY)
+        fd = os.open(job.tmp, os.O_WRONLY | os.O_CREAT, 0o644)
         try:
             view, at = memoryview(data), off
             while view:
@@ -362,7 +363,7 @@ def _skip(s: _Counted, n: int, key: str) -> None:
 
 def _copy_range(src: str, src_off: int, dest: str, dest_off: int, n: int) -> None:
     """Copy bytes of a cached file into a temporary, in bounded memory."""
-    with open(src, "rb") as fin, open(dest, "r+b") as fout:
+    with open(src, "rb") as fin, open(os.open(dest, os.O_WRONLY | os.O_CREAT, 0o644), "wb") as fout:
         fin.seek(src_off)
         fout.seek(dest_off)
         while n > 0:
