@@ -21,6 +21,9 @@ from .hashing import Reader
 from .layout import iter_object_paths, object_path
 
 READ_ONLY = 0o444
+#: files up to this size are re-hashed by adopt() in one read (the rebuild's threads adopt
+#: many small files each: a copy buffer per thread would cost 1 MiB of memory each)
+SMALL = 256 << 10
 
 
 def cache_root(data_dir: str, base: str, cachedir: str | None) -> str:
@@ -147,7 +150,11 @@ class Cache:
                     f"what was received for xxh128:{oid} is not a regular file",
                     "the store holds something else than the object; it was not used",
                 )
-            got, got_size = hashing.copy_and_hash(f, None)
+            if size is not None and size <= SMALL:  # one read: no 1 MiB buffer per thread
+                data = f.read(SMALL + 1)
+                got, got_size = hashing.hash_bytes(data), len(data)
+            else:
+                got, got_size = hashing.copy_and_hash(f, None)
             if got != oid or (size is not None and got_size != size):
                 _remove(tmp)
                 raise IntegrityError(

@@ -9,6 +9,7 @@ import queue
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
+from typing import TYPE_CHECKING
 
 from . import pending
 from .context import Context
@@ -18,6 +19,9 @@ from .git.filter_protocol import DELAYED, Output, Request
 from .git.pktline import ContentReader
 from .hashing import Reader
 from .pointer import Pointer
+
+if TYPE_CHECKING:
+    from .storage.chunked import ChunkedStore
 
 #: git's options that take their value as the next argument (git.c, handle_options)
 _GIT_OPTIONS_WITH_VALUE = {b"-C", b"-c", b"--git-dir", b"--work-tree", b"--namespace",
@@ -204,42 +208,65 @@ class Fetcher:
     """Downloads objects for smudge from the store that docs/configuration.md's rule picks, one
     at a time per oid, `data.transfers` at once. Delayed files are collected until git asks
     which are ready (flush), so that the ones the store keeps in packs are rebuilt in one batch
-    whose ranged GETs coalesce."""
+    whose ranged GETs coalesce.
+
+    The store is opened in a thread (importing its client library, creating the client, and
+    for the chunked store reading FORMAT and syncing the manifests: the first batch's requests)
+    while git goes on sending the files it delays, which need nothing of it."""
 
     def __init__(self, ctx: Context) -> None:
-        from . import resolve
-        from .storage import open_store
-
         self.ctx = ctx
-        try:
-            self.resolution = resolve.for_download(ctx)
-            self.store = open_store(self.resolution.spec)
-            self.setup_error: GitDataError | None = None
-        except GitDataError as e:
-            self.setup_error = e
-        from .transfer import chunked_reader, workers_for
-
-        workers = ctx.settings.transfers
-        if self.setup_error is None:
-            workers = workers_for(self.store, workers)
-        self._pool = ThreadPoolExecutor(max_workers=workers)
-        self._chunked = None if self.setup_error else chunked_reader(self.store, ctx.paths.data_dir)
-        self._workers = workers
+        self.setup_error: GitDataError | None = None
+        self._chunked: ChunkedStore | None = None
         self._futures: dict[str, Future[None]] = {}
         self._batch: dict[str, tuple[Pointer, Future[None]]] = {}
         self._lock = threading.Lock()
+        self._open_failed: BaseException | None = None  # not a GitDataError: a bug, raised
+        self._opening = threading.Thread(target=self._open, name="open-store", daemon=True)
+        self._opening.start()
+
+    def _open(self) -> None:
+        try:
+            self._open_store()
+        except BaseException as e:
+            self._open_failed = e
+
+    def _open_store(self) -> None:
+        from . import resolve
+        from .storage import open_store
+        from .transfer import chunked_reader, workers_for
+
+        workers = self.ctx.settings.transfers
+        try:
+            self.resolution = resolve.for_download(self.ctx)
+            self.store = open_store(self.resolution.spec)
+            workers = workers_for(self.store, workers)
+        except GitDataError as e:
+            self.setup_error = e
+        finally:
+            self._pool = ThreadPoolExecutor(max_workers=workers)
+            self._workers = workers
+        if self.setup_error is None:
+            self._chunked = chunked_reader(self.store, self.ctx.paths.data_dir)
+            self._chunked.prepare()
+
+    def _opened(self) -> None:
+        self._opening.join()
+        if self._open_failed is not None:
+            raise self._open_failed
 
     def submit(self, p: Pointer, batch: bool = False) -> Future[None]:
         """The download of `p`, started now, or with `batch` at the next flush()."""
         with self._lock:
             fut = self._futures.get(p.oid)
             if fut is None:
-                if batch and self._chunked is not None:
+                if batch:
                     fut = Future()
                     self._batch[p.oid] = (p, fut)
                     if len(self._batch) >= BATCH_MAX:
                         self._flush()
                 else:
+                    self._opened()
                     fut = self._pool.submit(self._download, p)
                 self._futures[p.oid] = fut
             return fut
@@ -252,22 +279,34 @@ class Fetcher:
     def _flush(self) -> None:
         if self._batch:
             batch, self._batch = self._batch, {}
+            self._opened()
             self._pool.submit(self._run_batch, batch)
 
     def _run_batch(self, batch: dict[str, tuple[Pointer, Future[None]]]) -> None:
         """Rebuild what the store keeps in packs, all at once; download the rest whole."""
-        assert self._chunked is not None
         for _, fut in batch.values():
             fut.set_running_or_notify_cancel()
+        if self._chunked is None:  # the store could not be opened: each says why
+            for p, fut in batch.values():
+                self._pool.submit(self._download, p).add_done_callback(partial(_pass_on, fut))
+            return
         cache = self.ctx.cache
         need = {oid: p.size for oid, (p, _) in batch.items() if not cache.has(oid)}
+
+        def adopt(tmp: str, oid: str, size: int) -> None:
+            cache.adopt(tmp, oid, size)
+            batch[oid][1].set_result(None)  # git may have it now, while the rest come in
+
         try:
-            r = self._chunked.rebuild(need, cache, cache.adopt, self._workers)
+            r = self._chunked.rebuild(need, cache, adopt, self._workers)
         except BaseException as e:
             for _, fut in batch.values():
-                fut.set_exception(e)
+                if not fut.done():
+                    fut.set_exception(e)
             return
         for oid, (p, fut) in batch.items():
+            if fut.done():
+                continue
             if oid in r.failed:
                 fut.set_exception(r.failed[oid])
             elif oid in r.rest:
@@ -281,6 +320,7 @@ class Fetcher:
             raise self.explain(exc, p, pathname)
 
     def _download(self, p: Pointer) -> None:
+        self._opened()
         if self.setup_error is not None:
             raise self.setup_error
         if self.ctx.cache.has(p.oid):
@@ -301,6 +341,7 @@ class Fetcher:
             download_one(self.store, self.ctx.cache, p.oid, p.size)
 
     def explain(self, exc: BaseException, p: Pointer, pathname: str) -> GitDataError:
+        self._opened()
         where = self.store.describe() if self.setup_error is None else "no store"
         if isinstance(exc, OSError):  # a rebuild from packs that could not write the cache
             from .cache import disk_error

@@ -260,3 +260,43 @@ def test_a_new_version_downloads_only_what_changed(env, s3):
         print(f"v2 of 16 MiB with 1 MiB changed: {fetched} bytes in {len(ranges)} ranged GET(s)")
         assert 1 << 20 <= fetched < 2 << 20, (fetched, ranges)
         assert not [op for op, h, _ in proxy.received if op == "GetObject"][2:]  # manifest, FORMAT
+
+
+def test_files_are_adopted_verified_by_the_fetching_threads_as_they_complete(env):
+    """A rebuild hands each file to `adopt` from the thread that wrote its last piece, while
+    the span is still being read (the filter tells git at once); a file whose frame is corrupt
+    is never adopted, and every file that entered the cache hashes to its name."""
+    import threading
+
+    from gitdata.cache import Cache
+    from gitdata.storage.chunked import ChunkedStore
+    from gitdata.storage.chunked.index import index_path
+
+    store = open_store(StoreSpec(str(env.root / "store")))
+    datas = [os.urandom(3000 + i) for i in range(40)]
+    w = ChunkedWriter(store, env.root)
+    w.manifest(w.push_many(datas))
+    (pack,) = (env.root / "store" / "chunked" / "v1" / "packs").rglob("*.pack")
+    blob = bytearray(pack.read_bytes())
+    blob[100] ^= 1  # in the first frame: the first file's only chunk
+    os.chmod(pack, 0o644)
+    pack.write_bytes(bytes(blob))
+    cache = Cache(str(env.root / "cache"))
+    adopted: list[tuple[str, str]] = []
+
+    def adopt(tmp: str, oid: str, size: int) -> None:
+        adopted.append((oid, threading.current_thread().name))
+        cache.adopt(tmp, oid, size)
+
+    reader = ChunkedStore(store, index_path(str(env.root / "data")))
+    oids = [hash_bytes(d) for d in datas]
+    r = reader.rebuild({o: len(d) for o, d in zip(oids, datas)}, cache, adopt, 4)
+    reader.close()
+    assert list(r.failed) == [oids[0]] and "corrupt" in str(r.failed[oids[0]])
+    assert sorted(r.done) == sorted(oids[1:]) and not r.rest
+    assert sorted(o for o, _ in adopted) == sorted(oids[1:])  # each once, the bad one never
+    assert all(name != threading.current_thread().name for _, name in adopted)
+    assert sorted(cache.iter_oids()) == sorted(oids[1:])
+    for oid in cache.iter_oids():
+        assert hash_bytes(Path(cache.path(oid)).read_bytes()) == oid
+    assert not list(Path(cache.tmp_dir).iterdir())

@@ -5,6 +5,7 @@ byte-exact, on a directory store, the embedded default and S3 (moto)."""
 from __future__ import annotations
 
 import os
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -266,6 +267,11 @@ def test_many_small_files_make_few_packs_and_one_manifest(env):
     clone = env.root / "clone"
     env.git("clone", "-q", str(bare), str(clone))
     assert (clone / "d" / "1999.bin").read_bytes() == (repo / "d" / "1999.bin").read_bytes()
+    # the checkout rebuilt them in two batches (1,000 each): the second one did not fetch the
+    # indexes of the packs the first had rebuilt its files from, to match those files as bases
+    db = sqlite3.connect(clone / ".git" / "data" / "chunked" / "index.sqlite")
+    assert db.execute("SELECT count(*) FROM pack WHERE size > 0").fetchone() == (0,)
+    db.close()
 
 
 @pytest.mark.parametrize(

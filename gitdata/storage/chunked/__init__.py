@@ -79,6 +79,18 @@ class ChunkedStore:
                 self._view = StoreView(self.store, self._index)
             return self._view
 
+    def prepare(self) -> None:
+        """Ask ahead what a first rebuild asks first (the filter does, while git sends the
+        files it delays): FORMAT, and for an index that has no manifest of the store yet (a
+        fresh clone), one manifest sync. Any error is left for the rebuild to meet."""
+        try:
+            view = self.view()
+            with self._lock:
+                if view.readable() and not view.synced and not view.index.manifests(view.sid):
+                    view.sync()
+        except Exception:  # noqa: BLE001 - asked again by the rebuild, which says what failed
+            pass
+
     def rebuild(
         self, sizes: Mapping[str, int | None], cache: CacheLike, adopt: Adopt, workers: int
     ) -> RebuildResult:

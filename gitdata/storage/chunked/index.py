@@ -5,9 +5,8 @@ It holds only what can be recomputed or fetched again: the chunk lists of cached
 the cache holds each chunk, what this clone knows of each store (packs, where a store keeps a
 chunk, the manifests read and their records). Deleting the file loses dedup until it is rebuilt,
 never data. WAL journal and a 10 s busy timeout, so that several processes (the filter, a hook,
-a command) may write at once; writes are short `BEGIN IMMEDIATE` transactions.
-
-One connection per LocalIndex, shared by threads under a lock; imports only errors, format, rows.
+a command) may write at once; writes are short `BEGIN IMMEDIATE` transactions. One connection
+per LocalIndex, shared by threads under a lock; imports only errors, format, rows.
 """
 
 from __future__ import annotations
@@ -18,6 +17,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from itertools import accumulate
 from typing import Callable
 
 from ...errors import GitDataError
@@ -193,19 +193,19 @@ class LocalIndex:
     # -- chunk lists of cached files --------------------------------------------------------
 
     def put_file(self, oid: bytes, size: int, chunks: Sequence[tuple[bytes, int]]) -> None:
-        """The chunk list of the cached file `oid` (ids and raw lengths, in file order), and a
-        `local_chunk` row for each chunk the index does not yet place in the cache."""
-        rows, off = [], 0
-        for cid, n in chunks:
-            rows.append((cid[:KEY_SIZE], oid, off, n))
-            off += n
-        if off != size:
-            raise ValueError("chunk lengths do not add up to the file's size")
+        self.put_files([(oid, size, chunks)])
+
+    def put_files(self, files: Iterable[tuple[bytes, int, Sequence[tuple[bytes, int]]]]) -> None:
+        """Chunk lists of cached files (ids, raw lengths), their `local_chunk` rows: one write."""
+        listed, rows = [], []
+        for oid, size, chunks in files:
+            offs = list(accumulate((n for _, n in chunks), initial=0))
+            if offs[-1] != size:
+                raise ValueError("chunk lengths do not add up to the file's size")
+            rows += [(cid[:KEY_SIZE], oid, off, n) for (cid, n), off in zip(chunks, offs)]
+            listed.append((oid, size, encode_chunks(chunks)))
         with self._write() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO file (oid, size, chunks) VALUES (?, ?, ?)",
-                (oid, size, encode_chunks(chunks)),
-            )
+            db.executemany("INSERT OR REPLACE INTO file VALUES (?, ?, ?)", listed)
             db.executemany("INSERT OR IGNORE INTO local_chunk VALUES (?, ?, ?, ?)", rows)
 
     def file_chunks(self, oid: bytes) -> list[tuple[bytes, int]] | None:

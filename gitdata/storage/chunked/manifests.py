@@ -15,7 +15,7 @@ from typing import NamedTuple
 from ...errors import GitDataError, ObjectMissing
 from .. import Store
 from ..keys import FORMAT_KEY, is_key
-from .format.common import UnsupportedStore, parse_format
+from .format.common import UnsupportedStore, format_text, parse_format
 from .format.manifest import Record, decode_manifest
 from .index import LocalIndex, StoredRecord
 
@@ -43,6 +43,9 @@ class StoreView:
         self.synced = False
         self.problems: list[GitDataError] = []
         self._readable: bool | None = None
+        #: packs this process rebuilt files from: their frames are in the index, and so are the
+        #: chunk lists of those files, so the planner does not fetch their indexes to match them
+        self.read_from: set[bytes] = set()
 
     def sync(self) -> Synced:
         """One LIST of the manifests; read the ones the index lacks, forget the ones gone."""
@@ -91,6 +94,23 @@ class StoreView:
                 raise e
             self._readable = True
         return self._readable
+
+    def ensure_writable(self) -> None:
+        """FORMAT: read (once, kept in the index) and checked for writing; written when
+        absent (a first chunked push)."""
+        text = self.index.store_format(self.sid)
+        if text is None:
+            try:
+                data = self.store.get_bytes(FORMAT_KEY)
+            except ObjectMissing:
+                # 3.2: `legacy-objects no` when this first chunked push finds no whole object
+                data = format_text(self.store.holds_whole_objects())
+                self.store.put_bytes(FORMAT_KEY, data)
+            text = data.decode("utf-8", "replace")
+        fmt = parse_format(text.encode())
+        fmt.check_readable()
+        fmt.check_writable()
+        self.index.set_store_format(self.sid, text)
 
     def records(self, oid: str) -> list[StoredRecord]:
         """The records of `oid` the index knows for this store, newest manifest first."""

@@ -208,6 +208,8 @@ class Planner:
         sid = self.view.sid
         unread: dict[bytes, int] = {}
         for p in remote:
+            if p.pack in self.view.read_from:
+                continue  # the cached files naming it came from it (a batch before this one)
             if p.pack is not None and not self.index.pack_size(sid, p.pack):
                 unread[p.pack] = unread.get(p.pack, 0) + p.length
         if sum(unread.values()) < LEARN_MIN:
@@ -217,7 +219,8 @@ class Planner:
         for pid in sorted(unread, key=lambda p: -unread[p]):
             cached = {o for o in self.index.oids_naming(sid, pid)
                       if os.path.isfile(self.cache.path(o.hex()))}  # fmt: skip
-            if cached:
+            # asked again after the files: a rebuild adds a pack before adopting from it
+            if cached and pid not in self.view.read_from:
                 bases |= cached
                 packs.append(pid)
         if not packs:

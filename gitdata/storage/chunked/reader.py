@@ -1,14 +1,19 @@
 """Rebuilding files from their records (docs/chunked-store.md, 5.2-5.5).
 
-For each file: a temporary file in the cache's `tmp/` at full size, filled term by term at each
-term's file offset. A term is copied from the cache when it can be (a range of a cached whole
-object; a pack range whose every frame the local index places in a cached file, after reading
-the indexes of packs that cached bases were written to: plan.py), else it is a remote piece.
+For each file: a temporary file in the cache's `tmp/`, created by its first write and filled term
+by term at each term's file offset (a file-size limit bites there: EFBIG). A term is copied from
+the cache when it can be (a range of a cached whole object; a pack range whose every frame the
+local index places in a cached file, after reading the indexes of packs that cached bases were
+written to: plan.py), else it is a remote piece.
 Remote pieces of all the files are sorted by (key, offset) and coalesced into few ranged GETs
 (gaps up to COALESCE_GAP, spans up to GET_MAX), fetched by `workers` threads, each streamed in
 1 MiB reads: no file, pack or span is ever held whole in memory. Every frame is
 decoded and its BLAKE3 checked against its id; every file is handed to `adopt` (Cache.adopt),
 which checks its XXH3-128 against the oid before it enters the cache: wrong bytes never do.
+A file is adopted by the thread that writes its last remote piece, while the other threads
+still fetch (its caller may use it at once: `adopt` may say so); the files no piece completes
+(all copied from the cache, or waiting for a delta frame read before its base) are adopted by
+the threads at the end.
 """
 
 from __future__ import annotations
@@ -65,11 +70,17 @@ class Rebuild:
         self._spilled = 0
         #: delta frames read before their base: (piece, output offset, frame, at)
         self._deferred: list[tuple[Piece, int, bytes, int]] = []
+        #: oid -> (piece, destination) pairs not yet written; a file is adopted as soon as its
+        #: last one is, unless it waits for a deferred delta frame (`_waiting`)
+        self._left: dict[str, int] = {}
+        self._waiting: set[str] = set()
+        self._result: dict[str, BaseException | None] = {}
+        self._learned: list[tuple[bytes, int, list[tuple[bytes, int]]]] = []  # for put_files
 
     def run(self, records: Mapping[str, Record]) -> dict[str, BaseException | None]:
         """Rebuild every file of `records` (oid -> the record chosen); return oid -> None when
         it entered the cache, else its error (MissingPack: another record may do)."""
-        result: dict[str, BaseException | None] = {}
+        result = self._result = {}
         planner = Planner(self.view, self.cache)
         with ExitStack() as stack:
             jobs = self._jobs = {}
@@ -84,9 +95,9 @@ class Rebuild:
 
             for oid, rec in records.items():
                 tmp = stack.enter_context(self.cache.temp_path())
-                try:
-                    with open(tmp, "wb") as f:
-                        f.truncate(rec.size)  # a file-size limit bites here (EFBIG)
+                try:  # else created by its first write, in the fetching threads
+                    if not rec.size:
+                        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
                 except OSError as e:
                     result[oid] = e
                     continue
@@ -107,24 +118,52 @@ class Rebuild:
             # delta bases of base-only terms first, so that few deltas wait in memory for them
             bases = [p for p in pieces if p.output == 0]
             rest = [q for p in pieces if p.output for q in split_whole(p)]
+            stages = [coalesce(bases), coalesce(rest)]
+            for p in (p for spans in stages for span in spans for p in span.pieces):
+                for oid, _ in p.dests:
+                    self._left[oid] = self._left.get(oid, 0) + 1
             with ThreadPoolExecutor(max_workers=self.workers) as pool:
-                for spans in (coalesce(bases), coalesce(rest)):
+                for spans in stages:  # files are adopted by the threads as they complete
                     for failed in pool.map(self._fetch_span, spans):
-                        for oid, err in failed.items():
-                            result.setdefault(oid, err)
-            for oid, err in self._late_deltas().items():
-                result.setdefault(oid, err)
-            for oid, job in jobs.items():
-                if oid in result:
-                    continue
-                try:
-                    self.adopt(job.tmp, oid, job.size)
-                except (GitDataError, OSError) as e:
-                    result[oid] = e
-                    continue
-                result[oid] = None
-                self._remember(job)
+                        with self._lock:
+                            for oid, err in failed.items():
+                                result.setdefault(oid, err)
+                for oid, err in self._late_deltas().items():
+                    result.setdefault(oid, err)
+                # the files no span completed: all copies, or waiting for a late delta frame
+                list(pool.map(self._adopt, [o for o in jobs if o not in result]))
+            if self._learned:
+                self.index.put_files(self._learned)  # one write, not one per file
         return result
+
+    def _adopt(self, oid: str) -> None:
+        """Hand a complete file to `adopt` (it verifies it against its oid); learn its chunks
+        where they came from frames; let later delta frames find their bases in the cache."""
+        job = self._jobs[oid]
+        try:
+            self.adopt(job.tmp, oid, job.size)
+        except (GitDataError, OSError) as e:
+            with self._lock:
+                self._result.setdefault(oid, e)
+            return
+        with self._lock:
+            self._result[oid] = None
+            final = self.cache.path(oid)
+            for off, (cid, n) in job.chunks.items():
+                if self._raw.get(cid, ("",))[0] == job.tmp:
+                    self._raw[cid] = (final, off, n)
+        self._remember(job)
+
+    def _written(self, p: Piece) -> None:
+        """`p` is in every file it goes to: adopt the files it completes."""
+        ready = []
+        with self._lock:
+            for oid, _ in p.dests:
+                self._left[oid] -= 1
+                if not self._left[oid] and oid not in self._waiting and oid not in self._result:
+                    ready.append(oid)
+        for oid in ready:
+            self._adopt(oid)
 
     # -- fetching -----------------------------------------------------------------------
 
@@ -132,6 +171,10 @@ class Rebuild:
         """Fetch one span; return the files it failed (a corrupt frame fails the files of its
         piece only; a failed request, every file of the span)."""
         failed: dict[str, BaseException] = {}
+        stored: list[tuple[bytes, int, int, int]] = []  # the frames read, for the index
+        pack = span.pieces[0].pack  # a span is one key: one pack, or a whole object
+        if pack is not None:  # before any of its files is adopted (Planner.learn)
+            self.view.read_from.add(pack)
         try:
             with self.view.store.get_range(span.key, span.offset, span.end - span.offset) as raw:
                 s = _Counted(raw, span.offset)
@@ -141,18 +184,22 @@ class Rebuild:
                         if p.pack is None:
                             self._whole_piece(s, p)
                         else:
-                            self._pack_piece(s, p)
-                    except CorruptPack as e:
+                            stored += self._pack_piece(s, p)
+                    except CorruptPack as e:  # its files are never complete: not adopted
                         for oid, _ in p.dests:
                             failed.setdefault(oid, e)
                         _skip(s, p.end - s.pos, p.key)
+                        continue
+                    self._written(p)
         except (GitDataError, OSError) as e:
-            pack = span.pieces[0].pack
             if isinstance(e, ObjectMissing) and pack is not None:
                 e = MissingPack(pack, e)
             for p in span.pieces:
                 for oid, _ in p.dests:
                     failed.setdefault(oid, e)
+        if stored and pack is not None:  # one write for the span's frames
+            row = self.index.pack_row(self.view.sid, pack, 0, 0.0)
+            self.index.put_stored_chunks(self.view.sid, row, stored)
         return failed
 
     def _whole_piece(self, s: _Counted, p: Piece) -> None:
@@ -163,7 +210,8 @@ class Rebuild:
                 self._write(oid, off + done, data)
             done += len(data)
 
-    def _pack_piece(self, s: _Counted, p: Piece) -> None:
+    def _pack_piece(self, s: _Counted, p: Piece) -> list[tuple[bytes, int, int, int]]:
+        """Write the frames of one pack piece; return them (id, offset, length, encoding)."""
         assert p.pack is not None
         name, at, out, stored = p.pack.hex(), p.offset, 0, []
         while at < p.end:
@@ -181,6 +229,7 @@ class Rebuild:
             if hdr.encoding == ENC_DELTA and base is None:  # its base may come later
                 with self._lock:
                     self._deferred.append((p, out, frame, at))
+                    self._waiting.update(oid for oid, _ in p.dests)
             else:
                 _, raw = decode_frame(frame, base_raw=base, name=name, at=at)
                 if p.output == 0:  # a base-only term: kept for the delta frames
@@ -195,8 +244,7 @@ class Rebuild:
                 f"the record says {p.output}",
                 REPUSH,
             )
-        pack = self.index.pack_row(self.view.sid, p.pack, 0, 0.0)
-        self.index.put_stored_chunks(self.view.sid, pack, stored)
+        return stored
 
     def _base(self, base_id: bytes | None) -> bytes | None:
         """The raw bytes of a delta frame's base (5.2): from the cache, else from a frame this
@@ -259,7 +307,7 @@ class Rebuild:
         self, oid: str, off: int, data: bytes, chunk: tuple[bytes, int] | None = None
     ) -> None:
         job = self._jobs[oid]
-        fd = os.open(job.tmp, os.O_WRONLY)
+        fd = os.open(job.tmp, os.O_WRONLY | os.O_CREAT, 0o644)
         try:
             view, at = memoryview(data), off
             while view:
@@ -284,7 +332,8 @@ class Rebuild:
             chunks.append(job.chunks[off])
             at += job.chunks[off][1]
         if at == job.size and chunks:
-            self.index.put_file(bytes.fromhex(job.oid), job.size, chunks)
+            with self._lock:
+                self._learned.append((bytes.fromhex(job.oid), job.size, chunks))
 
 
 class _Counted:
@@ -314,7 +363,7 @@ def _skip(s: _Counted, n: int, key: str) -> None:
 
 def _copy_range(src: str, src_off: int, dest: str, dest_off: int, n: int) -> None:
     """Copy bytes of a cached file into a temporary, in bounded memory."""
-    with open(src, "rb") as fin, open(dest, "r+b") as fout:
+    with open(src, "rb") as fin, open(os.open(dest, os.O_WRONLY | os.O_CREAT, 0o644), "wb") as fout:
         fin.seek(src_off)
         fout.seek(dest_off)
         while n > 0:

@@ -8,8 +8,8 @@ the caller (hard-linked whole, as before). The caller writes the push's manifest
 upload (P4) and checks the run log. FORMAT is written when the store has none (3.2).
 
 Deviations, to be closed later: the defragmentation guard (4.5 step 2) is not applied; packs
-are written by one thread, file after file (4.4 chunks in two); `pack.checked` is the client's
-clock.
+are written by one thread, file after file (4.4 chunks in two), each uploaded in the background
+while the next is written (uploads.py); `pack.checked` is the client's clock.
 """
 
 from __future__ import annotations
@@ -20,20 +20,22 @@ import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from ...errors import GitDataError, ObjectMissing
+from ...errors import GitDataError
 from .. import Store
-from ..keys import FORMAT_KEY
 from .chunker import FrameEncoder, iter_chunks
 from .delta import DeltaBase
-from .format.common import ENC_DELTA, PACK_HEADER, Buffer, format_text, parse_format
+from .format.common import ENC_DELTA, PACK_HEADER, Buffer
 from .format.manifest import KeyChunk, Record, Term
 from .index import KEY_SIZE, LocalIndex
 from .manifests import StoreView
 from .packer import ClosedPack, PackWriter
-from .packindex import MOST_INDEXES, delta_bases, fetch_indexes, pack_key
+from .packindex import MOST_INDEXES, delta_bases, fetch_indexes
+from .uploads import PackUploads
 
 #: files at least this big go whole into a directory store on the cache's file system (4.1)
 LINK_MIN = 16 << 20
+#: chunk lists of files recorded in the local index in one write
+FILES_PER_WRITE = 256
 #: test-only: kill the process (SIGKILL) at the named point of the write path
 TEST_KILL = "GIT_DATA_TEST_KILL"
 
@@ -76,23 +78,6 @@ class _Slot:
 _Pending = tuple[object, bool, int, int, int]
 
 
-def ensure_format(store: Store, view: StoreView) -> None:
-    """FORMAT: read (once, kept in the index) and checked for writing; written when absent."""
-    text = view.index.store_format(view.sid)
-    if text is None:
-        try:
-            data = store.get_bytes(FORMAT_KEY)
-        except ObjectMissing:
-            # 3.2: `legacy-objects no` when this first chunked push finds no whole object
-            data = format_text(store.holds_whole_objects())
-            store.put_bytes(FORMAT_KEY, data)
-        text = data.decode("utf-8", "replace")
-    fmt = parse_format(text.encode())
-    fmt.check_readable()
-    fmt.check_writable()
-    view.index.set_store_format(view.sid, text)
-
-
 class _Push:
     def __init__(self, store: Store, index: LocalIndex, tmp_dir: str) -> None:
         self.store = store
@@ -109,6 +94,8 @@ class _Push:
         self.keys: list[tuple[_Slot, int, bytes]] = []  # key chunks: pack, frame offset, id
         self.keyed = False  # manifests read had key chunks: look new chunks up (4.6)
         self.out = Written()
+        self.uploads = PackUploads(store)
+        self.files: list[tuple[bytes, int, list[tuple[bytes, int]]]] = []  # for put_files
 
     def _frame_slot(self, length: int) -> _Slot:
         if self.slot is not None and self.slot.writer is not None:
@@ -120,14 +107,14 @@ class _Push:
         return self.slot
 
     def _upload(self, slot: _Slot) -> None:
+        """Close the pack of `slot` and start its upload (uploads.py: behind the next pack)."""
         assert slot.writer is not None
         closed = slot.closed = slot.writer.close()
         slot.writer = None
         kill_point("pack-closed")
-        try:
-            self.store.put_file(pack_key(closed.pid), closed.path)
-        finally:
-            os.unlink(closed.path)
+        self.uploads.start(closed, self._uploaded)
+
+    def _uploaded(self, closed: ClosedPack) -> None:
         kill_point("pack-uploaded")
         row = self.index.pack_row(self.sid, closed.pid, closed.size, time.time())
         self.index.put_stored_chunks(
@@ -187,8 +174,16 @@ class _Push:
                 pending.append(t)
         if first is not None and len(chunks) > 1:
             self.keys.append(first)
-        self.index.put_file(bytes.fromhex(oid), size, chunks)
+        self.files.append((bytes.fromhex(oid), size, chunks))
+        if len(self.files) >= FILES_PER_WRITE:
+            self.put_files()
         return pending, bases
+
+    def put_files(self) -> None:
+        """Record the chunk lists of the files cut since the last call (one index write)."""
+        if self.files:
+            self.index.put_files(self.files)
+            self.files = []
 
     def _delta(
         self, delta: DeltaBase, data: Buffer, offset: int, length: int
@@ -242,11 +237,14 @@ class _Push:
     def finish(self) -> None:
         if self.slot is not None and self.slot.writer is not None:
             self._upload(self.slot)
+        self.uploads.settle()
+        self.uploads.close()
         for slot, off, cid in self.keys:
             assert slot.closed is not None
             self.out.key_chunks.append(KeyChunk(cid, slot.closed.pid, off))
 
     def abort(self) -> None:
+        self.uploads.close()
         for s in self.slots:
             if s.writer is not None:
                 s.writer.abort()
@@ -317,7 +315,7 @@ def write_files(
     bases = bases or {}
     push = _Push(store, index, tmp_dir)
     out = push.out
-    ensure_format(store, push.view)
+    push.view.ensure_writable()
     push.view.sync()
     push.keyed = index.has_key_chunks(push.sid)
     kill_point("synced")
@@ -345,6 +343,7 @@ def write_files(
             base_map: dict[bytes, int] = {}
             base_oid = delta = None
             if base is not None and os.path.isfile(path_of(base)):
+                push.put_files()  # its chunk list, if this push cut it
                 delta = DeltaBase(path_of(base), _base_chunks(index, base, path_of(base)))
                 if base in whole_bases:
                     base_oid, base_map = bytes.fromhex(base), delta.at
@@ -356,6 +355,7 @@ def write_files(
             finally:
                 if delta is not None:
                     delta.close()
+        push.put_files()
         push.finish()
     except BaseException:
         push.abort()
