@@ -194,6 +194,11 @@ class FilterHandler:
             )
         return ready
 
+    def close(self) -> None:
+        """Before the process leaves: see Fetcher.close."""
+        if self._fetcher is not None:
+            self._fetcher.close()
+
     def fetcher(self) -> Fetcher:
         if self._fetcher is None:
             self._fetcher = Fetcher(self.ctx)
@@ -249,6 +254,16 @@ class Fetcher:
         if self.setup_error is None:
             self._chunked = chunked_reader(self.store, self.ctx.paths.data_dir)
             self._chunked.prepare()
+
+    def close(self) -> None:
+        """Let the downloads under way finish (into their temporaries, then the cache) and drop
+        those not started. The process leaves without the interpreter's teardown, which would
+        have waited for them: after git stopped at a failed file (a full cache), a download
+        cut there left its temporary in the cache's tmp/."""
+        self._opening.join()
+        pool = getattr(self, "_pool", None)
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def _opened(self) -> None:
         self._opening.join()
