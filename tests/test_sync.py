@@ -176,7 +176,7 @@ def stored(root: Path) -> tuple[int, int]:
 BOTH = pytest.mark.parametrize("chunked", ["false", "auto"])  # whole objects, or packs
 
 
-@BOTH
+@pytest.mark.parametrize("chunked", ["false", "auto", "true"])  # true: no GET of FORMAT
 def test_push_of_new_branch_uploads_what_stale_tracking_refs_claim(env, chunked):
     """A remote-tracking ref that says the remote has a commit is not trusted blindly."""
     repo = env.new_repo()

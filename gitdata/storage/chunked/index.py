@@ -325,8 +325,8 @@ class LocalIndex:
                 db.execute("DELETE FROM record WHERE store = ? AND mid = ?", (store, mid))
                 db.execute("DELETE FROM key_chunk WHERE store = ? AND mid = ?", (store, mid))
 
-    def has_key_chunks(self, store: int) -> bool:
-        return bool(self._query("SELECT 1 FROM key_chunk WHERE store = ? LIMIT 1", (store,)))
+    def holds(self, store: int, table: str) -> bool:  # any row of `store` in `table`?
+        return bool(self._query(f"SELECT 1 FROM {table} WHERE store = ? LIMIT 1", (store,)))
 
     def key_chunk_packs(self, store: int, ids: Iterable[bytes]) -> dict[bytes, int]:
         """The packs that manifests of `store` say hold key chunks among `ids`, with how many

@@ -31,6 +31,7 @@ class Synced(NamedTuple):
     listed: int  # manifests in the store
     read: int  # of those, read now (the index lacked them)
     gone: int  # forgotten: the index knew them, the store no longer has them
+    emptied: bool = False  # no manifest left of a store the index knew: all of it forgotten
 
 
 class StoreView:
@@ -55,6 +56,14 @@ class StoreView:
             if is_key(k.key) and k.key.endswith(SUFFIX):
                 listed[bytes.fromhex(k.key[len(MANIFESTS) : -len(SUFFIX)])] = k.store_time
         known = self.index.manifests(self.sid)
+        if not listed and (known or self.index.holds(self.sid, "pack")):
+            # A store with no manifest holds nothing to rely on (a store gc deletes the last one
+            # only once every pack is dead): it was emptied (a new bucket, a deleted directory)
+            # and the packs the index remembers are gone with it (4.6).
+            self.index.set_store_format(self.sid, None, forget=True)
+            self._readable = None
+            self.synced = True
+            return Synced(0, 0, len(known), emptied=True)
         gone = known - listed.keys()
         if gone:
             self.index.drop_manifests(self.sid, gone)

@@ -315,9 +315,9 @@ def write_files(
     bases = bases or {}
     push = _Push(store, index, tmp_dir)
     out = push.out
+    push.view.sync()  # first: a store found emptied is forgotten, FORMAT with it
     push.view.ensure_writable()
-    push.view.sync()
-    push.keyed = index.has_key_chunks(push.sid)
+    push.keyed = index.holds(push.sid, "key_chunk")
     kill_point("synced")
     for oid in copy:
         out.records += [r.record for r in push.view.records(oid)][:1]

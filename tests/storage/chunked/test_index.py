@@ -199,9 +199,9 @@ def test_key_chunks_of_manifests_point_at_packs_whose_index_is_unknown(tmp_path)
     sid = index.store_id("s")
     p1, p2 = cid(1, "p"), cid(2, "p")
     keys = [KeyChunk(cid(1), p1, 32), KeyChunk(cid(2), p1, 9000), KeyChunk(cid(3), p2, 32)]
-    assert not index.has_key_chunks(sid)
+    assert not index.holds(sid, "key_chunk")
     index.add_manifest(sid, b"m" * 32, 1.0, [], keys)
-    assert index.has_key_chunks(sid)
+    assert index.holds(sid, "key_chunk")
     assert index.key_chunk_packs(sid, [cid(1), cid(2), cid(3), cid(4)]) == {p1: 2, p2: 1}
     index.pack_row(sid, p1, 0, 1.0)  # frames read from it: its index is still unknown
     assert index.key_chunk_packs(sid, [cid(1)]) == {p1: 1}
@@ -211,5 +211,5 @@ def test_key_chunks_of_manifests_point_at_packs_whose_index_is_unknown(tmp_path)
     index.drop_pack(sid, p2)
     assert index.key_chunk_packs(sid, [cid(3)]) == {}
     index.drop_manifests(sid, [b"m" * 32])
-    assert not index.has_key_chunks(sid)
+    assert not index.holds(sid, "key_chunk")
     index.close()
