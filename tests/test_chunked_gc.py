@@ -315,9 +315,13 @@ def test_choose_the_newest_record_whose_sources_exist(tmp_path):
 
     store = open_store(StoreSpec(url=str(tmp_path / "store")))
     w = ChunkedWriter(store, tmp_path)
-    v1 = os.urandom(300_000)
+    v1 = os.urandom(600_000)
     v1_oid = bytes.fromhex(hash_bytes(v1))
-    v2 = v1[:100_000] + os.urandom(1000) + v1[100_000:]
+    # the helper takes a chunk as a range of v1 only at its old offset, i.e. before the insert
+    # (after 128 KiB, the largest chunk: at least the first one), and v2 shares chunks of
+    # rec_b's pack only where the cuts fall in step again after it (the 270 KB left after the
+    # insert and its chunk); 300 KB with the insert at 100 KB missed either, now and then
+    v2 = v1[:200_000] + os.urandom(1000) + v1[200_000:]
     rec_a = w.push(v1)
     old_pack = w.packs[-1]
     w.manifest([rec_a])
