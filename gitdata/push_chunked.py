@@ -36,25 +36,9 @@ def wanted(ctx: Context, store: Store, remote: str) -> bool:
         try:
             store.get_bytes(FORMAT_KEY)
         except ObjectMissing:
-            if store.holds_whole_objects():
-                return False
-            _forget(ctx, store)
-            return True
+            return not store.holds_whole_objects()
         return True
     return value == "true"
-
-
-def _forget(ctx: Context, store: Store) -> None:
-    """A store without FORMAT and without whole objects holds nothing this clone may rely on:
-    what the local index remembers of it (packs, chunks, records) went with an emptied store or
-    bucket, and a push that trusted it would move the ref with no bytes behind it."""
-    from .storage.chunked.index import LocalIndex, index_path
-
-    index = LocalIndex(index_path(ctx.paths.data_dir))
-    try:
-        index.set_store_format(index.store_id(store.describe()), None, forget=True)
-    finally:
-        index.close()
 
 
 def same_fs(ctx: Context, store: Store) -> bool:
