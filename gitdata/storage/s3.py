@@ -25,6 +25,7 @@ from botocore import exceptions as bx
 
 from ..errors import ConfigError, GitDataError, StoreError
 from ..pointer import is_oid
+from ..retry import RETRIES
 from . import (
     Progress,
     StoredObject,
@@ -306,8 +307,10 @@ class S3Store(KeyCalls):
         )
 
     def iter_objects(self) -> Iterator[StoredObject]:
+        """Every whole object, page by page; each page retried on its own (store gc lists the
+        whole store: a page cut mid-answer is asked for again, not the whole listing)."""
         root = self._root()
-        for page in self._pages(root):
+        for page in self._pages(root, RETRIES):
             for obj in page.get("Contents", ()):
                 oid = self._oid_of(obj["Key"], root)
                 if oid is not None:
