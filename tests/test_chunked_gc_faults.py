@@ -145,8 +145,9 @@ def test_a_listing_whose_body_never_came_is_not_an_empty_listing(env, s3):
 
 def test_gc_of_a_whole_object_store_retries_a_cut_listing(env, s3):
     """The whole-object layout (`chunked = false`): the listing of the store's objects cut once
-    (the headers) is asked for again, and gc deletes the dead object. (Cut for good: the
-    "whole objects, for good" case above, the same listing.)"""
+    (the headers) is asked for again, and so is the DeleteObjects of the whole objects, whose
+    answer is lost: gc finishes and the dead object is gone. (Cut for good: the "whole objects,
+    for good" case above, the same listing.)"""
     repo = env.new_repo()
     toml = f'[remote.origin]\nurl = "{s3.url("w")}"\nendpoint_url = "{s3.endpoint}"\n'
     write(repo / ".gitdata.toml", (toml + "chunked = false\n").encode())
@@ -167,10 +168,14 @@ def test_gc_of_a_whole_object_store_retries_a_cut_listing(env, s3):
     args = ["git-data", "gc", "--remote", "origin", "--grace", "0", "--yes"]
     with FaultProxy(s3.endpoint) as proxy:
         env.git("config", "data.remote.origin.endpointUrl", proxy.endpoint, cwd=gcer)
-        rule = Rule(DROP_MID, ops={"ListObjectsV2"}, query=whole_listing, nth={1})
-        proxy.add(rule)
+        rules = [
+            Rule(DROP_MID, ops={"ListObjectsV2"}, query=whole_listing, nth={1}),
+            # the batches: the dead manifest's, then the whole object's (done, answer lost)
+            Rule(DROP_MID, ops={"DeleteObjects"}, nth={2}),
+        ]
+        proxy.add(*rules)
         r = env.run(args, cwd=gcer, check=False)
-        assert r.returncode == 0 and rule.fired, r.stderr.decode()
+        assert r.returncode == 0 and all(x.fired for x in rules), r.stderr.decode()
         assert len(wholes()) == 1
     env.git("config", "--unset", "data.remote.origin.endpointUrl", cwd=gcer)
     check = clone(env, bare, "check")

@@ -317,7 +317,8 @@ class S3Store(KeyCalls):
                     yield StoredObject(oid, int(obj["Size"]), obj["LastModified"].timestamp())
 
     def delete_many(self, oids: Iterable[str]) -> dict[str, str]:
-        failed = self._delete([self.key(oid) for oid in oids])
+        """DeleteObjects, each batch retried on its own (deleting again is harmless)."""
+        failed = self._delete([self.key(oid) for oid in oids], RETRIES)
         return {key.rpartition("/")[2]: err for key, err in failed.items()}
 
 
