@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import Env, write
 from test_chunked_write import dir_repo, manifests, packs, tree_bytes
-from test_store_gc_race import STALE, TIMES, Race, X, configure, setup_race
+from test_store_gc_race import DEADLINE, STALE, TIMES, Race, X, configure, setup_race
 
 from gitdata.storage.chunked import gc as chunked_gc
 
@@ -120,8 +120,25 @@ def check_race(race: Race) -> None:
     race.env.data("fsck", "--remote", "origin", cwd=c)
 
 
-@pytest.mark.parametrize("point", ["gc-planned", "gc-deleting", "gc-fenced", "gc-deleted"])
+GC_PAUSES = ["gc-planned", "gc-deleting", "gc-fenced", "gc-deleted"]
+# Not push-P6: the push has written its manifest and listed the run log, and a gc started more
+# than a second later (a loaded machine) finds that manifest older than `--grace 0`, so it
+# protects nothing; 6.3 assumes pushes shorter than the grace period.
+PUSH_PAUSES = ["push-P1", "push-P3", "push-P4"]
+
+
+@pytest.mark.parametrize("point", GC_PAUSES)
 def test_chunked_push_while_gc_is_paused(race, point):
+    push_while_gc_is_paused(race, point)
+
+
+@pytest.mark.parametrize("point", PUSH_PAUSES)
+def test_gc_while_chunked_push_is_paused(race, point):
+    gc_while_push_is_paused(race, point)
+
+
+def push_while_gc_is_paused(race: Race, point: str) -> None:
+    """The push runs while gc stands at `point`, then gc goes on (test_chunked_gc_s3 too)."""
     gc_proc = race.gc([point])
     race.reached(point, gc_proc)
     push = race.push()
@@ -132,11 +149,8 @@ def test_chunked_push_while_gc_is_paused(race, point):
     check_race(race)
 
 
-# Not push-P6: the push has written its manifest and listed the run log, and a gc started more
-# than a second later (a loaded machine) finds that manifest older than `--grace 0`, so it
-# protects nothing; 6.3 assumes pushes shorter than the grace period.
-@pytest.mark.parametrize("point", ["push-P1", "push-P3", "push-P4"])
-def test_gc_while_chunked_push_is_paused(race, point):
+def gc_while_push_is_paused(race: Race, point: str) -> None:
+    """A whole gc runs while the push stands at `point`, then the push goes on."""
     push = race.push([point])
     race.reached(point, push)
     race.finish(race.gc())
@@ -244,18 +258,30 @@ def test_gc_killed_at_each_point_then_gc_again(env, monkeypatch, point):
     store, repo, bare, keep = mostly_dead_pack(env)
     push_dead_branch(env, repo, "gone", os.urandom(70_000))
     gcer = clone(env, bare, "gcer")
+    gc_killed_then_gc_again(env, gcer, bare, {**keep, "base.txt": b"base"}, point)
+    assert len(packs(store)) == 1
+
+
+def gc_killed_then_gc_again(
+    env: Env, gcer: Path, bare: Path, live: dict[str, bytes], point: str, name: str = ""
+) -> None:
+    """gc from `gcer` SIGKILLed at `point`; `live` reads back from fresh clones after it, and
+    after two more gc runs, the second of which finds nothing left to do (test_chunked_gc_s3
+    too)."""
     r = env.data(
         "gc", "--remote", "origin", "--yes", "--grace", "0", cwd=gcer, check=False,
         env={"GIT_DATA_TEST_KILL": point},
     )  # fmt: skip
     assert r.returncode == -9, r.stderr
-    check_clone(env, bare, {**keep, "base.txt": b"base"}, "between")
-    time.sleep(STALE + 0.5)  # the killed run is over by its time limits (TIMES)
+    check_clone(env, bare, live, f"between{name}")
+    # the killed run is over by its time limits (TIMES): from its `deleting` on, RUN_DEADLINE
+    # after that; before it, RUN_STALE after its `planning`
+    deleting = KILL_POINTS.index(point) >= KILL_POINTS.index("gc-deleting")
+    time.sleep((DEADLINE if deleting else STALE) + 0.5)
     gc(env, gcer, "--yes", "--grace", "0")
     final = gc(env, gcer, "--yes", "--grace", "0")
     assert final["chunked"]["packs_removed"] == [] and final["chunked"]["repacked"] == []
-    assert len(packs(store)) == 1
-    check_clone(env, bare, {**keep, "base.txt": b"base"}, "after")
+    check_clone(env, bare, live, f"after{name}")
 
 
 def test_gc_on_s3_removes_dead_packs_and_repacks(env, s3):

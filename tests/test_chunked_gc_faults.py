@@ -10,8 +10,11 @@ faults then finishes with fsck clean again. The store is test_chunked_gc_random'
 from __future__ import annotations
 
 import os
+import time
 
+from conftest import write
 from faultproxy import DROP_MID, TRUNCATE, FaultProxy, Rule
+from test_chunked_gc import clone, push_dead_branch
 from test_chunked_gc_random import Base, build_base, copy_prefix
 from test_store_gc_race import TIMES
 
@@ -21,19 +24,32 @@ WHOLES = r"prefix=run/(&|$)"
 PACKS = r"prefix=run/chunked/v1/packs/"
 #: Per gc run: how its listings are cut (truncate: the share of the body that comes), which
 #: (query of the requests, which of them: 1 is the first, -n every one from the nth on), and
-#: what gc must do: finish, stop, or either. The run log is listed by the gc-against-gc check,
+#: what gc must do: finish or stop. The run log is listed by the gc-against-gc check,
 #: before `deleting` (the planning time check), before each batch of deletions (the 18 min
 #: check: manifests, then packs; how many depends on what is dead) and by the clean-up of old
 #: run-log keys; the manifests when planning and at the fence. The first runs cut each listing
 #: once; the last ones, one for good (the run log from its first batch check on).
+#: A page of the whole objects' listing is retried on its own since it was cut once here (the
+#: headers, or the whole body) and gc stopped: botocore retries only a body cut inside its XML.
 #: Headers whole and not one byte of the body was an empty listing until s3_client refused it:
 #: an empty listing of packs made gc delete every old manifest (no record's packs existed).
 CASES = [
-    ("once each", DROP_MID, 0.5, [(RUNLOG, 1), (PACKS, 1), (MANIFESTS, 2), (RUNLOG, 3)], "finish"),
+    (
+        "once each",
+        DROP_MID,
+        0.5,
+        [(RUNLOG, 1), (WHOLES, 1), (PACKS, 1), (MANIFESTS, 2), (RUNLOG, 3)],
+        "finish",
+    ),
     ("once each", TRUNCATE, 0.5, [(WHOLES, 1), (MANIFESTS, 1), (RUNLOG, 2)], "finish"),
-    ("once each, no body", TRUNCATE, 0.0, [(PACKS, 1), (RUNLOG, 1), (MANIFESTS, 2)], "finish"),
+    (
+        "once each, no body",
+        TRUNCATE,
+        0.0,
+        [(WHOLES, 1), (PACKS, 1), (RUNLOG, 1), (MANIFESTS, 2)],
+        "finish",
+    ),
     ("once each, no body", TRUNCATE, 0.0, [(MANIFESTS, 1), (RUNLOG, 2), (RUNLOG, 3)], "finish"),
-    ("whole objects, no body", TRUNCATE, 0.0, [(WHOLES, 1)], "either"),
     ("whole objects, for good", TRUNCATE, 0.5, [(WHOLES, -1)], "stop"),
     ("manifests from the fence on, for good", TRUNCATE, 0.5, [(MANIFESTS, -2)], "stop"),
     ("run log from the first batch on, for good", DROP_MID, 0.5, [(RUNLOG, -3)], "stop"),
@@ -125,3 +141,43 @@ def test_a_listing_whose_body_never_came_is_not_an_empty_listing(env, s3):
         listing, _ = store.list_keys("chunked/v1/gc/")
         assert [k.key for k in listing] == [key]
         assert proxy.count(TRUNCATE) == 2  # refused twice, then the answer came whole
+
+
+def test_gc_of_a_whole_object_store_retries_a_cut_listing(env, s3):
+    """The whole-object layout (`chunked = false`): the listing of the store's objects cut once
+    (the headers) is asked for again, and so is the DeleteObjects of the whole objects, whose
+    answer is lost: gc finishes and the dead object is gone. (Cut for good: the "whole objects,
+    for good" case above, the same listing.)"""
+    repo = env.new_repo()
+    toml = f'[remote.origin]\nurl = "{s3.url("w")}"\nendpoint_url = "{s3.endpoint}"\n'
+    write(repo / ".gitdata.toml", (toml + "chunked = false\n").encode())
+    bare = env.bare()
+    env.git("remote", "add", "origin", str(bare), cwd=repo)
+    write(repo / "a.bin", os.urandom(5000))
+    env.commit_all(repo)
+    env.git("push", "-q", "-u", "origin", "main", cwd=repo)
+    push_dead_branch(env, repo, "gone", os.urandom(6000))
+
+    def wholes() -> list[str]:
+        return [k for k in s3.keys("w/") if "/chunked/" not in k]
+
+    assert len(wholes()) == 2
+    gcer = clone(env, bare, "gcer")
+    time.sleep(1.1)  # LastModified has whole seconds: the dead object older than gc's `now`
+    whole_listing = r"prefix=w/(&|$)"
+    args = ["git-data", "gc", "--remote", "origin", "--grace", "0", "--yes"]
+    with FaultProxy(s3.endpoint) as proxy:
+        env.git("config", "data.remote.origin.endpointUrl", proxy.endpoint, cwd=gcer)
+        rules = [
+            Rule(DROP_MID, ops={"ListObjectsV2"}, query=whole_listing, nth={1}),
+            # the batches: the dead manifest's, then the whole object's (done, answer lost)
+            Rule(DROP_MID, ops={"DeleteObjects"}, nth={2}),
+        ]
+        proxy.add(*rules)
+        r = env.run(args, cwd=gcer, check=False)
+        assert r.returncode == 0 and all(x.fired for x in rules), r.stderr.decode()
+        assert len(wholes()) == 1
+    env.git("config", "--unset", "data.remote.origin.endpointUrl", cwd=gcer)
+    check = clone(env, bare, "check")
+    assert (check / "a.bin").read_bytes() == (repo / "a.bin").read_bytes()
+    env.data("fsck", "--remote", "origin", cwd=check)

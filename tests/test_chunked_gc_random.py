@@ -34,6 +34,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
 from conftest import Env, write
 from test_store_gc_race import TIMES
 
@@ -366,14 +367,23 @@ def test_gc_against_pushes_randomized_on_s3(env, s3, tmp_path, monkeypatch):
     run_seeds(base, seeds("GITDATA_GC_S3_SEEDS", S3_SEEDS), tmp_path)
 
 
-def test_a_push_of_pointers_only_finds_a_repacked_record_again(env, tmp_path, monkeypatch):
+@pytest.mark.parametrize("kind", ["directory", "s3"])
+def test_a_push_of_pointers_only_finds_a_repacked_record_again(
+    env, tmp_path, monkeypatch, request, kind
+):
     """Found by seed 16: a clone without the bytes of a live file pushes a new branch, so its
     push copies the file's record (4.8), which names a mostly dead pack. A gc repacks that pack
     meanwhile; the push, after waiting for it, finds the pack gone and the file not in its
-    cache: it takes the record the gc wrote (the compacted manifest's), instead of failing."""
+    cache: it takes the record the gc wrote (the compacted manifest's), instead of failing.
+    On a directory store and on S3 (moto)."""
     monkeypatch.setenv("GIT_DATA_TEST_RUNLOG_TIMES", TIMES)
     env.git("config", "--global", "data.chunked", "true")
-    env.git("config", "--global", "data.remote.origin.url", str(tmp_path / "store"))
+    if kind == "s3":
+        s3 = request.getfixturevalue("s3")
+        env.git("config", "--global", "data.remote.origin.url", s3.url("rp"))
+        env.git("config", "--global", "data.remote.origin.endpointUrl", s3.endpoint)
+    else:
+        env.git("config", "--global", "data.remote.origin.url", str(tmp_path / "store"))
     a, bare = env.new_repo("a"), env.bare()
     env.git("remote", "add", "origin", str(bare), cwd=a)
     small = [os.urandom(20_000) for _ in range(8)]

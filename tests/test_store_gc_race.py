@@ -25,7 +25,8 @@ from gitdata.storage.chunked import manifest_store
 #: run after 12 s (a gc gives up planning after 10 s: shorter made a gc paused while a push ran
 #: on a loaded machine give up); the fence waits 0.3 s; a waiting push looks again every 0.1 s.
 STALE = 12.0
-TIMES = f"deadline=6,stale={STALE:g},fence=0.3,poll=0.1"
+DEADLINE = 6.0
+TIMES = f"deadline={DEADLINE:g},stale={STALE:g},fence=0.3,poll=0.1"
 GC_POINTS = ["gc-planning", "gc-planned", "gc-deleting", "gc-fenced", "gc-deleted"]
 PUSH_POINTS = [f"push-P{i}" for i in range(1, 7)]
 X = b"an old version nobody references any more, pushed again"

@@ -25,6 +25,7 @@ from botocore import exceptions as bx
 
 from ..errors import ConfigError, GitDataError, StoreError
 from ..pointer import is_oid
+from ..retry import RETRIES
 from . import (
     Progress,
     StoredObject,
@@ -306,15 +307,18 @@ class S3Store(KeyCalls):
         )
 
     def iter_objects(self) -> Iterator[StoredObject]:
+        """Every whole object, page by page; each page retried on its own (store gc lists the
+        whole store: a page cut mid-answer is asked for again, not the whole listing)."""
         root = self._root()
-        for page in self._pages(root):
+        for page in self._pages(root, RETRIES):
             for obj in page.get("Contents", ()):
                 oid = self._oid_of(obj["Key"], root)
                 if oid is not None:
                     yield StoredObject(oid, int(obj["Size"]), obj["LastModified"].timestamp())
 
     def delete_many(self, oids: Iterable[str]) -> dict[str, str]:
-        failed = self._delete([self.key(oid) for oid in oids])
+        """DeleteObjects, each batch retried on its own (deleting again is harmless)."""
+        failed = self._delete([self.key(oid) for oid in oids], RETRIES)
         return {key.rpartition("/")[2]: err for key, err in failed.items()}
 
 
