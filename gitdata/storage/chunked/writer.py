@@ -41,9 +41,8 @@ TEST_KILL = "GIT_DATA_TEST_KILL"
 
 
 def is_key_chunk(cid: bytes) -> bool:
-    """A chunk sampled into the manifest for other clones to find its pack (2.6): 1 in 256.
-    The first chunk of a file of two chunks or more, and the first frame of each pack, are
-    key chunks too."""
+    """A chunk sampled into the manifest for other clones to find its pack (2.6): 1 in 256;
+    also the first chunk of a file of two chunks or more, and each pack's first frame."""
     return cid[0] == 0
 
 
@@ -92,7 +91,8 @@ class _Push:
         self.delta_of: dict[bytes, _Pending] = {}  # delta frame of this push -> its base's frame
         self.bases_in: dict[bytes, dict[bytes, bytes]] = {}  # pack -> delta_bases(pack)
         self.keys: list[tuple[_Slot, int, bytes]] = []  # key chunks: pack, frame offset, id
-        self.keyed = False  # manifests read had key chunks: look new chunks up (4.6)
+        self.key_ids: set[bytes] = set()  # of the key chunks manifests list (4.6)
+        self.stored_any = True  # the index places some chunk in this store: look chunks up
         self.out = Written()
         self.uploads = PackUploads(store)
         self.files: list[tuple[bytes, int, list[tuple[bytes, int]]]] = []  # for put_files
@@ -216,12 +216,13 @@ class _Push:
         A delta frame comes with its base's frame, which the record names (a base-only term)
         for a clone that lacks it: learnt from the delta frames' headers (packindex.py), else
         the frame is not reused."""
-        found = self.index.stored_chunk(self.sid, cid)
-        if found is None and self.keyed and cid not in base:
+        found = self.index.stored_chunk(self.sid, cid) if self.stored_any else None
+        if found is None and cid[:KEY_SIZE] in self.key_ids and cid not in base:
             packs = self.index.key_chunk_packs(self.sid, [cid])
             if packs and self.out.indexes < MOST_INDEXES:
                 problems = self.view.problems
                 self.out.indexes += fetch_indexes(self.store, self.index, self.sid, packs, problems)
+                self.stored_any = True
                 found = self.index.stored_chunk(self.sid, cid)
         if found is None or found[3] != ENC_DELTA:
             return None if found is None else (found, None)
@@ -317,7 +318,7 @@ def write_files(
     out = push.out
     push.view.sync()  # first: a store found emptied is forgotten, FORMAT with it
     push.view.ensure_writable()
-    push.keyed = index.holds(push.sid, "key_chunk")
+    push.key_ids, push.stored_any = index.key_ids(push.sid), index.holds(push.sid, "stored_chunk")
     kill_point("synced")
     for oid in copy:
         out.records += [r.record for r in push.view.records(oid)][:1]
