@@ -19,6 +19,7 @@ import signal
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from ...errors import GitDataError
 from .. import Store
@@ -52,6 +53,11 @@ def kill_point(point: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
+class Meter(Protocol):  # output.Progress: bytes cut and files done, on the terminal
+    def advance(self, nbytes: int) -> None: ...
+    def object_done(self) -> None: ...
+
+
 @dataclass
 class Written:
     records: list[Record] = field(default_factory=list)  # of every file written or found
@@ -78,8 +84,11 @@ _Pending = tuple[object, bool, int, int, int]
 
 
 class _Push:
-    def __init__(self, store: Store, index: LocalIndex, tmp_dir: str) -> None:
+    def __init__(
+        self, store: Store, index: LocalIndex, tmp_dir: str, meter: Meter | None = None
+    ) -> None:
         self.store = store
+        self.meter = meter
         self.index = index
         self.view = StoreView(store, index)
         self.sid = self.view.sid
@@ -172,6 +181,10 @@ class _Push:
                     elif len(chunks) == 1:
                         first = key
                 pending.append(t)
+                if self.meter is not None:
+                    self.meter.advance(n)
+        if self.meter is not None:
+            self.meter.object_done()
         if first is not None and len(chunks) > 1:
             self.keys.append(first)
         self.files.append((bytes.fromhex(oid), size, chunks))
@@ -307,6 +320,7 @@ def write_files(
     whole_bases: Collection[str] = (),
     same_fs: bool = False,
     copy: Collection[str] = (),
+    meter: Meter | None = None,
 ) -> Written:
     """Write `files` (oid -> size, all in the cache at `path_of(oid)`) into `store` as records
     (4.1, steps 1, 3 and 4). `bases`: oid -> the oid of its base (4.2), used when the base is
@@ -314,7 +328,7 @@ def write_files(
     the records name instead of storing them again; `copy`: files not in the cache whose
     records the store has, copied into the push's manifest."""
     bases = bases or {}
-    push = _Push(store, index, tmp_dir)
+    push = _Push(store, index, tmp_dir, meter)
     out = push.out
     push.view.sync()  # first: a store found emptied is forgotten, FORMAT with it
     push.view.ensure_writable()
