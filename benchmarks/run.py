@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """gitdata against git-lfs, DVC and cp on the workloads of issue 5. See docs/benchmarks.md.
 
-    python benchmarks/run.py [--quick] [--runs N] [--tools gitdata,chunked,lfs,dvc,git,cp]
+    python benchmarks/run.py [--quick] [--runs N] [--tools gitdata,whole,chunked,lfs,dvc,git,cp]
                              [--workloads W1,W2,W3,W4,W5,W6,W7] [--git-data PATH] [--out FILE]
 
-`chunked` is gitdata with the chunked store (`data.chunked true`): W1, W3 and W5-W7 (edits.py,
-once whatever --runs says).
+`gitdata` runs with the built-in settings (`data.chunked auto`: its new stores are chunked),
+`whole` with whole objects only (`data.chunked false`, the layout before the chunked store),
+`chunked` with `data.chunked true`: W1, W3 and W5-W7 (edits.py, once whatever --runs says).
 
 A Markdown report goes to stdout, every measurement to a JSON file, progress to stderr.
 """
@@ -31,7 +32,7 @@ import trials
 from workloads import GiB, KiB, MiB, generator_name, make_big_file, make_many_files
 
 HERE = Path(__file__).resolve().parent
-ALL_TOOLS = ("gitdata", "chunked", "lfs", "dvc", "git", "cp")
+ALL_TOOLS = ("gitdata", "whole", "chunked", "lfs", "dvc", "git", "cp")
 ALL_WORKLOADS = ("W1", "W2", "W3", "W4", *edits.NAMES)
 
 
@@ -123,6 +124,8 @@ def make_tools(args: argparse.Namespace, git_data: Path) -> tuple[list[tl.Tool],
     for name in args.tools:
         if name == "gitdata":
             tool: tl.Tool = tl.GitData(git_data)
+        elif name == "whole":
+            tool = tl.GitDataWhole(git_data)
         elif name == "chunked":
             tool = tl.GitDataChunked(git_data)
         elif name == "lfs":

@@ -131,6 +131,20 @@ class GitData(Tool):
         return work / ".git" / "data" / "objects"
 
 
+class GitDataWhole(GitData):
+    """gitdata with whole objects only (`git config data.chunked false`): the layout every
+    store had before the chunked store became the default, for comparison."""
+
+    name = "whole"
+    workloads = frozenset({"W1", "W2", "W3"})
+
+    def home_setup(self, t: Trial) -> list[Cmd]:
+        return [
+            *super().home_setup(t),
+            _git("config", "--global", "data.chunked", "false", cwd=t.home),
+        ]
+
+
 class GitDataChunked(GitData):
     """gitdata with the chunked store (`git config data.chunked true`; docs/chunked-store.md)."""
 

@@ -248,6 +248,7 @@ def upload(
             written = write_files(
                 store, index, sizes, ctx.cache.path, ctx.cache.tmp_dir,
                 bases=base_of, whole_bases=whole_bases, same_fs=same_fs(ctx, store), copy=copy,
+                meter=progress,
             )  # fmt: skip
         except (GitDataError, OSError) as e:
             # a pack or FORMAT that could not be written: every file of the push failed with
@@ -256,6 +257,7 @@ def upload(
                 raise
             progress.close(len(sizes))
             return dict.fromkeys(sizes, e), PushManifest([], set(), set())
+        progress.objects = len(sizes) - len(written.failed)  # those not cut count as done
         progress.close(len(written.failed))
         failed = dict(written.failed)
         if written.whole:

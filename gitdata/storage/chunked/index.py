@@ -328,6 +328,9 @@ class LocalIndex:
     def holds(self, store: int, table: str) -> bool:  # any row of `store` in `table`?
         return bool(self._query(f"SELECT 1 FROM {table} WHERE store = ? LIMIT 1", (store,)))
 
+    def key_ids(self, store: int) -> set[bytes]:  # the key chunks manifests list (4.6)
+        return {bytes(k) for (k,) in self._query("SELECT id FROM key_chunk WHERE store=?", [store])}
+
     def key_chunk_packs(self, store: int, ids: Iterable[bytes]) -> dict[bytes, int]:
         """The packs that manifests of `store` say hold key chunks among `ids`, with how many
         of `ids` each holds, leaving out packs whose whole index is known (4.6)."""
@@ -365,16 +368,14 @@ class LocalIndex:
         return {t.source for (blob,) in rows for t in decode_terms(blob) if not t.whole}
 
     def drop_record(self, store: int, oid: bytes, mid: bytes) -> None:
-        sql = "DELETE FROM record WHERE store = ? AND oid = ? AND mid = ?"
         with self._write() as db:
-            db.execute(sql, (store, oid, mid))
+            db.execute("DELETE FROM record WHERE store=? AND oid=? AND mid=?", (store, oid, mid))
 
     # -- upkeep -------------------------------------------------------------------------------
 
     def vacuum_if_sparse(self) -> bool:
         """VACUUM when more than a quarter of the pages are free (4.3)."""
-        pages = self._query("PRAGMA page_count")[0][0]
-        free = self._query("PRAGMA freelist_count")[0][0]
+        pages, free = (self._query(f"PRAGMA {p}")[0][0] for p in ("page_count", "freelist_count"))
         if not pages or free * 4 <= pages:
             return False
         with self._lock:
@@ -383,9 +384,8 @@ class LocalIndex:
 
 
 def prune_index(data_dir: str, has: Callable[[str], bool]) -> int:
-    """Upkeep from local gc and fsck (7.2, 7.3): forget the chunk lists of files no longer in
-    the cache (`has(oid_hex)` says whether one is), then vacuum a sparse index. Does nothing
-    when the repository has no index. Returns how many files were forgotten."""
+    """Upkeep from local gc and fsck (7.2, 7.3): forget the chunk lists of files not in the
+    cache (`has(oid_hex)`), vacuum a sparse index; return how many were forgotten (0: no index)."""
     path = index_path(data_dir)
     if not os.path.exists(path):
         return 0

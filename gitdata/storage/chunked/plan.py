@@ -81,6 +81,25 @@ class Copy(NamedTuple):
     length: int
 
 
+def _runs(copies: list[Copy]) -> list[Copy]:
+    """`copies` with each run of consecutive bytes of one file into consecutive bytes of the
+    rebuilt one made a single copy (an unchanged GiB of an older version: a few copies, not
+    one open, seek, read and write per chunk)."""
+    out: list[Copy] = []
+    for c in copies:
+        last = out[-1] if out else None
+        if (
+            last is not None
+            and last.src == c.src
+            and last.src_offset + last.length == c.src_offset
+            and last.offset + last.length == c.offset
+        ):
+            out[-1] = last._replace(length=last.length + c.length)
+        else:
+            out.append(c)
+    return out
+
+
 def coalesce(pieces: list[Piece], gap: int = COALESCE_GAP, most: int = GET_MAX) -> list[Span]:
     """Pieces merged into spans of one key: sorted by offset, no overlap inside a span, a gap
     of at most `gap` between neighbours, a span at most `most` (a single longer piece stays
@@ -154,7 +173,7 @@ class Planner:
                 else:
                     copies += local
             pos += t.output
-        return copies, remote  # decode_manifest checked that the outputs add up to the size
+        return _runs(copies), remote  # decode_manifest checked that the outputs add up to the size
 
     def _local_frames(self, job: Job, t: Term, pos: int) -> list[Copy] | None:
         """The copies of a pack term from the cache, when the index places every frame of it

@@ -26,6 +26,7 @@ from contextlib import ExitStack
 from typing import BinaryIO
 
 from ...errors import GitDataError, ObjectMissing
+from ...fsutil import copy_range
 from .format.common import ENC_DELTA, FRAME_HEADER, ID_SIZE, CorruptPack
 from .format.manifest import Record
 from .format.pack import decode_frame, parse_frame_header
@@ -38,7 +39,6 @@ __all__ = ["GET_MAX", "Adopt", "CacheLike", "MissingPack", "Piece", "Rebuild", "
 __all__ += ["coalesce", "split_whole"]
 
 READ_SIZE = 1 << 20
-COPY_SIZE = 1 << 20
 REPUSH = "nothing from it was used; push the files that need it again from a clone that has them"
 
 Adopt = Callable[[str, str, int], None]  # (temporary, oid, size): verify and move into place
@@ -110,7 +110,7 @@ class Rebuild:
             for oid, (copies, remote) in plans.items():
                 try:
                     for c in copies:
-                        _copy_range(c.src, c.src_offset, jobs[oid].tmp, c.offset, c.length)
+                        copy_range(c.src, c.src_offset, jobs[oid].tmp, c.offset, c.length)
                 except OSError as e:
                     result[oid] = e
                     continue
@@ -359,16 +359,3 @@ def _read_exact(s: _Counted, n: int, key: str) -> bytes:
 def _skip(s: _Counted, n: int, key: str) -> None:
     while n > 0:
         n -= len(_read_exact(s, min(n, READ_SIZE), key))
-
-
-def _copy_range(src: str, src_off: int, dest: str, dest_off: int, n: int) -> None:
-    """Copy bytes of a cached file into a temporary, in bounded memory."""
-    with open(src, "rb") as fin, open(os.open(dest, os.O_WRONLY | os.O_CREAT, 0o644), "wb") as fout:
-        fin.seek(src_off)
-        fout.seek(dest_off)
-        while n > 0:
-            data = fin.read(min(COPY_SIZE, n))
-            if not data:
-                raise OSError(f"{src} is shorter than the index says")
-            fout.write(data)
-            n -= len(data)

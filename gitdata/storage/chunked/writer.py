@@ -19,6 +19,7 @@ import signal
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from ...errors import GitDataError
 from .. import Store
@@ -41,9 +42,8 @@ TEST_KILL = "GIT_DATA_TEST_KILL"
 
 
 def is_key_chunk(cid: bytes) -> bool:
-    """A chunk sampled into the manifest for other clones to find its pack (2.6): 1 in 256.
-    The first chunk of a file of two chunks or more, and the first frame of each pack, are
-    key chunks too."""
+    """A chunk sampled into the manifest for other clones to find its pack (2.6): 1 in 256;
+    also the first chunk of a file of two chunks or more, and each pack's first frame."""
     return cid[0] == 0
 
 
@@ -51,6 +51,11 @@ def kill_point(point: str) -> None:
     """A test hook: SIGKILL this process at `point` when GIT_DATA_TEST_KILL names it."""
     if point in os.environ.get(TEST_KILL, "").split(","):
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+class Meter(Protocol):  # output.Progress: bytes cut and files done, on the terminal
+    def advance(self, nbytes: int) -> None: ...
+    def object_done(self) -> None: ...
 
 
 @dataclass
@@ -79,8 +84,11 @@ _Pending = tuple[object, bool, int, int, int]
 
 
 class _Push:
-    def __init__(self, store: Store, index: LocalIndex, tmp_dir: str) -> None:
+    def __init__(
+        self, store: Store, index: LocalIndex, tmp_dir: str, meter: Meter | None = None
+    ) -> None:
         self.store = store
+        self.meter = meter
         self.index = index
         self.view = StoreView(store, index)
         self.sid = self.view.sid
@@ -92,7 +100,8 @@ class _Push:
         self.delta_of: dict[bytes, _Pending] = {}  # delta frame of this push -> its base's frame
         self.bases_in: dict[bytes, dict[bytes, bytes]] = {}  # pack -> delta_bases(pack)
         self.keys: list[tuple[_Slot, int, bytes]] = []  # key chunks: pack, frame offset, id
-        self.keyed = False  # manifests read had key chunks: look new chunks up (4.6)
+        self.key_ids: set[bytes] = set()  # of the key chunks manifests list (4.6)
+        self.stored_any = True  # the index places some chunk in this store: look chunks up
         self.out = Written()
         self.uploads = PackUploads(store)
         self.files: list[tuple[bytes, int, list[tuple[bytes, int]]]] = []  # for put_files
@@ -172,6 +181,10 @@ class _Push:
                     elif len(chunks) == 1:
                         first = key
                 pending.append(t)
+                if self.meter is not None:
+                    self.meter.advance(n)
+        if self.meter is not None:
+            self.meter.object_done()
         if first is not None and len(chunks) > 1:
             self.keys.append(first)
         self.files.append((bytes.fromhex(oid), size, chunks))
@@ -216,12 +229,13 @@ class _Push:
         A delta frame comes with its base's frame, which the record names (a base-only term)
         for a clone that lacks it: learnt from the delta frames' headers (packindex.py), else
         the frame is not reused."""
-        found = self.index.stored_chunk(self.sid, cid)
-        if found is None and self.keyed and cid not in base:
+        found = self.index.stored_chunk(self.sid, cid) if self.stored_any else None
+        if found is None and cid[:KEY_SIZE] in self.key_ids and cid not in base:
             packs = self.index.key_chunk_packs(self.sid, [cid])
             if packs and self.out.indexes < MOST_INDEXES:
                 problems = self.view.problems
                 self.out.indexes += fetch_indexes(self.store, self.index, self.sid, packs, problems)
+                self.stored_any = True
                 found = self.index.stored_chunk(self.sid, cid)
         if found is None or found[3] != ENC_DELTA:
             return None if found is None else (found, None)
@@ -306,6 +320,7 @@ def write_files(
     whole_bases: Collection[str] = (),
     same_fs: bool = False,
     copy: Collection[str] = (),
+    meter: Meter | None = None,
 ) -> Written:
     """Write `files` (oid -> size, all in the cache at `path_of(oid)`) into `store` as records
     (4.1, steps 1, 3 and 4). `bases`: oid -> the oid of its base (4.2), used when the base is
@@ -313,11 +328,11 @@ def write_files(
     the records name instead of storing them again; `copy`: files not in the cache whose
     records the store has, copied into the push's manifest."""
     bases = bases or {}
-    push = _Push(store, index, tmp_dir)
+    push = _Push(store, index, tmp_dir, meter)
     out = push.out
     push.view.sync()  # first: a store found emptied is forgotten, FORMAT with it
     push.view.ensure_writable()
-    push.keyed = index.holds(push.sid, "key_chunk")
+    push.key_ids, push.stored_any = index.key_ids(push.sid), index.holds(push.sid, "stored_chunk")
     kill_point("synced")
     for oid in copy:
         out.records += [r.record for r in push.view.records(oid)][:1]
