@@ -1,12 +1,12 @@
-"""fsutil.copy_range: bytes of one file into another at offsets, on one file system and across
-two (tmpfs when there is one), where the kernel may or may not do the copy."""
+"""The chunked reader's copy_range: bytes of one file into another at offsets, on one file
+system and across two (tmpfs when there is one), where the kernel may or may not do the copy."""
 
 import os
 import random
 
 import pytest
 
-from gitdata.fsutil import copy_range
+from gitdata.storage.chunked.reader import copy_range
 
 
 def _dirs(tmp_path):
