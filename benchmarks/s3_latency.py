@@ -1,7 +1,8 @@
 """Many small files over S3 with latency (issue 12): N files of 64 KiB (default 2,000) pushed to
 and cloned from a moto server behind a proxy that answers every request late (20 ms by
 default: tests/faultproxy.py in pass-through mode), gitdata against DVC on the same proxy and
-bucket. Reports requests (by S3 operation) and wall time of each step, and gitdata/DVC ratios.
+bucket. Reports requests (by S3 operation) and wall time of each step, gitdata/DVC ratios, and
+the peak RSS of each git-data process of gitdata's steps (GNU time, through measure.py's shim).
 
     .venv/bin/python benchmarks/s3_latency.py                    # after ./install.sh --test
     .venv/bin/python benchmarks/s3_latency.py --files 200 --delay-ms 20   # quick
