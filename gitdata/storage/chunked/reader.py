@@ -58,8 +58,8 @@ class Rebuild:
     def __init__(
         self, view: StoreView, cache: CacheLike, adopt: Adopt, workers: int | Executor
     ) -> None:
-        """`workers`: how many threads fetch, or a pool that rebuilds running at once share
-        (the filter's: their threads, each a few MiB, then add up to that pool's only)."""
+        """`workers`: how many threads fetch, or a pool shared by the rebuilds that run at
+        once (the filter's), so that their threads, a few MiB each, do not add up."""
         self.view = view
         self.index = view.index
         self.cache = cache
