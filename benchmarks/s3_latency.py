@@ -1,7 +1,8 @@
 """Many small files over S3 with latency (issue 12): N files of 64 KiB (default 2,000) pushed to
 and cloned from a moto server behind a proxy that answers every request late (20 ms by
 default: tests/faultproxy.py in pass-through mode), gitdata against DVC on the same proxy and
-bucket. Reports requests (by S3 operation) and wall time of each step, and gitdata/DVC ratios.
+bucket. Reports requests (by S3 operation) and wall time of each step, gitdata/DVC ratios, and
+the peak RSS of each git-data process of gitdata's steps (GNU time, through measure.py's shim).
 
     .venv/bin/python benchmarks/s3_latency.py                    # after ./install.sh --test
     .venv/bin/python benchmarks/s3_latency.py --files 200 --delay-ms 20   # quick
@@ -30,6 +31,7 @@ sys.path[:0] = [str(HERE), str(HERE.parent / "tests")]
 
 import boto3  # noqa: E402
 from faultproxy import FaultProxy  # noqa: E402
+from measure import parse_shim_log, write_bin_dir  # noqa: E402
 from s3_throughput import start_moto  # noqa: E402
 from tools import DVC_VENV, install_dvc  # noqa: E402
 
@@ -67,8 +69,12 @@ class Steps:
     def __init__(self, proxy: FaultProxy) -> None:
         self.proxy = proxy
         self.rows: list[tuple[str, str, float, Counter[str]]] = []
+        self.rss: list[str] = []  # per gitdata step: its git-data processes' peak RSS
 
     def timed(self, tool: str, step: str, commands: list[tuple[list[str], Path]], env) -> None:
+        log = env.get("BENCH_RSS_LOG")
+        if log:
+            Path(log).write_bytes(b"")
         start = len(self.proxy.requests)
         t0 = time.monotonic()
         for argv, cwd in commands:
@@ -76,6 +82,10 @@ class Steps:
         wall = time.monotonic() - t0
         ops = Counter(op for op, _ in self.proxy.requests[start:])
         self.rows.append((tool, step, wall, ops))
+        if log and tool != "dvc":
+            procs = [(kib, cmd.split(" ", 2)[1]) for kib, cmd in parse_shim_log(Path(log))]
+            peaks = ", ".join(f"{sub} {kib / 1024:.0f} MiB" for kib, sub in sorted(procs)[::-1])
+            self.rss.append(f"- {tool} {step}, peak RSS of each git-data process: {peaks}")
 
 
 def gitdata_side(
@@ -138,7 +148,7 @@ def report(steps: Steps, args: argparse.Namespace) -> str:
         by[(tool, step)] = (wall, sum(ops.values()))
         detail = ", ".join(f"{op} {k}" for op, k in sorted(ops.items()))
         lines.append(f"| {tool} | {step} | {wall:.2f} | {sum(ops.values())} | {detail} |")
-    lines.append("")
+    lines += ["", *steps.rss, ""]
     for tool in ("gitdata", "gitdata chunked"):
         for step in ("push", "clone"):
             if (tool, step) in by and ("dvc", step) in by:
@@ -183,6 +193,11 @@ def main() -> int:
                 "AWS_DEFAULT_REGION": "us-east-1",
             }
             env.pop("AWS_PROFILE", None)
+            # git-data runs under GNU time (benchmarks/measure.py's shim): exact peak RSS per
+            # process; with BENCH_PYSPY and BENCH_PROFILE_DIR set, under py-spy as well
+            write_bin_dir(tmp / "bin", {"git-data": str(gitdata_bin / "git-data")}, shim=True)
+            env["PATH"] = f"{tmp / 'bin'}{os.pathsep}{env['PATH']}"
+            env["BENCH_RSS_LOG"] = str(tmp / "rss.log")
             for argv in (
                 ["git", "config", "--global", "user.name", "bench"],
                 ["git", "config", "--global", "user.email", "bench@example.com"],

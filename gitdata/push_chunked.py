@@ -36,7 +36,11 @@ def wanted(ctx: Context, store: Store, remote: str) -> bool:
         try:
             store.get_bytes(FORMAT_KEY)
         except ObjectMissing:
-            return not store.holds_whole_objects()
+            if store.holds_whole_objects():
+                return False
+            from .storage.chunked.manifests import SEEN_EMPTY
+
+            SEEN_EMPTY.add(store.describe())  # FORMAT is written without asking both again
         return True
     return value == "true"
 

@@ -385,7 +385,13 @@ def test_auto_on_s3_looks_at_the_top_level_of_the_prefix(env, s3):
         env.git("push", "-q", "-u", "origin", "main", cwd=repo)
         return repo
 
+    s3.clear_requests()
     repo_for("new", '"auto"')  # an empty prefix: chunked, and FORMAT says so
+    gets = [p for m, p, _ in s3.requests if m == "GET"]
+    # the auto decision's GET of FORMAT (404) and listing of the top level; FORMAT is written
+    # on their answers, not asked again
+    assert len([p for p in gets if p.endswith("/new/chunked/v1/FORMAT")]) == 1
+    assert len([p for p in gets if "prefix=new/&delimiter=" in p]) == 1
     assert [k for k in s3.keys("new/") if "/chunked/v1/packs/" in k]
     assert not [k for k in s3.keys("new/") if "/chunked/" not in k]
     got = s3.client.get_object(Bucket=s3.bucket, Key="new/chunked/v1/FORMAT")["Body"].read()

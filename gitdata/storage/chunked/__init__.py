@@ -37,6 +37,8 @@ from typing import TYPE_CHECKING
 from ...errors import GitDataError
 
 if TYPE_CHECKING:
+    from concurrent.futures import Executor
+
     from .. import Store
     from .index import LocalIndex
     from .manifests import StoreView
@@ -92,7 +94,11 @@ class ChunkedStore:
             pass
 
     def rebuild(
-        self, sizes: Mapping[str, int | None], cache: CacheLike, adopt: Adopt, workers: int
+        self,
+        sizes: Mapping[str, int | None],
+        cache: CacheLike,
+        adopt: Adopt,
+        workers: int | Executor,
     ) -> RebuildResult:
         """Rebuild into the cache the files of `sizes` (oid -> size from its pointer) that the
         store has a record for (5.1): a record from the index, else after one manifest sync; a

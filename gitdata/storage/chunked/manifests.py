@@ -34,6 +34,11 @@ class Synced(NamedTuple):
     emptied: bool = False  # no manifest left of a store the index knew: all of it forgotten
 
 
+#: stores (describe()) in which this push's `auto` decision (7.4) found neither FORMAT nor a
+#: whole object, moments before ensure_writable: what its GET and listing would answer
+SEEN_EMPTY: set[str] = set()
+
+
 class StoreView:
     """One store as the chunked reader sees it, through the local index."""
 
@@ -106,14 +111,18 @@ class StoreView:
 
     def ensure_writable(self) -> None:
         """FORMAT: read (once, kept in the index) and checked for writing; written when
-        absent (a first chunked push)."""
+        absent (a first chunked push). A store in SEEN_EMPTY is not asked again."""
         text = self.index.store_format(self.sid)
         if text is None:
+            seen_empty = self.store.describe() in SEEN_EMPTY
+            SEEN_EMPTY.discard(self.store.describe())
             try:
-                data = self.store.get_bytes(FORMAT_KEY)
+                data = None if seen_empty else self.store.get_bytes(FORMAT_KEY)
             except ObjectMissing:
+                data = None
+            if data is None:
                 # 3.2: `legacy-objects no` when this first chunked push finds no whole object
-                data = format_text(self.store.holds_whole_objects())
+                data = format_text(not seen_empty and self.store.holds_whole_objects())
                 self.store.put_bytes(FORMAT_KEY, data)
             text = data.decode("utf-8", "replace")
         fmt = parse_format(text.encode())

@@ -22,8 +22,8 @@ import errno
 import os
 import threading
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
+from concurrent.futures import Executor, ThreadPoolExecutor
+from contextlib import ExitStack, nullcontext
 from typing import BinaryIO
 
 from ...errors import GitDataError, ObjectMissing
@@ -55,12 +55,16 @@ class MissingPack(GitDataError):
 class Rebuild:
     """One batch of files rebuilt together, so that their remote pieces coalesce."""
 
-    def __init__(self, view: StoreView, cache: CacheLike, adopt: Adopt, workers: int) -> None:
+    def __init__(
+        self, view: StoreView, cache: CacheLike, adopt: Adopt, workers: int | Executor
+    ) -> None:
+        """`workers`: how many threads fetch, or a pool shared by the rebuilds that run at
+        once (the filter's), so that their threads, a few MiB each, do not add up."""
         self.view = view
         self.index = view.index
         self.cache = cache
         self.adopt = adopt
-        self.workers = max(1, workers)
+        self.workers = workers if isinstance(workers, Executor) else max(1, workers)
         self._lock = threading.Lock()
         self._jobs: dict[str, Job] = {}
         #: delta bases (5.2): chunk id -> (file, offset, length) of its raw bytes, from frames
@@ -122,7 +126,11 @@ class Rebuild:
             for p in (p for spans in stages for span in spans for p in span.pieces):
                 for oid, _ in p.dests:
                     self._left[oid] = self._left.get(oid, 0) + 1
-            with ThreadPoolExecutor(max_workers=self.workers) as pool:
+            with (
+                nullcontext(self.workers)
+                if isinstance(self.workers, Executor)
+                else ThreadPoolExecutor(max_workers=self.workers)
+            ) as pool:
                 for spans in stages:  # files are adopted by the threads as they complete
                     for failed in pool.map(self._fetch_span, spans):
                         with self._lock:
