@@ -1,12 +1,12 @@
-"""The chunked reader's copy_range: bytes of one file into another at offsets, on one file
-system and across two (tmpfs when there is one), where the kernel may or may not do the copy."""
+"""plan.copy_range, which the reader runs for each Copy: bytes of one file into another at
+offsets, on one file system and across two (tmpfs when there is one), in the kernel or not."""
 
 import os
 import random
 
 import pytest
 
-from gitdata.storage.chunked.reader import copy_range
+from gitdata.storage.chunked.plan import copy_range
 
 
 def _dirs(tmp_path):
