@@ -343,10 +343,8 @@ def write_files(
         if known:  # the store has a record: copy it into this push's manifest (4.8)
             out.records.append(known[0])
             continue
-        base = bases.get(oid)
-        has_base = base is not None and os.path.isfile(path_of(base))
-        if same_fs and size >= LINK_MIN and not has_base:
-            out.whole[oid] = size  # 4.1 step 3: hard-linked whole, as before
+        if same_fs and size >= LINK_MIN:
+            out.whole[oid] = size  # 4.1 step 3: hard-linked whole, with a base or not
             continue
         todo.append((oid, size))
     pending: dict[str, tuple[list[_Pending], bytes | None, list[_Pending]]] = {}
