@@ -1,6 +1,6 @@
 """The base of a file on the write path (docs/chunked-store.md, 4.2, 4.5 step 1): its chunk
-list, and where the store keeps its chunks as ranges of whole objects, so that a new version
-names those ranges instead of storing the chunks again.
+list, where the store keeps its chunks as ranges of whole objects (so that a new version names
+those ranges instead of storing the chunks again), and the order that writes a base first.
 
 A base kept whole gives one range, itself. A base kept as a record gives the whole-object
 ranges its terms name, of any oid: v1 whole (a same-fs store, or an older version's push),
@@ -10,7 +10,7 @@ same ranges of v1, rather than packing again every chunk v2 did not change.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from .. import Store
 from .index import LocalIndex
@@ -80,3 +80,17 @@ def places(chunks: Sequence[tuple[bytes, int]], within: Sequence[Span]) -> dict[
             out.setdefault(cid, (src, off + start - at))
         start += n
     return out
+
+
+def bases_first(todo: list[tuple[str, int]], bases: Mapping[str, str]) -> list[tuple[str, int]]:
+    """`todo` with each file after its base when both are in it (versions pushed together:
+    the later one's chunks are then found among the earlier one's new frames)."""
+    oids = {oid for oid, _ in todo}
+
+    def depth(oid: str) -> int:
+        n, seen = 0, {oid}
+        while (oid := bases.get(oid, "")) in oids and oid not in seen:
+            n, seen = n + 1, seen | {oid}
+        return n
+
+    return sorted(todo, key=lambda t: depth(t[0]))  # stable: largest first within a depth

@@ -23,7 +23,7 @@ from typing import Protocol
 
 from ...errors import GitDataError
 from .. import Store
-from .bases import Place, base_chunks, places, record_spans, spans
+from .bases import Place, base_chunks, bases_first, places, record_spans, spans
 from .chunker import FrameEncoder, iter_chunks
 from .delta import DeltaBase
 from .format.common import ENC_DELTA, PACK_HEADER, Buffer
@@ -345,7 +345,7 @@ def write_files(
     whole_bases = set(whole_bases) | set(out.whole)
     present: dict[bytes, bool] = {}  # whole objects the bases' records name: in the store?
     try:
-        for oid, size in _bases_first(todo, bases):
+        for oid, size in bases_first(todo, bases):
             base = bases.get(oid)
             base_map: dict[bytes, Place] = {}
             delta = None
@@ -384,17 +384,3 @@ def write_files(
         for t in rec.terms:
             (out.wholes if t.whole else out.packs).add(t.source)
     return out
-
-
-def _bases_first(todo: list[tuple[str, int]], bases: Mapping[str, str]) -> list[tuple[str, int]]:
-    """`todo` with each file after its base when both are in it (versions pushed together:
-    the later one's chunks are then found among the earlier one's new frames)."""
-    oids = {oid for oid, _ in todo}
-
-    def depth(oid: str) -> int:
-        n, seen = 0, {oid}
-        while (oid := bases.get(oid, "")) in oids and oid not in seen:
-            n, seen = n + 1, seen | {oid}
-        return n
-
-    return sorted(todo, key=lambda t: depth(t[0]))  # stable: largest first within a depth
