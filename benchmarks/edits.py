@@ -203,8 +203,9 @@ def table(results: list[dict], edits: list[dict]) -> str:
     lines += [f"- {e['name']}: {e['what']}; changed: {e['how']}" for e in edits]
     lines += ["", *rows, ""]
     lines.append(
-        "v2 adds: the store's growth on the push of v2 (v1 was pushed before, hard-linked whole "
-        "on the same file system, so only plain frames and ranges of v1 serve). Other fs: the "
+        "v2 adds: the store's growth on the push of v2 to the store on the same file system "
+        "(v1 pushed before), where gitdata hard-links a file of 16 MiB or more whole, base or "
+        "not (its bytes, but no new disk blocks while the cache holds it). Other fs: the "
         "same push to the store on another file system, where v1 went as packs (delta frames "
         "find their bases there, as on S3). Fetch: `git pull` into a clone that has v1, bytes "
         "read from the store's files (strace). v1 to a store on another fs: the bytes the first "

@@ -46,7 +46,7 @@ def wanted(ctx: Context, store: Store, remote: str) -> bool:
 
 
 def same_fs(ctx: Context, store: Store) -> bool:
-    """A directory store on the cache's file system (4.1 step 3: big new files go whole)."""
+    """A directory store on the cache's file system (4.1 step 3: big files go whole)."""
     from .storage.local import LocalStore
 
     if not isinstance(store, LocalStore) or not store._can_link:
@@ -236,7 +236,7 @@ def upload(
     log: runlog.RunLog | None = None,
 ) -> tuple[dict[str, BaseException], PushManifest]:
     """Write `sizes` (oid -> size, in the cache) into the chunked store: packs, and whole the
-    big new files of a same-fs directory store. Returns the files that failed and the push's
+    big files of a same-fs directory store. Returns the files that failed and the push's
     manifest (written by the caller after the checks, P4). With `log` (P1), the packs the
     records rely on are checked (4.8) and the files whose packs are gone packed again."""
     from .storage.chunked.index import LocalIndex, index_path

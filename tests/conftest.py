@@ -114,6 +114,20 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Env:
     return e
 
 
+@pytest.fixture
+def other_fs(tmp_path: Path):
+    """A fresh directory on another file system than the test's (/dev/shm), removed after the
+    test: a directory store there gets packs, never hard links (docs/chunked-store.md, 4.1)."""
+    import tempfile
+
+    shm = "/dev/shm"
+    if not os.path.isdir(shm) or os.stat(shm).st_dev == os.stat(tmp_path).st_dev:
+        pytest.skip("no other file system at /dev/shm")
+    d = Path(tempfile.mkdtemp(prefix="gitdata-test-", dir=shm))
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
 def write(path: Path, data: bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)

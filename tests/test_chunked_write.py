@@ -100,9 +100,10 @@ def test_env_shows_the_setting_per_remote(env):
 
 
 @pytest.mark.parametrize("size_mib", [64])
-def test_w3_second_version_adds_under_2_mib(env, size_mib):
-    """1 MiB overwritten in the middle of a big file: v2 stores and fetches under 2 MiB."""
-    store = env.root / "store"
+def test_w3_second_version_adds_under_2_mib(env, other_fs, size_mib):
+    """1 MiB overwritten in the middle of a big file: v2 stores and fetches under 2 MiB (a store
+    on another file system: on the cache's own, big files are hard-linked whole, 4.1)."""
+    store = other_fs / "store"
     repo, bare = dir_repo(env, store)
     path = random_file(repo / "big.bin", size_mib << 20, seed=3)
     env.commit_all(repo)
@@ -222,13 +223,49 @@ def test_the_default_keeps_new_big_files_hard_linked_on_the_same_file_system(env
         assert (clone / name).read_bytes() == data, name
 
 
-def test_mixed_store_old_whole_objects_and_new_records(env):
-    """Whole objects pushed with chunked = false stay readable; switched on, a new version of a
-    big file names the old whole object's unchanged ranges; a small file pushed whole before
-    and in a pack now has both, and reads from either."""
+@pytest.mark.parametrize("chunked", ['"auto"', "true"])
+def test_a_new_version_of_a_big_file_is_hard_linked_on_the_same_file_system(env, chunked):
+    """Two clones and a directory store on the cache's file system: clone A pushes v1 of a big
+    file, clone B changes 1 MiB of it and pushes v2, which has a base and is still hard-linked
+    whole (4.1 step 3, for `auto` and `true`: instant, and no disk while the cache holds it);
+    a fresh clone reads both versions byte-exact and `fsck --remote` is clean."""
+    store = env.root / "store"
+    a, bare = dir_repo(env, store, chunked)
+    v1 = random_file(a / "big.bin", 17 << 20, seed=5).read_bytes()  # LINK_MIN is 16 MiB
+    write(a / "small.bin", os.urandom(3000))
+    env.commit_all(a)
+    env.git("push", "-q", "-u", "origin", "main", cwd=a)
+    b = env.root / "b"
+    env.git("clone", "-q", str(bare), str(b))
+    v2 = v1[: 8 << 20] + os.urandom(1 << 20) + v1[9 << 20 :]
+    write(b / "big.bin", v2)
+    env.commit_all(b, "v2")
+    env.git("push", "-q", "origin", "main", cwd=b)
     from gitdata.hashing import hash_bytes
 
-    store = env.root / "store"
+    for repo, data in ((a, v1), (b, v2)):
+        oid = hash_bytes(data)
+        cached = repo / ".git" / "data" / "objects" / key_for(oid)
+        assert (store / key_for(oid)).stat().st_ino == cached.stat().st_ino  # a hard link
+    assert len(packs(store)) == 1  # small.bin's; nothing of big.bin is packed
+    c = env.root / "c"
+    env.git("clone", "-q", str(bare), str(c))
+    assert (c / "big.bin").read_bytes() == v2
+    env.git("checkout", "-q", "HEAD~1", cwd=c)
+    assert (c / "big.bin").read_bytes() == v1
+    env.git("checkout", "-q", "main", cwd=c)
+    env.data("fsck", "--remote", "origin", cwd=c)
+    env.data("fsck", "--remote", "origin", "--all", cwd=c)
+
+
+def test_mixed_store_old_whole_objects_and_new_records(env, other_fs):
+    """Whole objects pushed with chunked = false stay readable; switched on, a new version of a
+    big file names the old whole object's unchanged ranges (a store on another file system: on
+    the cache's own it would go whole, 4.1); a small file pushed whole before and in a pack now
+    has both, and reads from either."""
+    from gitdata.hashing import hash_bytes
+
+    store = other_fs / "store"
     repo, bare = dir_repo(env, store, "false")
     big = random_file(repo / "big.bin", 20 << 20, seed=4).read_bytes()
     small = os.urandom(3000)
@@ -416,11 +453,11 @@ def test_fsck_remote_counts_files_kept_as_records(env):
     assert env.data("fsck", "--remote", "origin", cwd=repo, check=False).returncode != 0
 
 
-def test_w3_two_versions_in_one_push_store_the_second_as_a_delta(env):
+def test_w3_two_versions_in_one_push_store_the_second_as_a_delta(env, other_fs):
     """v1 and v2 of a big file (1 MiB overwritten in 64 MiB) committed one after the other and
-    pushed together: v2's base is v1, pushed in the same run (here hard-linked whole), so the
-    store holds v1 once and about 1 MiB for v2, not a second whole copy."""
-    store = env.root / "store"
+    pushed together to a store on another file system: v2's base is v1, packed in the same run,
+    so the store holds v1 once and about 1 MiB for v2, not a second whole copy."""
+    store = other_fs / "store"
     repo, bare = dir_repo(env, store)
     path = random_file(repo / "big.bin", 64 << 20, seed=3)
     v1 = path.read_bytes()

@@ -23,6 +23,7 @@ from typing import Protocol
 
 from ...errors import GitDataError
 from .. import Store
+from .bases import Place, base_chunks, bases_first, places, record_spans, spans
 from .chunker import FrameEncoder, iter_chunks
 from .delta import DeltaBase
 from .format.common import ENC_DELTA, PACK_HEADER, Buffer
@@ -134,10 +135,11 @@ class _Push:
         self.out.packs.add(closed.pid)
 
     def chunk_file(
-        self, oid: str, size: int, path: str, base: Mapping[bytes, int], delta: DeltaBase | None
+        self, oid: str, size: int, path: str, base: Mapping[bytes, Place], delta: DeltaBase | None
     ) -> tuple[list[_Pending], list[_Pending]]:
         """The pending terms of one file, and the frames its delta frames need as bases; its
-        new chunks go into this push's packs."""
+        new chunks go into this push's packs. `base`: where its base's chunks lie in whole
+        objects of the store (4.5 step 1, base-whole; bases.py)."""
         encoder = FrameEncoder()
         pending: list[_Pending] = []
         bases: list[_Pending] = []  # the frames of the delta frames' bases
@@ -160,7 +162,7 @@ class _Push:
                     if s[1] is not None:  # a delta frame: its base goes with it
                         bases.append(s[1])
                 elif chunk.id in base:
-                    t = (base_oid_marker, True, base[chunk.id], n, n)
+                    t = (base[chunk.id][0], True, base[chunk.id][1], n, n)
                 else:
                     found = self._delta(delta, data, chunk.offset, n) if delta else None
                     base_id = None
@@ -221,7 +223,7 @@ class _Push:
         return None if payload is None else (payload, cid, where)
 
     def _stored(
-        self, cid: bytes, base: Mapping[bytes, int]
+        self, cid: bytes, base: Mapping[bytes, Place]
     ) -> tuple[tuple[bytes, int, int, int], _Pending | None] | None:
         """Where the store keeps chunk `cid`: from the index, else, when a manifest's key
         chunks place it in a pack whose index this clone has not read, from that index (4.6:
@@ -264,30 +266,21 @@ class _Push:
                 s.writer.abort()
 
 
-#: stands for "the base's whole object" in a pending term until the base is known
-base_oid_marker = object()
-
-
-def _source(src: object, base_oid: bytes | None) -> bytes:
+def _source(src: object) -> bytes:
     if isinstance(src, _Slot):
         assert src.closed is not None
         return src.closed.pid
-    if src is base_oid_marker:
-        assert base_oid is not None
-        return base_oid
     assert isinstance(src, bytes)
     return src
 
 
-def _terms(
-    pending: list[_Pending], base_oid: bytes | None, bases: Sequence[_Pending] = ()
-) -> tuple[Term, ...]:
+def _terms(pending: list[_Pending], bases: Sequence[_Pending] = ()) -> tuple[Term, ...]:
     """Output terms in file order, merged where frames are contiguous; then base-only terms
     for the delta bases no output term holds (4.5 step 4)."""
     terms: list[Term] = []
     held: set[tuple[bytes, int]] = set()
     for src, whole, off, length, output in pending:
-        source = _source(src, base_oid)
+        source = _source(src)
         held.add((source, off))
         last = terms[-1] if terms else None
         if (
@@ -298,7 +291,7 @@ def _terms(
         else:
             terms.append(Term(whole, source, off, length, output))
     extra: list[Term] = []
-    for source, off, length in sorted({(_source(b[0], None), b[2], b[3]) for b in bases}):
+    for source, off, length in sorted({(_source(b[0]), b[2], b[3]) for b in bases}):
         if (source, off) in held:
             continue
         last = extra[-1] if extra else None
@@ -343,28 +336,33 @@ def write_files(
         if known:  # the store has a record: copy it into this push's manifest (4.8)
             out.records.append(known[0])
             continue
-        base = bases.get(oid)
-        has_base = base is not None and os.path.isfile(path_of(base))
-        if same_fs and size >= LINK_MIN and not has_base:
-            out.whole[oid] = size  # 4.1 step 3: hard-linked whole, as before
+        if same_fs and size >= LINK_MIN:
+            out.whole[oid] = size  # 4.1 step 3: hard-linked whole, with a base or not
             continue
         todo.append((oid, size))
-    pending: dict[str, tuple[list[_Pending], bytes | None, list[_Pending]]] = {}
+    pending: dict[str, tuple[list[_Pending], list[_Pending]]] = {}
     # a base that goes whole in this push is a whole object by the manifest (P4)
     whole_bases = set(whole_bases) | set(out.whole)
+    present: dict[bytes, bool] = {}  # whole objects the bases' records name: in the store?
     try:
-        for oid, size in _bases_first(todo, bases):
+        for oid, size in bases_first(todo, bases):
             base = bases.get(oid)
-            base_map: dict[bytes, int] = {}
-            base_oid = delta = None
+            base_map: dict[bytes, Place] = {}
+            delta = None
             if base is not None and os.path.isfile(path_of(base)):
                 push.put_files()  # its chunk list, if this push cut it
-                delta = DeltaBase(path_of(base), _base_chunks(index, base, path_of(base)))
-                if base in whole_bases:
-                    base_oid, base_map = bytes.fromhex(base), delta.at
+                delta = DeltaBase(path_of(base), base_chunks(index, base, path_of(base)))
+                n = sum(c[1] for c in delta.chunks)
+                if base in whole_bases:  # its whole object, else the ranges its record names
+                    within = [(0, bytes.fromhex(base), 0, n)]
+                elif base in pending:  # pushed in this run
+                    within = spans(pending[base][0])
+                else:
+                    within = record_spans(push.view, store, base, n, present)
+                base_map = places(delta.chunks, within)
             try:
                 p, deltas = push.chunk_file(oid, size, path_of(oid), base_map, delta)
-                pending[oid] = (p, base_oid, deltas)
+                pending[oid] = (p, deltas)
             except OSError as e:
                 out.failed[oid] = e
             finally:
@@ -376,8 +374,8 @@ def write_files(
         push.abort()
         raise
     kill_point("packs-uploaded")
-    for oid, (p, base_oid, deltas) in pending.items():
-        rec = Record(bytes.fromhex(oid), files[oid], _terms(p, base_oid, deltas))
+    for oid, (p, deltas) in pending.items():
+        rec = Record(bytes.fromhex(oid), files[oid], _terms(p, deltas))
         if sum(t.output for t in rec.terms) != rec.size:
             out.failed[oid] = GitDataError(f"xxh128:{oid} changed in the cache while pushed")
             continue
@@ -386,29 +384,3 @@ def write_files(
         for t in rec.terms:
             (out.wholes if t.whole else out.packs).add(t.source)
     return out
-
-
-def _bases_first(todo: list[tuple[str, int]], bases: Mapping[str, str]) -> list[tuple[str, int]]:
-    """`todo` with each file after its base when both are in it (versions pushed together:
-    the later one's chunks are then found among the earlier one's new frames)."""
-    oids = {oid for oid, _ in todo}
-
-    def depth(oid: str) -> int:
-        n, seen = 0, {oid}
-        while (oid := bases.get(oid, "")) in oids and oid not in seen:
-            n, seen = n + 1, seen | {oid}
-        return n
-
-    return sorted(todo, key=lambda t: depth(t[0]))  # stable: largest first within a depth
-
-
-def _base_chunks(index: LocalIndex, oid: str, path: str) -> list[tuple[bytes, int]]:
-    """The chunk list of the cached file `oid`: from the index, else cut now (4.2)."""
-    chunks = index.file_chunks(bytes.fromhex(oid))
-    if chunks is None:
-        from .chunker import chunk_file
-
-        cut = chunk_file(path)
-        chunks = [(c.id, c.length) for c in cut]
-        index.put_file(bytes.fromhex(oid), sum(n for _, n in chunks), chunks)
-    return chunks
