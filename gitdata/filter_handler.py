@@ -207,10 +207,8 @@ class FilterHandler:
 
 #: the most delayed files rebuilt as one batch (docs/chunked-store.md, 5.3)
 BATCH_MAX = 1000
-#: the most threads that fetch and rebuild the spans of the filter's batches. The filter
-#: rebuilds files below data.bigFileThreshold only, from spans of MiBs each: 4 ranged GETs in
-#: flight hide a round trip. Each thread more cost about 2.5 MiB (its malloc arena) and GIL
-#: time the main thread needs to feed git (2,000 x 64 KiB: peak 90 MiB with 8, 79 with 4).
+#: threads fetching the spans of the filter's batches (of small files: 4 GETs in flight hide a
+#: round trip; a thread more costs ~2.5 MiB and GIL time: 2,000 x 64 KiB peak 90 MiB with 8)
 SPAN_THREADS = 4
 
 

@@ -186,12 +186,13 @@ class PushManifest:
                 return
         output.note(f"packing again {len(sizes)} file(s) whose packs a store gc deleted")
         whole_bases = store.exists_many({b for b in self.base_of.values() if ctx.cache.has(b)})
+        # into packs, as the records the gc broke were (a big file on a same-fs store too)
         written = write_files(
             store, index, sizes, ctx.cache.path, ctx.cache.tmp_dir,
-            bases=self.base_of, whole_bases=whole_bases, same_fs=same_fs(ctx, store),
+            bases=self.base_of, whole_bases=whole_bases,
         )  # fmt: skip
-        if written.failed or written.whole:
-            oid, e = next(iter(written.failed.items()), (next(iter(written.whole), ""), None))
+        if written.failed:
+            oid, e = next(iter(written.failed.items()))
             raise GitDataError(
                 f"xxh128:{oid} cannot be packed again into {store.describe()}: {e}; the Git "
                 "remote was not updated",
