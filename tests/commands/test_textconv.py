@@ -126,6 +126,24 @@ def test_log_p_and_show_never_download(env):
         assert (clone / "a.bin").read_bytes() == b"version two", command
 
 
+def test_a_download_asked_while_the_store_opens_does_not_hang(env):
+    """`git checkout-index` asks for a file git cannot delay: the filter waits for the store,
+    which it opens in a thread, and must not hold the lock that thread takes as it ends (it
+    did, and the checkout hung for good). The opening is slowed so the request comes first."""
+    repo = env.new_repo()
+    write(repo / "a.bin", b"the bytes")
+    env.commit_all(repo)
+    bare = env.bare()
+    env.git("push", "-q", str(bare), "main", cwd=repo)
+    clone = env.root / "clone"
+    env.git("clone", "-q", str(bare), str(clone), env={"GIT_DATA_SKIP_SMUDGE": "1"})
+    shutil.rmtree(clone / ".git" / "data" / "objects", ignore_errors=True)
+    os.remove(clone / "a.bin")
+    slow = {"GIT_DATA_TEST_SLOW_OPEN": "0.5"}
+    env.git("checkout-index", "-f", "--", "a.bin", cwd=clone, env=slow, timeout=60)
+    assert (clone / "a.bin").read_bytes() == b"the bytes"
+
+
 def test_big_versions_stay_pointers_in_a_diff(env):
     """Above data.bigFileThreshold a diff gets the pointer even when the bytes are cached, and
     nothing is left for the post-checkout hook to write."""
