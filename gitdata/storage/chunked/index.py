@@ -95,15 +95,12 @@ class LocalIndex:
             self._setup()
         except (sqlite3.DatabaseError, OSError) as e:
             self.close()
-            err = self._damaged(e)
+            err = LocalIndexError(
+                f"cannot use the chunked store's local index {self.path}: {e}",
+                "delete it; it is rebuilt as needed (only dedup is lost meanwhile, never data)",
+            )
             err.unwritable = isinstance(e, (OSError, sqlite3.OperationalError))
             raise err from e
-
-    def _damaged(self, e: Exception) -> LocalIndexError:
-        return LocalIndexError(
-            f"cannot use the chunked store's local index {self.path}: {e}",
-            "delete it; it is rebuilt as needed (only dedup is lost meanwhile, never data)",
-        )
 
     def _setup(self) -> None:
         with self._write() as db:
@@ -194,6 +191,9 @@ class LocalIndex:
 
     def put_file(self, oid: bytes, size: int, chunks: Sequence[tuple[bytes, int]]) -> None:
         self.put_files([(oid, size, chunks)])
+
+    def has_local_chunks(self) -> bool:
+        return bool(self._query("SELECT 1 FROM local_chunk LIMIT 1"))
 
     def put_files(self, files: Iterable[tuple[bytes, int, Sequence[tuple[bytes, int]]]]) -> None:
         """Chunk lists of cached files (ids, raw lengths), their `local_chunk` rows: one write."""

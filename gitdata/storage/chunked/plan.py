@@ -144,6 +144,9 @@ class Planner:
         self.index = view.index
         self.cache = cache
         self._chunk_lists: dict[bytes, dict[int, bytes]] = {}
+        #: no chunk of a cached file is known (a fresh clone): no frame can be copied, and
+        #: three queries per term are saved
+        self._no_local = not self.index.has_local_chunks()
 
     def plan(self, job: Job, rec: Record) -> tuple[list[Copy], list[Piece]]:
         """What of `rec` is copied from the cache, and the remote pieces of the rest."""
@@ -179,6 +182,8 @@ class Planner:
     def _local_frames(self, job: Job, t: Term, pos: int) -> list[Copy] | None:
         """The copies of a pack term from the cache, when the index places every frame of it
         there; else None."""
+        if self._no_local:
+            return None
         pack = self.index.find_pack(self.view.sid, t.source)
         if pack is None:
             return None
@@ -256,6 +261,7 @@ class Planner:
                 chunks = [(c.id, c.length) for c in cut]
                 self.index.put_file(oid, sum(n for _, n in chunks), chunks)
         self._chunk_lists.clear()
+        self._no_local = not self.index.has_local_chunks()
         read = fetch_indexes(self.view.store, self.index, sid, packs, self.view.problems)
         return read > 0
 
