@@ -24,7 +24,7 @@ from typing import Protocol
 from ...errors import GitDataError
 from .. import Store
 from .bases import Place, base_chunks, bases_first, places, record_spans, spans
-from .chunker import FrameEncoder, iter_chunks
+from .chunker import FrameEncoder, iter_chunks, zstd_compressor
 from .delta import DeltaBase
 from .format.common import ENC_DELTA, PACK_HEADER, Buffer
 from .format.manifest import KeyChunk, Record, Term
@@ -105,6 +105,7 @@ class _Push:
         self.stored_any = True  # the index places some chunk in this store: look chunks up
         self.out = Written()
         self.uploads = PackUploads(store)
+        self.zstd = zstd_compressor()  # one for every file's FrameEncoder
         self.files: list[tuple[bytes, int, list[tuple[bytes, int]]]] = []  # for put_files
 
     def _frame_slot(self, length: int) -> _Slot:
@@ -140,7 +141,7 @@ class _Push:
         """The pending terms of one file, and the frames its delta frames need as bases; its
         new chunks go into this push's packs. `base`: where its base's chunks lie in whole
         objects of the store (4.5 step 1, base-whole; bases.py)."""
-        encoder = FrameEncoder()
+        encoder = FrameEncoder(self.zstd)
         pending: list[_Pending] = []
         bases: list[_Pending] = []  # the frames of the delta frames' bases
         chunks: list[tuple[bytes, int]] = []
