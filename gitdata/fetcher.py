@@ -20,9 +20,13 @@ if TYPE_CHECKING:
 
 #: the most delayed files rebuilt as one batch (docs/chunked-store.md, 5.3)
 BATCH_MAX = 1000
-#: threads fetching the spans of the filter's batches (of small files: 4 GETs in flight hide a
-#: round trip; a thread more costs ~2.5 MiB and GIL time: 2,000 x 64 KiB peak 90 MiB with 8)
-SPAN_THREADS = 4
+#: threads fetching the spans of the filter's batches (of small files: spans of several MiB, so
+#: 2 GETs in flight hide a round trip; each thread more costs ~2.5 MiB and GIL time, which the
+#: main thread answering git needs: a clone of 2,000 x 64 KiB ran no faster with 4, and 8 peaked
+#: at 90 MiB)
+SPAN_THREADS = 2
+#: the most bytes of small rebuilt files held for git at once (Fetcher.held)
+HELD_MAX = 32 << 20
 SLOW_OPEN = "GIT_DATA_TEST_SLOW_OPEN"  # seconds the store's opening waits first (tests only)
 
 
@@ -43,6 +47,9 @@ class Fetcher:
         self._futures: dict[str, Future[None]] = {}
         self._batch: dict[str, tuple[Pointer, Future[None]]] = {}
         self._lock = threading.Lock()
+        #: the verified bytes of small files just rebuilt, until git asks for them (held())
+        self._bytes: dict[str, bytes] = {}
+        self._held = 0
         self._open_failed: BaseException | None = None  # not a GitDataError: a bug, raised
         #: batches flushed while the store was being opened: started once it is (git goes on)
         self._queued: list[dict[str, tuple[Pointer, Future[None]]]] | None = []
@@ -147,7 +154,12 @@ class Fetcher:
         need = {oid: p.size for oid, (p, _) in batch.items() if not cache.has(oid)}
 
         def adopt(tmp: str, oid: str, size: int) -> None:
-            cache.adopt(tmp, oid, size)
+            data = cache.adopt(tmp, oid, size)
+            if data is not None:
+                with self._lock:
+                    if self._held + len(data) <= HELD_MAX:
+                        self._bytes[oid] = data
+                        self._held += len(data)
             batch[oid][1].set_result(None)  # git may have it now, while the rest come in
 
         try:
@@ -166,6 +178,15 @@ class Fetcher:
                 self._pool.submit(self._download_whole, p).add_done_callback(partial(_pass_on, fut))
             else:
                 fut.set_result(None)
+
+    def held(self, oid: str) -> bytes | None:
+        """The bytes of `oid` if a batch kept them for git (once): they were verified against
+        the oid as they entered the cache, so git gets them without reading the cache again."""
+        with self._lock:
+            data = self._bytes.pop(oid, None)
+            if data is not None:
+                self._held -= len(data)
+        return data
 
     def fetch(self, p: Pointer, pathname: str) -> None:
         exc = self.submit(p).exception()

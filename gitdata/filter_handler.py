@@ -110,7 +110,9 @@ class FilterHandler:
             error = self._finished.pop(path)
             if error is not None:
                 raise error
-            return open_cached(self.ctx, self._pointers.pop(path), path)
+            delayed = self._pointers.pop(path)
+            held = self.fetcher().held(delayed.oid)
+            return held if held is not None else open_cached(self.ctx, delayed, path)
         p, head, rest = read_pointer_input(content)
         if p is None:
             return rest if rest is not None else head
