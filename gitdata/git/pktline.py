@@ -125,7 +125,7 @@ class PktWriter:
         self._stream = stream
         self._buf = bytearray(MAX_PKT * chunk_pkts)
 
-    def write_pkt(self, data: bytes) -> None:
+    def write_pkt(self, data: bytes | memoryview) -> None:
         if not data or len(data) > MAX_DATA:
             raise ValueError("pkt-line data must be 1..65516 bytes")
         self._stream.write(b"%04x" % (len(data) + 4))
@@ -146,7 +146,7 @@ class PktWriter:
         """Content held in memory, split into packets (no flush)."""
         view = memoryview(data)
         for i in range(0, len(view), MAX_DATA):
-            self.write_pkt(bytes(view[i : i + MAX_DATA]))
+            self.write_pkt(view[i : i + MAX_DATA])  # no copy: the stream's buffer takes it
 
     def write_stream(self, src: BinaryIO) -> int:
         """Copy `src` to packets (no flush), filling each buffer with several whole packets
