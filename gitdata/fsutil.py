@@ -5,7 +5,6 @@ where none of these exists."""
 
 from __future__ import annotations
 
-import errno
 import os
 import shutil
 import tempfile
@@ -31,6 +30,8 @@ def copy_into(src: str | bytes, fout: BinaryIO) -> None:
 
     The first way that works between two file systems is remembered: copying 5,000 small
     objects must not try (and fail) a reflink and a copy_file_range before every sendfile."""
+    from .storage.fileops import COPY_FAILED  # not at load: the hooks import this module
+
     with open(src, "rb") as fin:
         st = os.fstat(fin.fileno())
         pair = (st.st_dev, os.fstat(fout.fileno()).st_dev)
@@ -40,7 +41,7 @@ def copy_into(src: str | bytes, fout: BinaryIO) -> None:
                     _FIRST_WAY.setdefault(pair, _WAYS.index(way))
                     return
             except OSError as e:
-                if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO):
+                if e.errno in COPY_FAILED:
                     raise  # the copy itself failed; another way would fail the same
             fin.seek(0)
             fout.seek(0)
@@ -72,7 +73,9 @@ def _sendfile(fin: int, fout: int, count: int) -> int:
 
 
 def _copy_file_range(fin: int, fout: int, size: int) -> bool:
-    return _copy_loop(os.copy_file_range, fin, fout, size)
+    from .storage.fileops import kernel_copy
+
+    return kernel_copy(fin, fout, size) == size
 
 
 def _sendfile_all(fin: int, fout: int, size: int) -> bool:

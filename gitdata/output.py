@@ -104,6 +104,12 @@ class Progress:
             self.objects += 1
             self._draw(force=self.objects == self.total_objects)
 
+    def all_done_but(self, failed: int) -> None:
+        """Count every object but `failed` as done, those too that finished without
+        object_done (the files a chunked push did not cut: the store had them)."""
+        with self._lock:
+            self.objects = self.total_objects - failed
+
     def _draw(self, force: bool = False) -> None:
         if not self.tty:
             return

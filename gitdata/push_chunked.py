@@ -27,22 +27,22 @@ if TYPE_CHECKING:
 LINK_MIN = 16 << 20
 
 
-def wanted(ctx: Context, store: Store, remote: str) -> bool:
+def wanted(ctx: Context, store: Store, remote: str) -> tuple[bool, bool]:
     """Whether a push to `store` (data remote `remote`, "" for none) writes the chunked format:
     `true`; `auto` when the store already has FORMAT or holds no whole object yet (7.4: a new
-    store starts chunked, one that old versions wrote stays whole); never with `false`."""
+    store starts chunked, one that old versions wrote stays whole); never with `false`. And
+    whether `auto` found the store empty (neither FORMAT nor a whole object): the writer then
+    writes FORMAT on that answer, without asking both again (upload's `seen_empty`)."""
     value, _ = ctx.settings.chunked_for(remote)
     if value == "auto":
         try:
             store.get_bytes(FORMAT_KEY)
         except ObjectMissing:
             if store.holds_whole_objects():
-                return False
-            from .storage.chunked.manifests import SEEN_EMPTY
-
-            SEEN_EMPTY.add(store.describe())  # FORMAT is written without asking both again
-        return True
-    return value == "true"
+                return False, False
+            return True, True
+        return True, False
+    return value == "true", False
 
 
 def same_fs(ctx: Context, store: Store) -> bool:
@@ -235,11 +235,13 @@ def upload(
     base_of: Mapping[str, str],
     copy: Collection[str] = (),
     log: runlog.RunLog | None = None,
+    seen_empty: bool = False,
 ) -> tuple[dict[str, BaseException], PushManifest]:
     """Write `sizes` (oid -> size, in the cache) into the chunked store: packs, and whole the
     big files of a same-fs directory store. Returns the files that failed and the push's
     manifest (written by the caller after the checks, P4). With `log` (P1), the packs the
-    records rely on are checked (4.8) and the files whose packs are gone packed again."""
+    records rely on are checked (4.8) and the files whose packs are gone packed again.
+    `seen_empty`: wanted() found neither FORMAT nor a whole object in the store."""
     from .storage.chunked.index import LocalIndex, index_path
     from .storage.chunked.writer import write_files
 
@@ -253,7 +255,7 @@ def upload(
             written = write_files(
                 store, index, sizes, ctx.cache.path, ctx.cache.tmp_dir,
                 bases=base_of, whole_bases=whole_bases, same_fs=same_fs(ctx, store), copy=copy,
-                meter=progress,
+                meter=progress, seen_empty=seen_empty,
             )  # fmt: skip
         except (GitDataError, OSError) as e:
             # a pack or FORMAT that could not be written: every file of the push failed with
@@ -262,7 +264,7 @@ def upload(
                 raise
             progress.close(len(sizes))
             return dict.fromkeys(sizes, e), PushManifest([], set(), set())
-        progress.objects = len(sizes) - len(written.failed)  # those not cut count as done
+        progress.all_done_but(len(written.failed))
         progress.close(len(written.failed))
         failed = dict(written.failed)
         if written.whole:

@@ -40,16 +40,24 @@ class PushPlan:
     present: set[str] = field(default_factory=set)  # already in the store
     missing: dict[str, Hit] = field(default_factory=dict)  # in neither cache nor store
     chunked: bool = False  # write the chunked format (push_chunked.py)
+    seen_empty: bool = False  # chunked: the store had neither FORMAT nor a whole object
     bases: dict[str, str] = field(default_factory=dict)  # oid -> its base's oid, if chunked
     recorded: set[str] = field(default_factory=set)  # not cached, a record in the store
     log: runlog.RunLog | None = None  # the store gc run log before the existence checks (P1)
 
 
-def plan_push(ctx: Context, store: Store, hits: dict[str, Hit], chunked: bool = False) -> PushPlan:
+def plan_push(
+    ctx: Context,
+    store: Store,
+    hits: dict[str, Hit],
+    chunked: bool = False,
+    seen_empty: bool = False,
+) -> PushPlan:
     """Ask the store, in one batch, which candidates it lacks; sort those by what we have.
     `chunked`: only big files are looked for as whole objects (docs/chunked-store.md, 4.1);
-    the writer finds the records the store has."""
-    plan = PushPlan(hits, chunked=chunked)
+    the writer finds the records the store has. `chunked` and `seen_empty`: what
+    push_chunked.wanted says."""
+    plan = PushPlan(hits, chunked=chunked, seen_empty=seen_empty)
     # P1 (docs/chunked-store.md, 4.8): the run log before anything is seen to exist
     plan.log = push_check.begin(store)
     asked = hits if not chunked else [o for o, h in hits.items() if h.pointer.size >= LINK_MIN]
@@ -76,8 +84,9 @@ def execute_push(ctx: Context, store: Store, plan: PushPlan) -> None:
     runlog.pause("push-P3")
     if plan.chunked and (plan.to_upload or plan.present or plan.recorded):
         failed, manifest = push_chunked.upload(
-            ctx, store, plan.to_upload, plan.present, plan.bases, plan.recorded, plan.log
-        )
+            ctx, store, plan.to_upload, plan.present, plan.bases, plan.recorded, plan.log,
+            seen_empty=plan.seen_empty,
+        )  # fmt: skip
     elif plan.to_upload:
         progress = output.Progress(
             f"Uploading to {store.describe()}", len(plan.to_upload), sum(plan.to_upload.values())
@@ -163,8 +172,8 @@ def pre_push(ctx: Context, remote: str, url: str, lines: Iterable[str]) -> None:
     if not hits:
         return
     store, res = open_for_remote(ctx, remote)
-    chunked = push_chunked.wanted(ctx, store, res.spec.name)
-    plan = plan_push(ctx, store, hits, chunked)
+    chunked, seen_empty = push_chunked.wanted(ctx, store, res.spec.name)
+    plan = plan_push(ctx, store, hits, chunked, seen_empty)
     if chunked and plan.to_upload:
         todo = [plan.hits[o] for o in plan.to_upload]
         plan.bases = push_chunked.bases(sc, todo, exclude)

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from conftest import Env
 
 
@@ -148,3 +150,21 @@ def s3(env: Env, s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> S3:
     s.client.create_bucket(Bucket=S3.bucket)
     s.clear_requests()
     return s
+
+
+def s3_project(
+    env: Env, url: str, endpoint: str, chunked: str, first: bytes | None = None
+) -> tuple[Path, Path]:
+    """A repository whose committed .gitdata.toml sends origin's bytes to `url` through
+    `endpoint` with `chunked` (its setting: true, false or "auto"), and an empty bare
+    repository on disk as origin; with `first`, a.bin of those bytes committed and pushed."""
+    repo = env.new_repo()
+    toml = f'[remote.origin]\nurl = "{url}"\nendpoint_url = "{endpoint}"\nchunked = {chunked}\n'
+    (repo / ".gitdata.toml").write_bytes(toml.encode())
+    bare = env.bare()
+    env.git("remote", "add", "origin", str(bare), cwd=repo)
+    if first is not None:
+        (repo / "a.bin").write_bytes(first)
+        env.commit_all(repo)
+        env.git("push", "-q", "-u", "origin", "main", cwd=repo)
+    return repo, bare

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from conftest import Env, write
+from s3_fixtures import s3_project
 from test_chunked_write import dir_repo, manifests, packs, tree_bytes
 from test_store_gc_race import DEADLINE, STALE, TIMES, Race, X, configure, setup_race
 
@@ -287,11 +288,7 @@ def gc_killed_then_gc_again(
 def test_gc_on_s3_removes_dead_packs_and_repacks(env, s3):
     """On S3 (moto): a dead branch's pack goes, the mostly dead pack is repacked, a fresh clone
     reads every live file and fsck is clean."""
-    repo = env.new_repo()
-    toml = f'[remote.origin]\nurl = "{s3.url("cg")}"\nendpoint_url = "{s3.endpoint}"\n'
-    write(repo / ".gitdata.toml", (toml + "chunked = true\n").encode())
-    bare = env.bare()
-    env.git("remote", "add", "origin", str(bare), cwd=repo)
+    repo, bare = s3_project(env, s3.url("cg"), s3.endpoint, "true")
     keep = push_mostly_dead(env, repo)
     push_dead_branch(env, repo, "gone", os.urandom(70_000))
 
@@ -393,14 +390,7 @@ def test_failed_deletes_on_s3_lose_nothing_and_the_next_gc_finishes(env, s3):
     from faultproxy import HTTP_500, FaultProxy, Rule
 
     with FaultProxy(s3.endpoint) as proxy:
-        repo = env.new_repo()
-        toml = f'[remote.origin]\nurl = "{s3.url("cf")}"\nendpoint_url = "{proxy.endpoint}"\n'
-        write(repo / ".gitdata.toml", (toml + "chunked = true\n").encode())
-        bare = env.bare()
-        env.git("remote", "add", "origin", str(bare), cwd=repo)
-        write(repo / "a.bin", os.urandom(50_000))
-        env.commit_all(repo)
-        env.git("push", "-q", "-u", "origin", "main", cwd=repo)
+        repo, bare = s3_project(env, s3.url("cf"), proxy.endpoint, "true", os.urandom(50_000))
         push_dead_branch(env, repo, "gone", os.urandom(60_000))
         live = {"a.bin": (repo / "a.bin").read_bytes()}
         time.sleep(1.1)  # LastModified has whole seconds

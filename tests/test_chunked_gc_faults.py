@@ -12,8 +12,8 @@ from __future__ import annotations
 import os
 import time
 
-from conftest import write
 from faultproxy import DROP_MID, TRUNCATE, FaultProxy, Rule
+from s3_fixtures import s3_project
 from test_chunked_gc import clone, push_dead_branch
 from test_chunked_gc_random import Base, build_base, copy_prefix
 from test_store_gc_race import TIMES
@@ -148,14 +148,7 @@ def test_gc_of_a_whole_object_store_retries_a_cut_listing(env, s3):
     (the headers) is asked for again, and so is the DeleteObjects of the whole objects, whose
     answer is lost: gc finishes and the dead object is gone. (Cut for good: the "whole objects,
     for good" case above, the same listing.)"""
-    repo = env.new_repo()
-    toml = f'[remote.origin]\nurl = "{s3.url("w")}"\nendpoint_url = "{s3.endpoint}"\n'
-    write(repo / ".gitdata.toml", (toml + "chunked = false\n").encode())
-    bare = env.bare()
-    env.git("remote", "add", "origin", str(bare), cwd=repo)
-    write(repo / "a.bin", os.urandom(5000))
-    env.commit_all(repo)
-    env.git("push", "-q", "-u", "origin", "main", cwd=repo)
+    repo, bare = s3_project(env, s3.url("w"), s3.endpoint, "false", os.urandom(5000))
     push_dead_branch(env, repo, "gone", os.urandom(6000))
 
     def wholes() -> list[str]:

@@ -27,7 +27,7 @@ def push(
         tips = sync.resolve_revs(sc, refs or ["HEAD"])
         hits = sc.history(tips)
     store, res = sync.open_for_remote(ctx, remote)
-    plan = sync.plan_push(ctx, store, hits, push_chunked.wanted(ctx, store, res.spec.name))
+    plan = sync.plan_push(ctx, store, hits, *push_chunked.wanted(ctx, store, res.spec.name))
     if dry_run:
         # a chunked push uploads nothing for a file the store has a record of (the writer
         # looks them up): neither does the dry run list it

@@ -34,11 +34,6 @@ class Synced(NamedTuple):
     emptied: bool = False  # no manifest left of a store the index knew: all of it forgotten
 
 
-#: stores (describe()) in which this push's `auto` decision (7.4) found neither FORMAT nor a
-#: whole object, moments before ensure_writable: what its GET and listing would answer
-SEEN_EMPTY: set[str] = set()
-
-
 class StoreView:
     """One store as the chunked reader sees it, through the local index."""
 
@@ -109,13 +104,13 @@ class StoreView:
             self._readable = True
         return self._readable
 
-    def ensure_writable(self) -> None:
+    def ensure_writable(self, seen_empty: bool = False) -> None:
         """FORMAT: read (once, kept in the index) and checked for writing; written when
-        absent (a first chunked push). A store in SEEN_EMPTY is not asked again."""
+        absent (a first chunked push). `seen_empty`: this push's `auto` decision (7.4) found
+        neither FORMAT nor a whole object moments ago, what a GET and a listing would answer
+        again: FORMAT is written without asking."""
         text = self.index.store_format(self.sid)
         if text is None:
-            seen_empty = self.store.describe() in SEEN_EMPTY
-            SEEN_EMPTY.discard(self.store.describe())
             try:
                 data = None if seen_empty else self.store.get_bytes(FORMAT_KEY)
             except ObjectMissing:

@@ -11,7 +11,6 @@ indexes (packindex.py) and plans again: frames of chunks the cache holds are the
 
 from __future__ import annotations
 
-import errno
 import os
 from collections.abc import Iterable
 from contextlib import AbstractContextManager
@@ -20,6 +19,7 @@ from typing import NamedTuple, Protocol
 
 from ...errors import GitDataError
 from .. import key_for
+from ..fileops import kernel_copy
 from .format.manifest import Record, Term
 from .manifests import StoreView
 from .packindex import fetch_indexes, pack_key
@@ -271,7 +271,7 @@ def copy_range(src: str, src_off: int, dest: str, dest_off: int, n: int) -> None
     the kernel where copy_file_range works between the two (on one btrfs or XFS, the blocks are
     shared), else through a bounded buffer."""
     with open(src, "rb") as fin, open(os.open(dest, os.O_WRONLY | os.O_CREAT, 0o644), "wb") as fout:
-        done = _kernel_range(fin.fileno(), src_off, fout.fileno(), dest_off, n)
+        done = kernel_copy(fin.fileno(), fout.fileno(), n, (src_off, dest_off))
         fin.seek(src_off + done)
         fout.seek(dest_off + done)
         n -= done
@@ -281,18 +281,3 @@ def copy_range(src: str, src_off: int, dest: str, dest_off: int, n: int) -> None
                 raise OSError(f"{src} is shorter than the bytes to copy from it")
             fout.write(data)
             n -= len(data)
-
-
-def _kernel_range(fin: int, src_off: int, fout: int, dest_off: int, n: int) -> int:
-    """Bytes copy_file_range copied at these offsets (0 where it does not work here)."""
-    done = 0
-    try:
-        while done < n and hasattr(os, "copy_file_range"):
-            k = os.copy_file_range(fin, fout, n - done, src_off + done, dest_off + done)
-            if k == 0:
-                break
-            done += k
-    except OSError as e:
-        if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO):
-            raise  # the copy itself failed; the loop would fail the same
-    return done

@@ -315,17 +315,19 @@ def write_files(
     same_fs: bool = False,
     copy: Collection[str] = (),
     meter: Meter | None = None,
+    seen_empty: bool = False,
 ) -> Written:
     """Write `files` (oid -> size, all in the cache at `path_of(oid)`) into `store` as records
     (4.1, steps 1, 3 and 4). `bases`: oid -> the oid of its base (4.2), used when the base is
     in the cache; `whole_bases`: bases the store holds as whole objects, whose unchanged ranges
     the records name instead of storing them again; `copy`: files not in the cache whose
-    records the store has, copied into the push's manifest."""
+    records the store has, copied into the push's manifest; `seen_empty`: the push found
+    neither FORMAT nor a whole object in the store (ensure_writable)."""
     bases = bases or {}
     push = _Push(store, index, tmp_dir, meter)
     out = push.out
     push.view.sync()  # first: a store found emptied is forgotten, FORMAT with it
-    push.view.ensure_writable()
+    push.view.ensure_writable(seen_empty)
     push.key_ids, push.stored_any = index.key_ids(push.sid), index.holds(push.sid, "stored_chunk")
     kill_point("synced")
     for oid in copy:
