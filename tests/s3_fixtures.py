@@ -153,15 +153,20 @@ def s3(env: Env, s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> S3:
 
 
 def s3_project(
-    env: Env, url: str, endpoint: str, chunked: str, first: bytes | None = None
+    env: Env,
+    url: str,
+    endpoint: str,
+    chunked: str,
+    first: bytes | None = None,
+    bare: Path | None = None,
 ) -> tuple[Path, Path]:
     """A repository whose committed .gitdata.toml sends origin's bytes to `url` through
-    `endpoint` with `chunked` (its setting: true, false or "auto"), and an empty bare
-    repository on disk as origin; with `first`, a.bin of those bytes committed and pushed."""
+    `endpoint` with `chunked` (its setting: true, false or "auto"), and as origin `bare` or an
+    empty bare repository on disk; with `first`, a.bin of those bytes committed and pushed."""
     repo = env.new_repo()
     toml = f'[remote.origin]\nurl = "{url}"\nendpoint_url = "{endpoint}"\nchunked = {chunked}\n'
     (repo / ".gitdata.toml").write_bytes(toml.encode())
-    bare = env.bare()
+    bare = bare or env.bare()
     env.git("remote", "add", "origin", str(bare), cwd=repo)
     if first is not None:
         (repo / "a.bin").write_bytes(first)

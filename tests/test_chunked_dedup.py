@@ -10,18 +10,14 @@ from pathlib import Path
 
 from conftest import Env, random_file, write
 from faultproxy import FaultProxy
+from s3_fixtures import s3_project
 
 MIB = 1 << 20
 
 
 def s3_repo(env: Env, url: str, endpoint: str, bare: Path | None = None) -> tuple[Path, Path]:
     """A repository whose data remote is `url` (chunked), with a bare Git remote."""
-    repo = env.new_repo()
-    toml = f'[remote.origin]\nurl = "{url}"\nendpoint_url = "{endpoint}"\nchunked = true\n'
-    write(repo / ".gitdata.toml", toml.encode())
-    bare = bare or env.bare()
-    env.git("remote", "add", "origin", str(bare), cwd=repo)
-    return repo, bare
+    return s3_project(env, url, endpoint, "true", bare=bare)
 
 
 def fetched(proxy: FaultProxy) -> int:

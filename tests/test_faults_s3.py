@@ -20,7 +20,7 @@ import pytest
 from chunked_helper import files_in
 from conftest import Env, random_file, same_file, write
 from faultproxy import DROP, DROP_MID, HTTP_500, KINDS, SLOWDOWN, STALL, TRUNCATE, FaultProxy, Rule
-from s3_fixtures import S3
+from s3_fixtures import S3, s3_project
 
 from gitdata import transfer
 from gitdata.cache import Cache
@@ -292,15 +292,7 @@ def s3_repo(env: Env, s3: S3, endpoint: str, chunked: bool = False) -> tuple[Pat
     """A repository whose committed .gitdata.toml sends origin's bytes to the bucket through
     `endpoint` (in packs of the chunked store with `chunked`), and an empty bare repository on
     disk as origin."""
-    repo = env.new_repo()
-    write(
-        repo / ".gitdata.toml",
-        f'[remote.origin]\nurl = "{s3.url(PREFIX)}"\nendpoint_url = "{endpoint}"\n'.encode()
-        + (b"chunked = true\n" if chunked else b"chunked = false\n"),
-    )
-    bare = env.bare()
-    env.git("remote", "add", "origin", str(bare), cwd=repo)
-    return repo, bare
+    return s3_project(env, s3.url(PREFIX), endpoint, "true" if chunked else "false")
 
 
 def same_shard_contents(n: int) -> list[bytes]:

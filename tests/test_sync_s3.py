@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from conftest import Env, random_file, same_file, write
-from s3_fixtures import S3
+from s3_fixtures import S3, s3_project
 
 from gitdata.pointer import parse
 from gitdata.storage import key_for
@@ -27,17 +27,9 @@ def oid_of(env: Env, repo: Path, path: str, rev: str = "HEAD") -> str:
 def s3_repo(env: Env, s3: S3, prefix: str = PREFIX) -> tuple[Path, Path]:
     """A repository whose committed .gitdata.toml sends origin's bytes to s3://bucket/prefix
     as whole objects, and an empty bare repository on disk as origin."""
-    repo = env.new_repo()
     # whole objects: this file checks their keys and request counts (the chunked store on S3:
     # test_chunked_write.py, test_chunked_read.py, test_faults_s3.py)
-    write(
-        repo / ".gitdata.toml",
-        f'[remote.origin]\nurl = "{s3.url(prefix)}"\nendpoint_url = "{s3.endpoint}"\n'
-        "chunked = false\n".encode(),
-    )
-    bare = env.bare()
-    env.git("remote", "add", "origin", str(bare), cwd=repo)
-    return repo, bare
+    return s3_project(env, s3.url(prefix), s3.endpoint, "false")
 
 
 def stored(env: Env, s3: S3, repo: Path, paths: list[str], prefix: str = PREFIX) -> list[str]:
