@@ -128,10 +128,8 @@ class Cache:
             pass  # not ours to touch (a shared cache): it is there all the same
         return True
 
-    def adopt(self, tmp: str, oid: str, size: int | None = None) -> bytes | None:
-        """Move the complete file `tmp` into place as `oid` after re-hashing it. A small file
-        (at most SMALL bytes by `size`) is read whole to be hashed: those verified bytes are
-        returned, so that a caller about to hand them on need not read them again; else None.
+    def adopt(self, tmp: str, oid: str, size: int | None = None) -> None:
+        """Move the complete file `tmp` into place as `oid` after re-hashing it.
 
         Anything that does not hash to `oid` (and have `size`) is refused and removed. So is
         anything but a regular file: `tmp` is opened without following a symlink or waiting on
@@ -152,7 +150,6 @@ class Cache:
                     f"what was received for xxh128:{oid} is not a regular file",
                     "the store holds something else than the object; it was not used",
                 )
-            data = None
             if size is not None and size <= SMALL:  # one read: no 1 MiB buffer per thread
                 data = f.read(SMALL + 1)
                 got, got_size = hashing.hash_bytes(data), len(data)
@@ -166,7 +163,6 @@ class Cache:
                 )
             os.fchmod(fd, READ_ONLY)
         self._move_into_place(tmp, oid)
-        return data
 
     def _move_into_place(self, tmp: str, oid: str) -> None:
         if self.freshen(oid):

@@ -239,6 +239,7 @@ def build_parser(only: str | None = None) -> Parser:
     sp.add_argument("path", nargs="?", metavar="PATH")
     sp = cmd("filter-process", "plumbing: the long-running filter git starts")
     sp.add_argument("--skip-smudge", action="store_true")
+    cmd("fetch-worker", "plumbing: the filter's download process")
     sp = cmd("merge-driver", "plumbing: the merge=data driver git runs on a conflict")
     for arg in ("base", "ours", "theirs"):
         sp.add_argument(arg)

@@ -13,9 +13,11 @@ from typing import TYPE_CHECKING
 
 from .context import Context
 from .errors import GitDataError
+from .fetch_process import Failed
 from .pointer import Pointer
 
 if TYPE_CHECKING:
+    from .fetch_process import FetchProcess
     from .storage.chunked import ChunkedStore
 
 #: the most delayed files rebuilt as one batch (docs/chunked-store.md, 5.3)
@@ -25,8 +27,6 @@ BATCH_MAX = 1000
 #: main thread answering git needs: a clone of 2,000 x 64 KiB ran no faster with 4, and 8 peaked
 #: at 90 MiB)
 SPAN_THREADS = 2
-#: the most bytes of small rebuilt files held for git at once (Fetcher.held)
-HELD_MAX = 32 << 20
 SLOW_OPEN = "GIT_DATA_TEST_SLOW_OPEN"  # seconds the store's opening waits first (tests only)
 
 
@@ -38,23 +38,28 @@ class Fetcher:
 
     The store is opened in a thread (importing its client library, creating the client, and
     for the chunked store reading FORMAT and syncing the manifests: the first batch's requests)
-    while git goes on sending the files it delays, which need nothing of it."""
+    while git goes on sending the files it delays, which need nothing of it.
 
-    def __init__(self, ctx: Context) -> None:
+    The filter's Fetcher is made with `worker`: its batches go to a download process of their
+    own (fetch_process.py: `git-data fetch-worker`, whose Fetcher runs them), started with the
+    first file git delays; it opens the store itself only for a file git cannot wait for."""
+
+    def __init__(self, ctx: Context, *, worker: bool = False) -> None:
         self.ctx = ctx
         self.setup_error: GitDataError | None = None
         self._chunked: ChunkedStore | None = None
         self._futures: dict[str, Future[None]] = {}
         self._batch: dict[str, tuple[Pointer, Future[None]]] = {}
         self._lock = threading.Lock()
-        #: the verified bytes of small files just rebuilt, until git asks for them (held())
-        self._bytes: dict[str, bytes] = {}
-        self._held = 0
         self._open_failed: BaseException | None = None  # not a GitDataError: a bug, raised
         #: batches flushed while the store was being opened: started once it is (git goes on)
         self._queued: list[dict[str, tuple[Pointer, Future[None]]]] | None = []
         self._opening = threading.Thread(target=self._open, name="open-store", daemon=True)
-        self._opening.start()
+        self._open_lock = threading.Lock()
+        self._worker = worker
+        self._process: FetchProcess | None = None  # made at the first batch (submit)
+        if not worker:
+            self._opening.start()
 
     def _open(self) -> None:
         try:
@@ -101,13 +106,19 @@ class Fetcher:
         those not started. The process leaves without the interpreter's teardown, which would
         have waited for them: after git stopped at a failed file (a full cache), a download
         cut there left its temporary in the cache's tmp/."""
-        self._opening.join()
+        if self._process is not None:
+            self._process.close()
+        if self._opening.ident is not None:
+            self._opening.join()
         for name in ("_pool", "_spans"):
             pool = getattr(self, name, None)
             if pool is not None:
                 pool.shutdown(wait=True, cancel_futures=True)
 
     def _opened(self) -> None:
+        with self._open_lock:  # a download process's Fetcher opens the store at first need
+            if self._opening.ident is None:
+                self._opening.start()
         self._opening.join()
         if self._open_failed is not None:
             raise self._open_failed
@@ -120,6 +131,10 @@ class Fetcher:
             fut = self._futures.get(p.oid)
             if fut is None:
                 if batch:
+                    if self._worker and self._process is None:
+                        from .fetch_process import FetchProcess
+
+                        self._process = FetchProcess()  # it opens the store while git goes on
                     fut = Future()
                     self._batch[p.oid] = (p, fut)
                     if len(self._batch) >= BATCH_MAX:
@@ -137,7 +152,9 @@ class Fetcher:
     def _flush(self) -> None:
         if self._batch:
             batch, self._batch = self._batch, {}
-            if self._queued is not None:  # the store is still being opened: never wait here
+            if self._process is not None:
+                self._process.send(batch)
+            elif self._queued is not None:  # the store is still being opened: never wait here
                 self._queued.append(batch)
             else:
                 self._pool.submit(self._run_batch, batch)
@@ -154,12 +171,7 @@ class Fetcher:
         need = {oid: p.size for oid, (p, _) in batch.items() if not cache.has(oid)}
 
         def adopt(tmp: str, oid: str, size: int) -> None:
-            data = cache.adopt(tmp, oid, size)
-            if data is not None:
-                with self._lock:
-                    if self._held + len(data) <= HELD_MAX:
-                        self._bytes[oid] = data
-                        self._held += len(data)
+            cache.adopt(tmp, oid, size)
             batch[oid][1].set_result(None)  # git may have it now, while the rest come in
 
         try:
@@ -178,15 +190,6 @@ class Fetcher:
                 self._pool.submit(self._download_whole, p).add_done_callback(partial(_pass_on, fut))
             else:
                 fut.set_result(None)
-
-    def held(self, oid: str) -> bytes | None:
-        """The bytes of `oid` if a batch kept them for git (once): they were verified against
-        the oid as they entered the cache, so git gets them without reading the cache again."""
-        with self._lock:
-            data = self._bytes.pop(oid, None)
-            if data is not None:
-                self._held -= len(data)
-        return data
 
     def fetch(self, p: Pointer, pathname: str) -> None:
         exc = self.submit(p).exception()
@@ -215,6 +218,14 @@ class Fetcher:
             download_one(self.store, self.ctx.cache, p.oid, p.size)
 
     def explain(self, exc: BaseException, p: Pointer, pathname: str) -> GitDataError:
+        return GitDataError(
+            f"{pathname}: {exc.why if isinstance(exc, Failed) else self.why(exc, p)}",
+            "set GIT_DATA_SKIP_SMUDGE=1 to check out pointers instead, then run "
+            "`git data pull` once the store has the bytes",
+        )
+
+    def why(self, exc: BaseException, p: Pointer) -> str:
+        """What failed for `p`, said after its path."""
         self._opened()
         where = self.store.describe() if self.setup_error is None else "no store"
         if isinstance(exc, OSError):  # a rebuild from packs that could not write the cache
@@ -222,11 +233,7 @@ class Fetcher:
 
             exc = disk_error(exc, self.ctx.cache.root)
         cause = exc.message if isinstance(exc, GitDataError) else str(exc)
-        return GitDataError(
-            f"{pathname}: cannot get the bytes of xxh128:{p.oid} from {where}: {cause}",
-            "set GIT_DATA_SKIP_SMUDGE=1 to check out pointers instead, then run "
-            "`git data pull` once the store has the bytes",
-        )
+        return f"cannot get the bytes of xxh128:{p.oid} from {where}: {cause}"
 
 
 def _pass_on(to: Future[None], done: Future[None]) -> None:

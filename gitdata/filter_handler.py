@@ -110,9 +110,7 @@ class FilterHandler:
             error = self._finished.pop(path)
             if error is not None:
                 raise error
-            delayed = self._pointers.pop(path)
-            held = self.fetcher().held(delayed.oid)
-            return held if held is not None else open_cached(self.ctx, delayed, path)
+            return open_cached(self.ctx, self._pointers.pop(path), path)
         p, head, rest = read_pointer_input(content)
         if p is None:
             return rest if rest is not None else head
@@ -197,6 +195,8 @@ class FilterHandler:
             self._fetcher.close()
 
     def fetcher(self) -> Fetcher:
+        """The filter's downloads, made at the first file missing from the cache: the files git
+        delays go to a download process of their own (fetch_process.py)."""
         if self._fetcher is None:
-            self._fetcher = Fetcher(self.ctx)
+            self._fetcher = Fetcher(self.ctx, worker=True)
         return self._fetcher

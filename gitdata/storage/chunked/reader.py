@@ -51,7 +51,7 @@ __all__ += ["coalesce", "split_whole"]
 READ_SIZE = 1 << 20
 REPUSH = "nothing from it was used; push the files that need it again from a clone that has them"
 
-Adopt = Callable[[str, str, int], object]  # (temporary, oid, size): verify and move into place
+Adopt = Callable[[str, str, int], None]  # (temporary, oid, size): verify and move into place
 
 
 class MissingPack(GitDataError):
