@@ -21,12 +21,13 @@ If it dies, every file it had is failed with one line that says so, and git repo
 from __future__ import annotations
 
 import json
-import os
+import queue
 import subprocess
 import sys
 import threading
 from concurrent.futures import Future
 from functools import partial
+from typing import BinaryIO
 
 from .pointer import Pointer
 
@@ -114,23 +115,22 @@ def serve() -> int:
     from .context import Context
     from .fetcher import Fetcher
 
-    fetcher = Fetcher(Context())
-    out = os.fdopen(1, "wb", buffering=0, closefd=False)
+    fetcher = Fetcher(Context())  # it opens the store now, in a thread
+    out = open(1, "wb", closefd=False)  # noqa: SIM115 - fd 1 stays open
     sys.stdout = sys.stderr  # stdout is the conversation: a stray print must not corrupt it
-    lock = threading.Lock()
+    answers: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+    writer = threading.Thread(
+        target=_write_answers, args=(answers, out), name="answers", daemon=True
+    )
+    writer.start()
 
     def answer(p: Pointer, fut: Future[None]) -> None:
         exc = fut.exception()
         if exc is None:
-            line = b"ok %s\n" % p.oid.encode()
+            answers.put(b"ok %s\n" % p.oid.encode())
         else:
             why = json.dumps(fetcher.why(exc, p)).encode()
-            line = b"err %s %s\n" % (p.oid.encode(), why)
-        with lock:
-            try:
-                out.write(line)
-            except OSError:  # the filter is gone: nobody to tell
-                pass
+            answers.put(b"err %s %s\n" % (p.oid.encode(), why))
 
     for line in sys.stdin.buffer:
         if line == b"\n":
@@ -141,4 +141,22 @@ def serve() -> int:
         fetcher.submit(p, batch=True).add_done_callback(partial(answer, p))
     fetcher.flush()
     fetcher.close()
+    answers.put(None)
+    writer.join()
     return 0
+
+
+def _write_answers(answers: queue.SimpleQueue[bytes | None], out: BinaryIO) -> None:
+    """Write the answers as they come, those that came together in one write: the threads that
+    rebuild files never wait on the pipe."""
+    while True:
+        lines = [answers.get()]
+        while not answers.empty():
+            lines.append(answers.get())
+        try:
+            out.write(b"".join(x for x in lines if x is not None))
+            out.flush()
+        except OSError:  # the filter is gone: nobody to tell
+            pass
+        if None in lines:
+            return

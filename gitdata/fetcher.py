@@ -23,9 +23,8 @@ if TYPE_CHECKING:
 #: the most delayed files rebuilt as one batch (docs/chunked-store.md, 5.3)
 BATCH_MAX = 1000
 #: threads fetching the spans of the filter's batches (of small files: spans of several MiB, so
-#: 2 GETs in flight hide a round trip; each thread more costs ~2.5 MiB and GIL time, which the
-#: main thread answering git needs: a clone of 2,000 x 64 KiB ran no faster with 4, and 8 peaked
-#: at 90 MiB)
+#: 2 GETs in flight hide a round trip; each thread more costs ~2.5 MiB and GIL time: a clone of
+#: 2,000 x 64 KiB ran no faster with 4, and 8 peaked at 90 MiB)
 SPAN_THREADS = 2
 SLOW_OPEN = "GIT_DATA_TEST_SLOW_OPEN"  # seconds the store's opening waits first (tests only)
 
@@ -115,10 +114,24 @@ class Fetcher:
             if pool is not None:
                 pool.shutdown(wait=True, cancel_futures=True)
 
-    def _opened(self) -> None:
-        with self._open_lock:  # a download process's Fetcher opens the store at first need
+    def _start_process(self) -> None:
+        """The download process, which opens the store while git goes on; where none can be
+        started, the batches run here, as in that process."""
+        from .fetch_process import FetchProcess
+
+        try:
+            self._process = FetchProcess()
+        except OSError:
+            self._worker = False
+            self._start_opening()
+
+    def _start_opening(self) -> None:
+        with self._open_lock:  # the filter's Fetcher opens the store at first need
             if self._opening.ident is None:
                 self._opening.start()
+
+    def _opened(self) -> None:
+        self._start_opening()
         self._opening.join()
         if self._open_failed is not None:
             raise self._open_failed
@@ -132,9 +145,7 @@ class Fetcher:
             if fut is None:
                 if batch:
                     if self._worker and self._process is None:
-                        from .fetch_process import FetchProcess
-
-                        self._process = FetchProcess()  # it opens the store while git goes on
+                        self._start_process()
                     fut = Future()
                     self._batch[p.oid] = (p, fut)
                     if len(self._batch) >= BATCH_MAX:

@@ -349,6 +349,52 @@ def test_full_cache_during_clone(env: Env, tmpfs, chunked):
     assert env.out("status", "--porcelain", cwd=clone) == ""
 
 
+def child_running(parent: subprocess.Popen, word: bytes, timeout: float = 30) -> int:
+    """The pid of a process below `parent` whose command line holds `word`, once there is one."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and parent.poll() is None:
+        todo = [parent.pid]
+        while todo:
+            pid = todo.pop()
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    if word in f.read().split(b"\0"):
+                        return pid
+                for task in os.listdir(f"/proc/{pid}/task"):
+                    with open(f"/proc/{pid}/task/{task}/children") as f:
+                        todo += [int(c) for c in f.read().split()]
+            except OSError:  # it ended meanwhile
+                continue
+        time.sleep(0.01)
+    raise AssertionError(f"no {word!r} process below {parent.args}")
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["whole", "chunked"])
+def test_a_clone_whose_download_process_is_killed(env: Env, chunked):
+    """SIGKILL to the filter's download process (`git-data fetch-worker`) while it opens the
+    store (slowed, so that the kill comes first): the clone fails with one line per file git
+    reports, saying that the download process stopped, and no traceback; the checkout git's
+    message advises then completes."""
+    files = {f"f{i}.bin": 3000 + i for i in range(5)}
+    repo, bare = pushed_repo(env, files, chunked)
+    clone = env.root / "clone"
+    proc = subprocess.Popen(
+        ["git", "clone", "-q", str(bare), str(clone)],
+        stderr=subprocess.PIPE,
+        env={**os.environ, "GIT_DATA_TEST_SLOW_OPEN": "5"},
+    )
+    os.kill(child_running(proc, b"fetch-worker"), signal.SIGKILL)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode != 0
+    lines = errors(stderr)
+    assert lines and all("the download process stopped (signal 9)" in ln for ln in lines), lines
+    assert all(ln.startswith("git-data: error: f") and "xxh128:" in ln for ln in lines), lines
+    env.git("restore", "--source=HEAD", "--staged", "--worktree", ":/", cwd=clone)
+    for name in files:
+        assert same_file(repo / name, clone / name), name
+    assert env.out("status", "--porcelain", cwd=clone) == ""
+
+
 # --- a push killed midway -----------------------------------------------------------------------
 
 N_OBJECTS = 200
