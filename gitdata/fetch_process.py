@@ -114,11 +114,15 @@ def _said(why: str) -> str:
     return said if isinstance(said, str) else why
 
 
+def _cannot(oid: str, cause: str) -> str:
+    return f"cannot get the bytes of xxh128:{oid}: {cause}"
+
+
 def _stopped(oid: str, how: str) -> str:
-    return f"cannot get the bytes of xxh128:{oid}: the download process stopped ({how})"
+    return _cannot(oid, f"the download process stopped ({how})")
 
 
-def serve() -> int:
+def serve() -> None:
     """The worker (`git-data fetch-worker`): reads batches on stdin, answers on stdout."""
     from .context import Context
     from .fetcher import Fetcher
@@ -140,7 +144,7 @@ def serve() -> int:
         try:
             why = fetcher.why(exc, p)
         except Exception as e:  # noqa: BLE001 - a bug; still an answer, or git waits for good
-            why = f"cannot get the bytes of xxh128:{p.oid}: {type(e).__name__}: {e}"
+            why = _cannot(p.oid, f"{type(e).__name__}: {e}")
         answers.put(b"err %s %s\n" % (p.oid.encode(), json.dumps(why).encode()))
 
     for line in sys.stdin.buffer:
@@ -154,7 +158,6 @@ def serve() -> int:
     fetcher.close()
     answers.put(None)
     writer.join()
-    return 0
 
 
 def _write_answers(answers: queue.SimpleQueue[bytes | None], out: BinaryIO) -> None:

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 
 from .context import Context
 from .errors import GitDataError
-from .fetch_process import Failed
 from .pointer import Pointer
 
 if TYPE_CHECKING:
@@ -229,6 +228,8 @@ class Fetcher:
             download_one(self.store, self.ctx.cache, p.oid, p.size)
 
     def explain(self, exc: BaseException, p: Pointer, pathname: str) -> GitDataError:
+        from .fetch_process import Failed  # not at import: the filter starts without it
+
         return GitDataError(
             f"{pathname}: {exc.why if isinstance(exc, Failed) else self.why(exc, p)}",
             "set GIT_DATA_SKIP_SMUDGE=1 to check out pointers instead, then run "
