@@ -6,7 +6,8 @@ the cache holds each chunk, what this clone knows of each store (packs, where a 
 chunk, the manifests read and their records). Deleting the file loses dedup until it is rebuilt,
 never data. WAL journal and a 10 s busy timeout, so that several processes (the filter, a hook,
 a command) may write at once; writes are short `BEGIN IMMEDIATE` transactions. One connection
-per LocalIndex, shared by threads under a lock; imports only errors, format, rows.
+per LocalIndex (opened by indexdb.py), shared by threads under a lock; imports only format,
+rows, indexdb.
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ from contextlib import contextmanager
 from itertools import accumulate
 from typing import Callable
 
-from ...errors import GitDataError
 from .format.manifest import KeyChunk, Record
+from .indexdb import MEMORY as MEMORY
+from .indexdb import LocalIndexError as LocalIndexError
+from .indexdb import connect, index_path
 from .rows import (
     LocalChunk,
     StoredChunk,
@@ -32,50 +35,13 @@ from .rows import (
     encode_terms,
 )
 
-SCHEMA_VERSION = 1
-MEMORY = ":memory:"  # an index for this process only (where the file cannot be written)
-BUSY_TIMEOUT = 10.0
 #: inside `LocalIndex.batch`, a shared transaction is committed once it is this old (seconds)
 BATCH_COMMIT = 0.5
 KEY_SIZE = 16  # chunks are keyed by the first 16 bytes of their id
 
-SCHEMA = """
-CREATE TABLE store (id INTEGER PRIMARY KEY, url TEXT NOT NULL UNIQUE,
-    format TEXT, legacy INTEGER, synced REAL);
-CREATE TABLE file (oid BLOB PRIMARY KEY, size INTEGER NOT NULL, chunks BLOB NOT NULL)
-    WITHOUT ROWID;
-CREATE TABLE local_chunk (id BLOB PRIMARY KEY, oid BLOB NOT NULL, off INTEGER NOT NULL,
-    len INTEGER NOT NULL) WITHOUT ROWID;
-CREATE TABLE pack (id INTEGER PRIMARY KEY, store INTEGER NOT NULL, pid BLOB NOT NULL,
-    size INTEGER NOT NULL, checked REAL NOT NULL, UNIQUE (store, pid));
-CREATE TABLE stored_chunk (store INTEGER NOT NULL, id BLOB NOT NULL, pack INTEGER NOT NULL,
-    off INTEGER NOT NULL, flen INTEGER NOT NULL, enc INTEGER NOT NULL,
-    PRIMARY KEY (store, id)) WITHOUT ROWID;
-CREATE INDEX stored_chunk_at ON stored_chunk (pack, off);
-CREATE TABLE manifest (store INTEGER NOT NULL, mid BLOB NOT NULL, mtime REAL NOT NULL,
-    PRIMARY KEY (store, mid)) WITHOUT ROWID;
-CREATE TABLE record (store INTEGER NOT NULL, oid BLOB NOT NULL, mid BLOB NOT NULL,
-    size INTEGER NOT NULL, terms BLOB NOT NULL, PRIMARY KEY (store, oid, mid)) WITHOUT ROWID;
-"""
-#: added to schema 1, where missing (older gitdata ignores it): key chunks of manifests (4.6)
-ADDED = """CREATE TABLE IF NOT EXISTS key_chunk (store INTEGER NOT NULL, id BLOB NOT NULL,
-    mid BLOB NOT NULL, pid BLOB NOT NULL, off INTEGER NOT NULL,
-    PRIMARY KEY (store, id, mid, pid)) WITHOUT ROWID"""
-
-
-class LocalIndexError(GitDataError):
-    """The local index cannot be used (a newer schema, a damaged file)."""
-
-    unwritable = False  # the file cannot be made or opened (a read-only repository)
-
 
 def _marks(part: Sequence[object]) -> str:
     return ",".join("?" * len(part))
-
-
-def index_path(data_dir: str) -> str:
-    """`<git common dir>/data/chunked/index.sqlite`, from `<git common dir>/data`."""
-    return os.path.join(data_dir, "chunked", "index.sqlite")
 
 
 class LocalIndex:
@@ -83,42 +49,7 @@ class LocalIndex:
         self.path = path
         self._lock = threading.RLock()
         self._batch, self._since = 0, 0.0  # open batch() contexts; when their transaction began
-        try:
-            if path != MEMORY:
-                os.makedirs(os.path.dirname(path), exist_ok=True)
-            self._db = sqlite3.connect(
-                path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
-            )
-            self._db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
-            self._db.execute("PRAGMA journal_mode = WAL")
-            self._db.execute("PRAGMA synchronous = NORMAL")
-            self._setup()
-        except (sqlite3.DatabaseError, OSError) as e:
-            self.close()
-            err = LocalIndexError(
-                f"cannot use the chunked store's local index {self.path}: {e}",
-                "delete it; it is rebuilt as needed (only dedup is lost meanwhile, never data)",
-            )
-            err.unwritable = isinstance(e, (OSError, sqlite3.OperationalError))
-            raise err from e
-
-    def _setup(self) -> None:
-        with self._write() as db:
-            version = db.execute("PRAGMA user_version").fetchone()[0]
-            if version == 0:
-                for statement in SCHEMA.split(";"):
-                    if statement.strip():
-                        db.execute(statement)  # executescript would commit on its own
-                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-                version = SCHEMA_VERSION
-            if version == SCHEMA_VERSION:
-                db.execute(ADDED)
-            else:
-                raise LocalIndexError(
-                    f"the chunked store's local index {self.path} was written by a newer "
-                    f"gitdata (schema {version})",
-                    "delete it; it is rebuilt as needed",
-                )
+        self._db = connect(path)
 
     def close(self) -> None:
         db = getattr(self, "_db", None)

@@ -47,6 +47,27 @@ def test_two_processes_write_at_once(tmp_path):
     index.close()
 
 
+def _opener(paths: list[str], barrier) -> None:  # type: ignore[no-untyped-def]
+    for path in paths:
+        barrier.wait(20)
+        LocalIndex(path).close()
+
+
+def test_processes_open_a_new_index_at_once(tmp_path):
+    """Switching a new file to WAL answers "database is locked" at once, without the busy
+    timeout, while another process opens it too (the CI run of stop 18 failed on it): each
+    of six processes opens the same ten new files together, and all succeed."""
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(6)
+    paths = [index_path(str(tmp_path / f"data{i}")) for i in range(10)]
+    procs = [ctx.Process(target=_opener, args=(paths, barrier)) for _ in range(6)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+        assert p.exitcode == 0
+
+
 def test_chunk_lists_and_local_chunks(tmp_path):
     index = LocalIndex(str(tmp_path / "i.sqlite"))
     chunks = [(cid(0), 100), (cid(1), 50), (cid(0), 100)]
@@ -189,7 +210,7 @@ def test_key_chunks_of_manifests_point_at_packs_whose_index_is_unknown(tmp_path)
     size), and go with their manifest or their pack; an index of schema 1 written before the
     table existed gains it on open."""
     from gitdata.storage.chunked.format.manifest import KeyChunk
-    from gitdata.storage.chunked.index import SCHEMA
+    from gitdata.storage.chunked.indexdb import SCHEMA
 
     path = str(tmp_path / "index.sqlite")
     old = sqlite3.connect(path)
