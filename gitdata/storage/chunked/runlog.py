@@ -235,15 +235,16 @@ def _deleting(run: Run, now: float, lim: Limits) -> bool:
 
 def blocking(log: RunLog, me: str, lim: Limits) -> Run | None:
     """Another active run that goes before run `me`: one that is deleting, or one whose
-    `planning` is older (store time, then run id: two runs that start together see each other
-    and the smaller id proceeds)."""
+    `planning` is as old as mine or older (store time). A tie stops both: S3's whole seconds
+    make one, and the other run may have read the log before mine was written, and gone on
+    (a tie broken by run id let both proceed)."""
     mine = log.runs.get(me)
     my_time = mine.planning if mine is not None and mine.planning is not None else log.now()
     now = log.now()
     for run in sorted(log.runs.values(), key=lambda r: r.run):
         if run.run == me or not run.active(now, lim):
             continue
-        if run.deleting is not None or (run.planning or 0.0, run.run) < (my_time, me):
+        if run.deleting is not None or (run.planning or 0.0) <= my_time:
             return run
     return None
 
