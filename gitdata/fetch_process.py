@@ -16,11 +16,14 @@ The conversation is lines on the worker's stdin and stdout:
 The worker opens the store while git sends the files it delays, as the filter's thread did.
 It leaves when the filter closes its stdin, after the downloads under way (Fetcher.close).
 If it dies, every file it had is failed with one line that says so, and git reports them.
+If it cannot be started (no process left, no memory), the filter downloads in its own threads.
 """
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import queue
 import subprocess
 import sys
@@ -30,6 +33,9 @@ from functools import partial
 from typing import BinaryIO
 
 from .pointer import Pointer
+
+#: tests: starting the download process fails, as fork does when no process is left
+NO_PROCESS = "GIT_DATA_TEST_NO_FETCH_PROCESS"
 
 
 class Failed(Exception):
@@ -45,6 +51,8 @@ class FetchProcess:
     from its answers (in a thread of its own, so that the filter's main thread answers git)."""
 
     def __init__(self) -> None:
+        if os.environ.get(NO_PROCESS):
+            raise OSError(errno.EAGAIN, os.strerror(errno.EAGAIN))
         self._proc = subprocess.Popen(
             [sys.executable, "-m", "gitdata.cli", "fetch-worker"],
             stdin=subprocess.PIPE,

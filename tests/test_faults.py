@@ -395,6 +395,23 @@ def test_a_clone_whose_download_process_is_killed(env: Env, chunked):
     assert env.out("status", "--porcelain", cwd=clone) == ""
 
 
+@pytest.mark.parametrize("chunked", [False, True], ids=["whole", "chunked"])
+def test_a_clone_where_no_download_process_can_start(env: Env, chunked):
+    """Starting the download process fails (as fork does when no process is left): the filter
+    downloads in its own threads instead, the files git delayed while its store was still being
+    opened (slowed) among them, and the clone gets every byte."""
+    files = {f"f{i}.bin": 3000 + i for i in range(5)}
+    repo, bare = pushed_repo(env, files, chunked)
+    clone = env.root / "clone"
+    env.git(
+        "clone", "-q", str(bare), str(clone), cwd=env.root,
+        env={"GIT_DATA_TEST_NO_FETCH_PROCESS": "1", "GIT_DATA_TEST_SLOW_OPEN": "1"},
+    )  # fmt: skip
+    for name in files:
+        assert same_file(repo / name, clone / name), name
+    assert env.out("status", "--porcelain", cwd=clone) == ""
+
+
 # --- a push killed midway -----------------------------------------------------------------------
 
 N_OBJECTS = 200
