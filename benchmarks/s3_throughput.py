@@ -32,6 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import boto3
+from boto3.s3 import inject
 from botocore.config import Config
 
 from gitdata.cache import Cache
@@ -95,8 +96,8 @@ def timed(fn, *args) -> float:
 def plain_upload(
     client, cache: Cache, sizes: dict[str, int], prefix: str, threads: int, tc
 ) -> None:
-    def one(oid: str) -> None:
-        client.upload_file(cache.path(oid), BUCKET, f"{prefix}/{oid}", Config=tc)
+    def one(oid: str) -> None:  # boto3's upload_file, also on gitdata's (botocore) client
+        inject.upload_file(client, cache.path(oid), BUCKET, f"{prefix}/{oid}", Config=tc)
 
     with ThreadPoolExecutor(threads) as pool:
         list(pool.map(one, sizes))
@@ -104,7 +105,7 @@ def plain_upload(
 
 def plain_download(client, out: Path, sizes: dict[str, int], prefix: str, threads: int, tc) -> None:
     def one(oid: str) -> None:
-        client.download_file(BUCKET, f"{prefix}/{oid}", str(out / oid), Config=tc)
+        inject.download_file(client, BUCKET, f"{prefix}/{oid}", str(out / oid), Config=tc)
 
     out.mkdir()
     with ThreadPoolExecutor(threads) as pool:
@@ -152,7 +153,7 @@ def main() -> int:
             store = open_store(StoreSpec(url=f"s3://{BUCKET}/gd{rnd}", endpoint_url=endpoint))
             loops = {
                 "plain": (client, None),
-                "same": (store.client, store.transfer_config),  # type: ignore[attr-defined]
+                "same": (store.client, store.transfer_config.config()),  # type: ignore[attr-defined]
             }
             # a different order each round: moto slows down as it fills up
             order = names[rnd % 3 :] + names[: rnd % 3]

@@ -20,7 +20,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from boto3.s3.transfer import TransferConfig
 from botocore import exceptions as bx
 
 from ..errors import ConfigError, GitDataError, StoreError
@@ -91,7 +90,7 @@ class S3Store(KeyCalls):
             profile=spec.profile,
             endpoint=_public(self.endpoint_url) or None,
         )
-        self.transfer_config = TransferConfig(
+        self.transfer_config = s3_transfer.Parts(
             multipart_threshold=MULTIPART_THRESHOLD,
             multipart_chunksize=PART_SIZE,
             max_concurrency=PART_WORKERS,

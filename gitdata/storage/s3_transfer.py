@@ -2,30 +2,53 @@
 S3Store.download, without the error handling (S3Store's guard turns whatever these raise into a
 StoreError).
 
-An object below the TransferConfig's multipart threshold goes up in one PutObject and down in one
-GET, streamed from and to the file; a bigger one through boto3's managed transfer (s3transfer),
-in ranged parts, PART_WORKERS of them at a time. Imported only by storage/s3.py.
+An object below the multipart threshold goes up in one PutObject and down in one GET, streamed
+from and to the file; a bigger one through boto3's managed transfer (s3transfer), in ranged
+parts, PART_WORKERS of them at a time, its module imported only then: a clone's ranged GETs
+never need it. Imported only by storage/s3.py.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import Any, BinaryIO
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, BinaryIO
 
-from boto3.s3.transfer import ProgressCallbackInvoker, TransferConfig, create_transfer_manager
 from s3transfer.subscribers import BaseSubscriber
 from s3transfer.utils import ReadFileChunk
 
 from . import Progress
 
+if TYPE_CHECKING:
+    from boto3.s3.transfer import TransferConfig
+
 #: Bytes read from a GET's body at a time.
 CHUNK = 1 << 20
 
 
+@dataclass(frozen=True)
+class Parts:
+    """When an object travels in parts, how big and how many at once: what TransferConfig says,
+    made into one only for a transfer in parts."""
+
+    multipart_threshold: int
+    multipart_chunksize: int
+    max_concurrency: int
+
+    def config(self) -> TransferConfig:
+        from boto3.s3.transfer import TransferConfig
+
+        return TransferConfig(
+            multipart_threshold=self.multipart_threshold,
+            multipart_chunksize=self.multipart_chunksize,
+            max_concurrency=self.max_concurrency,
+        )
+
+
 def upload(
     client: Any,
-    config: TransferConfig,
+    config: Parts,
     bucket: str,
     key: str,
     src: str,
@@ -42,8 +65,10 @@ def upload(
             return
     # One manager per object, as boto3's upload_file does: its threads upload this object's
     # parts, while transfer.py runs data.transfers objects at once.
+    from boto3.s3.transfer import ProgressCallbackInvoker, create_transfer_manager
+
     subscribers = [ProgressCallbackInvoker(progress)] if progress else None
-    with create_transfer_manager(client, config) as manager:
+    with create_transfer_manager(client, config.config()) as manager:
         manager.upload(src, bucket, key, subscribers=subscribers).result()
 
 
@@ -71,7 +96,7 @@ def _put(
 
 def download(
     client: Any,
-    config: TransferConfig,
+    config: Parts,
     bucket: str,
     key: str,
     dest: str,
@@ -101,7 +126,7 @@ def download(
 
 def _download_parts(
     client: Any,
-    config: TransferConfig,
+    config: Parts,
     bucket: str,
     key: str,
     dest: str,
@@ -113,10 +138,12 @@ def _download_parts(
     response checksums are validated only when required (S3-compatible stores), and otherwise
     sends a HEAD for the ETag it then requires of every part (IfMatch), whatever size it is
     told; the size spares that HEAD with older versions, which asked only for the size."""
+    from boto3.s3.transfer import ProgressCallbackInvoker, create_transfer_manager
+
     subscribers: list[BaseSubscriber] = [_KnownSize(size)]
     if progress:
         subscribers.append(ProgressCallbackInvoker(progress))
-    with create_transfer_manager(client, config) as manager:
+    with create_transfer_manager(client, config.config()) as manager:
         manager.download(bucket, key, dest, subscribers=subscribers).result()
 
 
