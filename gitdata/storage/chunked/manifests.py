@@ -10,17 +10,20 @@ left out (and reported by `problems`), never half used.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
 from ...errors import GitDataError, ObjectMissing
 from .. import Store
 from ..keys import FORMAT_KEY, is_key
 from .format.common import UnsupportedStore, format_text, parse_format
-from .format.manifest import Record, decode_manifest
+from .format.manifest import Manifest, Record, decode_manifest
 from .index import LocalIndex, StoredRecord
 
 MANIFESTS = "chunked/v1/manifests/"
 SUFFIX = ".manifest"
+READERS = 8  # manifests read at once by a sync
 
 
 def manifest_key(mid: bytes) -> str:
@@ -68,19 +71,35 @@ class StoreView:
         if gone:
             self.index.drop_manifests(self.sid, gone)
         read = 0
-        for mid in sorted(listed.keys() - known):
-            try:
-                data = self.store.get_bytes(manifest_key(mid))
-                m = decode_manifest(data, name=mid.hex())
-            except ObjectMissing:
+        for mid, m in self._read_manifests(sorted(listed.keys() - known)):
+            if isinstance(m, ObjectMissing):
                 continue  # gc took it since the listing
-            except GitDataError as e:
-                self.problems.append(e)
+            if isinstance(m, GitDataError):
+                self.problems.append(m)
                 continue
             self.index.add_manifest(self.sid, mid, listed[mid], m.records, m.key_chunks)
             read += 1
         self.synced = True
         return Synced(len(listed), read, len(gone))
+
+    def _read_manifests(self, mids: list[bytes]) -> Iterator[tuple[bytes, Manifest | GitDataError]]:
+        """Each manifest of `mids` read and decoded, or why not; READERS GETs at once, since a
+        clone of a store that many pushes wrote to reads one manifest per push (those younger
+        than gc's grace period are never compacted), READERS at most in memory."""
+
+        def read(mid: bytes) -> Manifest | GitDataError:
+            try:
+                return decode_manifest(self.store.get_bytes(manifest_key(mid)), name=mid.hex())
+            except GitDataError as e:
+                return e
+
+        if len(mids) < 2:
+            yield from ((mid, read(mid)) for mid in mids)
+            return
+        with ThreadPoolExecutor(max_workers=min(READERS, len(mids))) as pool:
+            for i in range(0, len(mids), READERS):
+                window = mids[i : i + READERS]
+                yield from zip(window, pool.map(read, window))
 
     def readable(self) -> bool:
         """Whether this gitdata may read the store's chunked files: its FORMAT, from the index,

@@ -339,3 +339,51 @@ def test_delta_frames_read_before_their_base_and_from_base_only_terms(tmp_path, 
     err = r.failed[hash_bytes(orphan)]
     assert "its delta base is not in the cache" in err.message
     assert not fresh.cache.has(hash_bytes(orphan))
+
+
+def test_many_manifests_are_read_several_at_once(tmp_path, store):
+    """A clone of a store that many pushes wrote to reads one manifest per push: READERS at a
+    time (a store that answers each GET late shows more than one in flight, never more than
+    READERS); a damaged one is a problem said, one gone since the listing is skipped, and every
+    other file rebuilds."""
+    import threading
+    import time
+
+    from gitdata.errors import ObjectMissing
+    from gitdata.storage.chunked.manifests import READERS, manifest_key
+
+    w = ChunkedWriter(store, tmp_path)
+    datas = [stream(f"p{i}", 20_000 + i) for i in range(20)]
+    mids = [w.manifest([w.push(d)]) for d in datas]
+    store.put_bytes(manifest_key(b"\x01" * 32), b"damaged")
+    gone = mids[5]
+
+    class Late(Counting):
+        def __init__(self, inner):
+            super().__init__(inner)
+            self.now = self.most = 0
+            self.lock = threading.Lock()
+
+        def get_bytes(self, key):
+            with self.lock:
+                self.now += 1
+                self.most = max(self.most, self.now)
+            try:
+                time.sleep(0.02)
+                if key == manifest_key(gone):
+                    raise ObjectMissing(f"{key} is gone")
+                return super().get_bytes(key)
+            finally:
+                with self.lock:
+                    self.now -= 1
+
+    c = Clone(tmp_path, store)
+    c.store = Late(store)
+    view = ChunkedStore(c.store, c.index_path).view()
+    synced = view.sync()
+    assert (synced.listed, synced.read) == (21, 19)
+    assert 1 < c.store.most <= READERS
+    assert len(view.problems) == 1 and "01" * 32 in view.problems[0].message
+    r = c.rebuild(*datas)
+    assert sorted(r.done) == sorted(hash_bytes(d) for i, d in enumerate(datas) if i != 5)
+    assert r.rest == [hash_bytes(datas[5])]
