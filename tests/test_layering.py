@@ -130,8 +130,9 @@ def test_filters_and_cli_load_no_chunk_library():
 
 
 def test_chunked_store_modules_import_downward():
-    """8.1: `index` imports `format` (and `indexdb`, which opens its file); `manifests` imports `index`, `format` and `storage`;
-    `reader` imports those. Nothing of gitdata else but errors (and retry for threads)."""
+    """8.1: `index` imports `format` (and `indexdb`, which opens its file); `manifests`
+    imports `index`, `format` and `storage`; `reader` imports those. Nothing of gitdata else
+    but errors (and retry for threads)."""
     allowed = {
         "rows": {"format"},
         "indexdb": set(),
