@@ -64,19 +64,17 @@ def connect(path: str) -> sqlite3.Connection:
         db.execute("PRAGMA synchronous = NORMAL")
         _setup(db, path)
         return db
-    except (sqlite3.DatabaseError, OSError) as e:
+    except BaseException as e:
         if db is not None:
             db.close()
+        if not isinstance(e, (sqlite3.DatabaseError, OSError)):
+            raise  # a newer schema says so itself
         err = LocalIndexError(
             f"cannot use the chunked store's local index {path}: {e}",
             "delete it; it is rebuilt as needed (only dedup is lost meanwhile, never data)",
         )
         err.unwritable = isinstance(e, (OSError, sqlite3.OperationalError))
         raise err from e
-    except LocalIndexError:
-        if db is not None:
-            db.close()
-        raise
 
 
 def _wal(db: sqlite3.Connection) -> None:
