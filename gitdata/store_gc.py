@@ -24,10 +24,11 @@ A run (docs/chunked-store.md, 6.3 and 7.1) writes `chunked/v1/gc/<run>.planning`
 another run is active, plans, writes `<run>.deleting`, waits FENCE_DELAY on a directory store
 (NFS caches listings), lists the manifests again and keeps everything the new ones name (the
 fence), deletes (starting no batch later than `deleting` + 18 min, store time), removes run-log
-keys older than 90 days and writes `<run>.done`. A push that overlapped the deletions sees them
-in the run log, waits, and uploads (or packs) again what it relies on. A run with nothing to
-delete skips `deleting`, the fence and its wait. Test-only: GIT_DATA_TEST_KILL names points
-where a run SIGKILLs itself (storage/chunked/gc.py).
+keys older than 90 days and a directory store's temporaries untouched for a day (what killed
+pushes left in `<root>/tmp/`), and writes `<run>.done`. A push that overlapped the deletions
+sees them in the run log, waits, and uploads (or packs) again what it relies on. A run with
+nothing to delete skips `deleting`, the fence and its wait. Test-only: GIT_DATA_TEST_KILL
+names points where a run SIGKILLs itself (storage/chunked/gc.py).
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ from .storage.chunked.reader import pack_key
 
 #: Objects or manifests deleted in one batch (one DeleteObjects), between two time checks.
 BATCH = 1000
+#: A temporary file of a directory store's `tmp/` not written for this long is a killed push's.
+LEFTOVER_AGE = 86400.0
 
 
 @dataclass
@@ -331,8 +334,11 @@ def _forget_packs(ctx: Context, store: Store, pids: list[bytes]) -> None:
 
 
 def _expire(store: Store, outcome: Outcome) -> Outcome:
-    """Remove run-log keys older than 90 days (never this run's)."""
-    old = runlog.expired_keys(runlog.read_log(store))
+    """Remove run-log keys older than 90 days (never this run's), and what killed pushes left
+    in a directory store's `tmp/` a day ago or more (Store.remove_leftovers)."""
+    log = runlog.read_log(store)
+    old = runlog.expired_keys(log)
     if old:
         store.delete_keys(old)
+    outcome.temporaries = store.remove_leftovers(log.now() - LEFTOVER_AGE)
     return outcome

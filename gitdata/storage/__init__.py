@@ -9,6 +9,7 @@ never talks to S3. Never imports git/.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -45,6 +46,19 @@ class StoredKey(NamedTuple):
     key: str
     size: int
     store_time: float
+
+
+@dataclass(frozen=True)
+class Staging:
+    """A directory store's `<root>/tmp`, open as `fd`: a pack is written there (names relative
+    to `fd`, so a link planted in the store is never followed), then moved under its key by
+    `Store.put_staged` with a rename instead of a copy. The caller closes it."""
+
+    path: str  # for messages
+    fd: int
+
+    def close(self) -> None:
+        os.close(self.fd)
 
 
 class Store(Protocol):
@@ -104,6 +118,22 @@ class Store(Protocol):
     def link_file(self, key: str, path: str) -> None:
         """As put_file, but a directory store on the same file system hard-links `path` (which
         must then stay unchanged), as upload does with whole objects."""
+        ...
+
+    def staging(self) -> Staging | None:
+        """Where to write a file that put_staged then moves under a key: a directory store's
+        `<root>/tmp` (on the store's own file system), or None (S3: put_file uploads it)."""
+        ...
+
+    def put_staged(self, key: str, staging: Staging, name: str) -> None:
+        """As put_file, for the file `name` of `staging`, which is moved (renamed) under `key`."""
+        ...
+
+    def remove_leftovers(self, before: float) -> int:
+        """Remove what killed uploads left in the store and nothing names, last written before
+        `before` (the store's clock): a directory store's temporaries in `<root>/tmp`. How many
+        went. S3 keeps no such thing in the bucket (a lifecycle rule aborts unfinished multipart
+        uploads: docs/s3.md): 0."""
         ...
 
     def get_bytes(self, key: str) -> bytes:

@@ -7,9 +7,11 @@ rename. A link gets a fresh mtime, because store gc measures an object's age by 
 Objects are regular files. Anything else under an object's name (a symlink, a directory, a FIFO
 that someone with write access planted) is refused by download, before it is linked or read.
 
-Keys of the chunked store (`chunked/v1/...`, storage/keys.py) are reached from the root one
-directory at a time (openat with O_NOFOLLOW), so a link planted anywhere below the root is never
-followed: whatever a store holds, these calls read and write inside it.
+Keys of the chunked store (`chunked/v1/...`, storage/keys.py) and `<root>/tmp/` are reached
+from the root one directory at a time (openat with O_NOFOLLOW: storage/dirs.py), so a link
+planted anywhere below the root is never followed: whatever a store holds, these calls read and
+write inside it. Packs of the chunked store are written in `<root>/tmp/` and renamed under their
+keys (staging, put_staged); store gc removes what killed pushes left there (remove_leftovers).
 """
 
 from __future__ import annotations
@@ -26,8 +28,9 @@ from urllib.parse import unquote
 from ..errors import GitDataError, ObjectMissing, StoreError
 from ..fsutil import copy_file, copy_into
 from ..layout import iter_object_paths, object_path
-from . import Progress, StoredKey, StoredObject, StoreSpec
-from .keys import check_key, check_prefix, is_key
+from . import Progress, Staging, StoredKey, StoredObject, StoreSpec
+from .dirs import CREATE_FLAGS, open_dirs, remove_leftovers, scan, store_time, temp_name
+from .keys import check_key, check_prefix
 from .ranges import Source, open_range, past_end
 
 _NO_LINK = (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EACCES)
@@ -36,10 +39,8 @@ _DEST_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 _NOT_FOLLOWED = (errno.ELOOP, errno.ENOTDIR)
 #: No probe file can be written: a read-only store (or mount), which can still be read.
 _READ_ONLY = (errno.EROFS, errno.EACCES, errno.EPERM)
-_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 #: O_NONBLOCK: opening a FIFO planted under a key's name must not wait for a writer.
 _READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
-_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
 
 _T = TypeVar("_T")
 
@@ -105,9 +106,9 @@ class LocalStore:
         """Write a read-only temporary in `<root>/tmp` with `write`, then rename it to `name`:
         nothing is visible under `name` until it is complete."""
         tmp_dir = self._open_dirs(["tmp"], create=True)
-        tmp = f"incoming-{os.getpid()}-{os.urandom(8).hex()}"
+        tmp = temp_name("incoming")
         try:
-            with open(os.open(tmp, _CREATE, 0o444, dir_fd=tmp_dir), "wb") as f:
+            with open(os.open(tmp, CREATE_FLAGS, 0o444, dir_fd=tmp_dir), "wb") as f:
                 write(f)
             os.rename(tmp, name, src_dir_fd=tmp_dir, dst_dir_fd=dir_fd)
         finally:
@@ -175,6 +176,26 @@ class LocalStore:
 
     def link_file(self, key: str, path: str) -> None:
         self._write_key(key, lambda fd, name: self._place(path, fd, name))
+
+    def staging(self) -> Staging:
+        """`<root>/tmp`, open: a pack written there goes in by a rename (put_staged)."""
+        try:
+            self._ensure_dir(self.root)
+            return Staging(os.path.join(self.root, "tmp"), self._open_dirs(["tmp"], create=True))
+        except OSError as e:
+            raise self._error(e, "write to", "tmp/") from e
+
+    def put_staged(self, key: str, staging: Staging, name: str) -> None:
+        def move(fd: int, final: str) -> None:
+            os.rename(name, final, src_dir_fd=staging.fd, dst_dir_fd=fd)
+
+        self._write_key(key, move)
+
+    def remove_leftovers(self, before: float) -> int:
+        try:
+            return remove_leftovers(self.root, before)
+        except OSError as e:
+            raise self._error(e, "clean up the temporary files of", "tmp/") from e
 
     def get_bytes(self, key: str) -> bytes:
         def run() -> bytes:
@@ -256,43 +277,13 @@ class LocalStore:
             os.close(fd)
 
     def _open_dirs(self, names: list[str], create: bool = False) -> int:
-        """The directory root/names[0]/names[1]/..., opened one name at a time, following no
-        link; made on the way with `create`. The root itself is taken as configured."""
-        fd = os.open(self.root, _DIR & ~os.O_NOFOLLOW)
-        try:
-            for name in names:
-                try:
-                    sub = os.open(name, _DIR, dir_fd=fd)
-                except FileNotFoundError:
-                    if not create:
-                        raise
-                    with suppress(FileExistsError):  # made by another process meanwhile
-                        os.mkdir(name, dir_fd=fd)
-                    sub = os.open(name, _DIR, dir_fd=fd)
-                os.close(fd)
-                fd = sub
-        except BaseException:
-            os.close(fd)
-            raise
-        return fd
+        return open_dirs(self.root, names, create)
 
     def _store_time(self) -> float | None:
-        """The store's clock: the mtime of a probe file made and removed in `<root>/tmp` (on NFS
-        the server sets it, not this client's clock)."""
         if not os.path.isdir(self.root):
             return None  # a read does not make the store
-        probe = f"probe-{os.getpid()}-{os.urandom(8).hex()}"
         try:
-            tmp = self._open_dirs(["tmp"], create=True)
-            try:
-                fd = os.open(probe, _CREATE, 0o444, dir_fd=tmp)
-                try:
-                    return os.fstat(fd).st_mtime
-                finally:
-                    os.close(fd)
-                    os.unlink(probe, dir_fd=tmp)
-            finally:
-                os.close(tmp)
+            return store_time(self.root)
         except OSError as e:
             if e.errno in _READ_ONLY:
                 return None
@@ -304,31 +295,9 @@ class LocalStore:
                 fd = self._open_dirs(prefix.rstrip("/").split("/"))
             except FileNotFoundError:
                 return
-            yield from self._scan(fd, prefix)
+            yield from scan(fd, prefix)
         except OSError as e:
             raise self._read_error(e, prefix) from e
-
-    def _scan(self, fd: int, prefix: str) -> Iterator[StoredKey]:
-        """The keys in the open directory `fd` (closed at the end) and below it, by name."""
-        try:
-            with os.scandir(fd) as it:
-                entries = sorted(it, key=lambda e: e.name)
-            for entry in entries:
-                key = prefix + entry.name
-                if entry.is_dir(follow_symlinks=False):
-                    try:
-                        sub = os.open(entry.name, _DIR, dir_fd=fd)
-                    except (FileNotFoundError, NotADirectoryError):
-                        continue  # removed (or replaced) since the listing
-                    yield from self._scan(sub, key + "/")
-                elif entry.is_file(follow_symlinks=False) and is_key(key):
-                    try:
-                        st = entry.stat(follow_symlinks=False)
-                    except FileNotFoundError:
-                        continue
-                    yield StoredKey(key, st.st_size, st.st_mtime)
-        finally:
-            os.close(fd)
 
     def _reading(self, fn: Callable[[], _T], what: str) -> _T:
         try:

@@ -18,7 +18,7 @@ from botocore import exceptions as bx
 
 from ..errors import ObjectMissing, StoreError
 from ..retry import RETRIES, with_retries
-from . import StoredKey, s3_transfer
+from . import Staging, StoredKey, s3_transfer
 from .keys import check_key, check_prefix, is_key
 from .ranges import Source, open_range, past_end
 from .s3_errors import code_of
@@ -104,6 +104,15 @@ class KeyCalls:
 
     def link_file(self, key: str, path: str) -> None:
         self.put_file(key, path)  # nothing to link to in a bucket
+
+    def staging(self) -> None:
+        return None  # packs are written in the cache and uploaded
+
+    def put_staged(self, key: str, staging: Staging, name: str) -> None:
+        raise ValueError("an S3 store has no staging directory")  # staging() said None
+
+    def remove_leftovers(self, before: float) -> int:
+        return 0  # unfinished multipart uploads: a lifecycle rule (docs/s3.md)
 
     def put_bytes(self, key: str, data: bytes) -> None:
         full = self._full(key)

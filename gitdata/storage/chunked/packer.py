@@ -1,8 +1,9 @@
 """Writing one pack (docs/chunked-store.md, sections 3.3 and 4.5).
 
-A PackWriter appends frames to a temporary file (`pack-<pid>-<random>.tmp`) in a directory the
-caller chooses: the cache's `tmp/`, or a directory store's `tmp/` on the same file system, so
-that finishing there is a rename. close() appends the index and trailer and renames the file to
+A PackWriter appends frames to a temporary file (`pack-<pid>-<random>.tmp`, read-only as every
+stored object) in a directory the caller chooses: the cache's `tmp/` for S3, or a directory
+store's `tmp/` (given open, as `dir_fd`: storage.Staging), so that storing the pack there is a
+rename, not a copy. close() appends the index and trailer and renames the file to
 `<pack id>.pack` in the same directory: nothing has a pack's name before it is complete. The
 pack id, the BLAKE3-256 of the whole file, is hashed as the bytes are written, never re-read.
 
@@ -46,7 +47,7 @@ MIN_LIMIT = (
 
 class ClosedPack(NamedTuple):
     pid: bytes  # BLAKE3-256 of the file
-    path: str  # <directory>/<pid hex>.pack
+    path: str  # <directory>/<pid hex>.pack (only the name counts when it is in a Staging)
     size: int
     entries: list[IndexEntry]  # in pack order
 
@@ -56,12 +57,22 @@ class PackFull(Exception):
 
 
 class PackWriter:
-    """One pack being written; use as a context manager, or call close() or abort()."""
+    """One pack being written; use as a context manager, or call close() or abort(). With
+    `dir_fd`, `directory` is that open directory's name, for messages: every file is made,
+    renamed and removed relative to `dir_fd`."""
 
-    def __init__(self, directory: str, *, limit: int = PACK_MAX, nonce: bytes | None = None):
+    def __init__(
+        self,
+        directory: str,
+        *,
+        limit: int = PACK_MAX,
+        nonce: bytes | None = None,
+        dir_fd: int | None = None,
+    ):
         if not MIN_LIMIT <= limit <= PACK_MAX:
             raise ValueError(f"a pack limit is between {MIN_LIMIT} and {PACK_MAX}")
         self.directory = directory
+        self.dir_fd = dir_fd
         self.limit = limit
         self.entries: list[IndexEntry] = []
         self._pos = 0
@@ -69,10 +80,12 @@ class PackWriter:
         self._tmp = ""
         self._file: BinaryIO | None = None
         header = encode_pack_header(os.urandom(NONCE_SIZE) if nonce is None else nonce)
-        os.makedirs(directory, exist_ok=True)
+        if dir_fd is None:
+            os.makedirs(directory, exist_ok=True)
         name = f"pack-{os.getpid()}-{os.urandom(8).hex()}.tmp"
         self._tmp = os.path.join(directory, name)
-        fd = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+        fd = os.open(self._at(self._tmp), flags, 0o444, dir_fd=dir_fd)
         self._file = open(fd, "wb", buffering=WRITE_BUFFER)  # closed by close() or abort()
         self._write(header)
 
@@ -128,7 +141,8 @@ class PackWriter:
             self._file = None
             pid = bytes(self._hash.digest())
             final = os.path.join(self.directory, pid.hex() + ".pack")
-            os.replace(self._tmp, final)
+            d = self.dir_fd
+            os.replace(self._at(self._tmp), self._at(final), src_dir_fd=d, dst_dir_fd=d)
         except BaseException:
             self.abort()
             raise
@@ -143,9 +157,13 @@ class PackWriter:
                 pass
             self._file = None
         try:
-            os.unlink(self._tmp)
+            os.unlink(self._at(self._tmp), dir_fd=self.dir_fd)
         except FileNotFoundError:
             pass
+
+    def _at(self, path: str) -> str:
+        """`path` as the os calls take it: its name alone when relative to dir_fd."""
+        return os.path.basename(path) if self.dir_fd is not None else path
 
     def _write(self, data: Buffer) -> None:
         assert self._file is not None

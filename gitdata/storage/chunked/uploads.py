@@ -11,6 +11,10 @@ Uploads are settled in the order the packs were closed. Settling waits for an up
 its error in the writer's thread, where the push stops as before (no manifest names a pack that
 is not up); `close` waits for the uploads in flight and drops their errors (the push is already
 failing). A pack's file is removed once its upload is over, whether it went up or not.
+
+`new_pack` starts each pack where it goes up best: in a directory store's own `<root>/tmp`
+(storage.Staging, asked for at the first pack), where "uploading" it is renaming it under its
+key, with no copy; else (S3) in the cache's `tmp/`.
 """
 
 from __future__ import annotations
@@ -19,9 +23,10 @@ import os
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
+from contextlib import suppress
 
-from .. import Store
-from .packer import ClosedPack
+from .. import Staging, Store
+from .packer import ClosedPack, PackWriter
 from .packindex import pack_key
 
 Done = Callable[[ClosedPack], None]
@@ -29,10 +34,21 @@ IN_FLIGHT = 2
 
 
 class PackUploads:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, tmp_dir: str) -> None:
         self.store = store
+        self.tmp_dir = tmp_dir
+        self.staging: Staging | None = None
+        self._asked = False
         self._pool: ThreadPoolExecutor | None = None
         self._inflight: deque[tuple[ClosedPack, Future[None], Done]] = deque()
+
+    def new_pack(self) -> PackWriter:
+        """A pack to fill, in the store's own `tmp/` if it has one, else in `tmp_dir`."""
+        if not self._asked:
+            self._asked = True
+            self.staging = self.store.staging()
+        st = self.staging
+        return PackWriter(st.path, dir_fd=st.fd) if st is not None else PackWriter(self.tmp_dir)
 
     def start(self, closed: ClosedPack, done: Done) -> None:
         """Upload `closed` in the background, after settling the oldest upload if IN_FLIGHT are
@@ -42,7 +58,7 @@ class PackUploads:
             while len(self._inflight) >= IN_FLIGHT:
                 self._settle_one()
         except BaseException:
-            os.unlink(closed.path)
+            self._remove(closed)
             raise
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=IN_FLIGHT, thread_name_prefix="pack-upload")
@@ -50,9 +66,21 @@ class PackUploads:
 
     def _put(self, closed: ClosedPack) -> None:
         try:
-            self.store.put_file(pack_key(closed.pid), closed.path)
+            if self.staging is not None:
+                name = os.path.basename(closed.path)
+                self.store.put_staged(pack_key(closed.pid), self.staging, name)
+            else:
+                self.store.put_file(pack_key(closed.pid), closed.path)
         finally:
-            os.unlink(closed.path)
+            self._remove(closed)
+
+    def _remove(self, closed: ClosedPack) -> None:
+        """Remove the pack's file, unless it is gone already (renamed under its key)."""
+        with suppress(FileNotFoundError):
+            if self.staging is not None:
+                os.unlink(os.path.basename(closed.path), dir_fd=self.staging.fd)
+            else:
+                os.unlink(closed.path)
 
     def _settle_one(self) -> None:
         closed, fut, done = self._inflight.popleft()
@@ -66,11 +94,15 @@ class PackUploads:
             self._settle_one()
 
     def close(self) -> None:
-        """Wait for the uploads in flight without raising (the caller is failing), and stop the
-        threads. Harmless when nothing is in flight."""
+        """Wait for the uploads in flight without raising (the caller is failing), stop the
+        threads, and close the staging directory: after the packs being written are closed or
+        aborted. Harmless when nothing is in flight."""
         if self._inflight:
             wait([fut for _, fut, _ in self._inflight])
             self._inflight.clear()
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
+        if self.staging is not None:
+            self.staging.close()
+            self.staging = None

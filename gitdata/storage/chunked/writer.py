@@ -9,7 +9,8 @@ upload (P4) and checks the run log. FORMAT is written when the store has none (3
 
 Deviations, to be closed later: the defragmentation guard (4.5 step 2) is not applied; packs
 are written by one thread, file after file (4.4 chunks in two), each uploaded in the background
-while the next is written (uploads.py); `pack.checked` is the client's clock.
+while the next is written (uploads.py); `pack.checked` is the client's clock. A directory store's
+packs are written in its own `tmp/` and renamed under their keys (uploads.py).
 """
 
 from __future__ import annotations
@@ -93,7 +94,6 @@ class _Push:
         self.index = index
         self.view = StoreView(store, index)
         self.sid = self.view.sid
-        self.tmp_dir = tmp_dir
         self.slot: _Slot | None = None
         self.slots: list[_Slot] = []
         #: chunk id -> its frame in this push: pack, offset, length, encoding
@@ -104,7 +104,7 @@ class _Push:
         self.key_ids: set[bytes] = set()  # of the key chunks manifests list (4.6)
         self.stored_any = True  # the index places some chunk in this store: look chunks up
         self.out = Written()
-        self.uploads = PackUploads(store)
+        self.uploads = PackUploads(store, tmp_dir)
         self.zstd = zstd_compressor()  # one for every file's FrameEncoder
         self.files: list[tuple[bytes, int, list[tuple[bytes, int]]]] = []  # for put_files
 
@@ -113,7 +113,7 @@ class _Push:
             if self.slot.writer.fits(length):
                 return self.slot
             self._upload(self.slot)
-        self.slot = _Slot(PackWriter(self.tmp_dir))
+        self.slot = _Slot(self.uploads.new_pack())
         self.slots.append(self.slot)
         return self.slot
 
@@ -261,10 +261,10 @@ class _Push:
             self.out.key_chunks.append(KeyChunk(cid, slot.closed.pid, off))
 
     def abort(self) -> None:
-        self.uploads.close()
         for s in self.slots:
             if s.writer is not None:
                 s.writer.abort()
+        self.uploads.close()
 
 
 def _source(src: object) -> bytes:
