@@ -11,7 +11,6 @@ Never imports git/, cache, transfer or sync.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -22,6 +21,7 @@ from .format.pack import IndexEntry, decode_frame, index_from_tail, iter_frames,
 from .gc import ChunkedPlan, kill_point
 from .packer import ClosedPack, PackWriter
 from .reader import pack_key
+from .uploads import PackUploads
 
 #: repack a pack whose live frames are under this share of its frame bytes
 REPACK_BELOW = 0.5
@@ -111,6 +111,7 @@ def repack(
     that named the old packs (in `p.chosen`); the old packs become dead."""
     out = Repacked()
     writers: list[PackWriter] = []
+    uploads = PackUploads(store, tmp_dir)  # a directory store's packs: in its tmp/, renamed
     try:
         for pid in pids:
             name = pid.hex()
@@ -121,7 +122,7 @@ def repack(
                     if hdr.encoding != ENC_DELTA:  # a delta frame's base may be elsewhere
                         decode_frame(frame, name=name, at=at)
                     if not writers or not writers[-1].fits(len(frame)):
-                        writers.append(PackWriter(tmp_dir))
+                        writers.append(uploads.new_pack())
                     payload = frame[hdr.head_size :]
                     e = writers[-1].add(
                         hdr.chunk_id, hdr.raw_length, hdr.encoding, payload, hdr.base_id
@@ -131,16 +132,15 @@ def repack(
                     out.bytes += e.length
         for w in writers:
             closed = w.close()
-            try:
-                store.put_file(pack_key(closed.pid), closed.path)
-            finally:
-                os.unlink(closed.path)
+            uploads.put(closed)
             out.packs.append(closed)
             kill_point("gc-repacked")
     except BaseException:
         for w in writers:
             w.abort()
         raise
+    finally:
+        uploads.close()
     new_ids = [c.pid for c in out.packs]
     moved_from = set(pids)
     for c in p.chosen.values():

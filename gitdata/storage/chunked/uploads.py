@@ -64,6 +64,10 @@ class PackUploads:
             self._pool = ThreadPoolExecutor(max_workers=IN_FLIGHT, thread_name_prefix="pack-upload")
         self._inflight.append((closed, self._pool.submit(self._put, closed), done))
 
+    def put(self, closed: ClosedPack) -> None:
+        """Upload `closed` now, in this thread (store gc's repack); its file is removed."""
+        self._put(closed)
+
     def _put(self, closed: ClosedPack) -> None:
         try:
             if self.staging is not None:
