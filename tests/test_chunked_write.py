@@ -311,6 +311,33 @@ def test_many_small_files_make_few_packs_and_one_manifest(env):
     db.close()
 
 
+def test_small_files_are_packed_in_path_order_and_a_clone_reads_them_in_runs(env):
+    """Frames follow the paths (4.5 step 5), not the oids: a checkout asks for files in path
+    order, so each batch the filter rebuilds is one run of bytes of each pack."""
+    from gitdata.pointer import parse
+    from gitdata.storage.chunked.format.manifest import decode_manifest
+
+    store = env.root / "store"
+    repo, bare = dir_repo(env, store)
+    names = [f"d{i // 10}/{i:03d}.bin" for i in range(60)]
+    for name in reversed(names):  # written, and added, in the reverse order
+        write(repo / name, os.urandom(20_000))
+    write(repo / "big.bin", os.urandom(3 << 20))  # a bigger one goes first, as before
+    env.commit_all(repo)
+    env.git("push", "-q", "-u", "origin", "main", cwd=repo)
+    (m,) = manifests(store)
+    records = {r.oid.hex(): r for r in decode_manifest(m.read_bytes()).records}
+    oids = [parse(env.out("show", f"HEAD:{n}", cwd=repo).encode()).oid for n in names]
+    starts = [(records[o].terms[0].source, records[o].terms[0].offset) for o in oids]
+    assert len(packs(store)) == 1 and starts == sorted(starts)
+    big = records[parse(env.out("show", "HEAD:big.bin", cwd=repo).encode()).oid]
+    assert big.terms[0].offset < starts[0][1]
+    clone = env.root / "clone"
+    env.git("clone", "-q", str(bare), str(clone))
+    for name in names:
+        assert (clone / name).read_bytes() == (repo / name).read_bytes(), name
+
+
 @pytest.mark.parametrize(
     "point",
     [

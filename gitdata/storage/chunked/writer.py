@@ -318,11 +318,12 @@ def write_files(
     seen_empty: bool = False,
 ) -> Written:
     """Write `files` (oid -> size, all in the cache at `path_of(oid)`) into `store` as records
-    (4.1, steps 1, 3 and 4). `bases`: oid -> the oid of its base (4.2), used when the base is
-    in the cache; `whole_bases`: bases the store holds as whole objects, whose unchanged ranges
-    the records name instead of storing them again; `copy`: files not in the cache whose
-    records the store has, copied into the push's manifest; `seen_empty`: the push found
-    neither FORMAT nor a whole object in the store (ensure_writable)."""
+    (4.1, steps 1, 3 and 4): the big ones first, the others in the order of `files` (the
+    caller's path order, 4.5 step 5). `bases`: oid -> the oid of its base (4.2), used when the
+    base is in the cache; `whole_bases`: bases the store holds as whole objects, whose
+    unchanged ranges the records name instead of storing them again; `copy`: files not in the
+    cache whose records the store has, copied into the push's manifest; `seen_empty`: the push
+    found neither FORMAT nor a whole object in the store (ensure_writable)."""
     bases = bases or {}
     push = _Push(store, index, tmp_dir, meter)
     out = push.out
@@ -333,7 +334,7 @@ def write_files(
     for oid in copy:
         out.records += [r.record for r in push.view.records(oid)][:1]
     todo: list[tuple[str, int]] = []
-    for oid in sorted(files, key=lambda o: (-files[o], o)):
+    for oid in sorted(files, key=lambda o: -files[o] if files[o] >= LINK_MIN else 0):
         size = files[oid]
         known = [r.record for r in push.view.records(oid) if r.record.size == size]
         if known:  # the store has a record: copy it into this push's manifest (4.8)
