@@ -62,13 +62,11 @@ class PackUploads:
             raise
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=IN_FLIGHT, thread_name_prefix="pack-upload")
-        self._inflight.append((closed, self._pool.submit(self._put, closed), done))
+        self._inflight.append((closed, self._pool.submit(self.put, closed), done))
 
     def put(self, closed: ClosedPack) -> None:
-        """Upload `closed` now, in this thread (store gc's repack); its file is removed."""
-        self._put(closed)
-
-    def _put(self, closed: ClosedPack) -> None:
+        """Upload `closed` now, in this thread (start's threads; store gc's repack); its file
+        is removed, whether it went up or not."""
         try:
             if self.staging is not None:
                 name = os.path.basename(closed.path)

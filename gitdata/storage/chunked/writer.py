@@ -7,10 +7,10 @@ records, the packs it uploaded and relied on, and the files the same-fs whole ru
 the caller (hard-linked whole, as before). The caller writes the push's manifest after every
 upload (P4) and checks the run log. FORMAT is written when the store has none (3.2).
 
-Deviations, to be closed later: the defragmentation guard (4.5 step 2) is not applied; packs
-are written by one thread, file after file (4.4 chunks in two), each uploaded in the background
-while the next is written (uploads.py); `pack.checked` is the client's clock. A directory store's
-packs are written in its own `tmp/` and renamed under their keys (uploads.py).
+Packs are written by one thread, file after file (4.4 chunks in two), each uploaded in the
+background while the next is written; a directory store's are written in its own `tmp/` and
+renamed under their keys (uploads.py). Deviations, to be closed later: the defragmentation
+guard (4.5 step 2) is not applied; `pack.checked` is the client's clock.
 """
 
 from __future__ import annotations
