@@ -52,10 +52,13 @@ class StoredKey(NamedTuple):
 class Staging:
     """A directory store's `<root>/tmp`, open as `fd`: a pack is written there (names relative
     to `fd`, so a link planted in the store is never followed), then moved under its key by
-    `Store.put_staged` with a rename instead of a copy. The caller closes it."""
+    `Store.put_staged` with a rename instead of a copy. The caller closes it, and raises
+    `error(e)` for an OSError of its own writing there: the store's disk, not the cache's."""
 
     path: str  # for messages
     fd: int
+    #: what an OSError writing there means for the user (the store is full, read-only, ...)
+    error: Callable[[OSError], Exception]
 
     def close(self) -> None:
         os.close(self.fd)

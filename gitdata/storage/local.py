@@ -181,7 +181,8 @@ class LocalStore:
         """`<root>/tmp`, open: a pack written there goes in by a rename (put_staged)."""
         try:
             self._ensure_dir(self.root)
-            return Staging(os.path.join(self.root, "tmp"), self._open_dirs(["tmp"], create=True))
+            fd = self._open_dirs(["tmp"], create=True)
+            return Staging(os.path.join(self.root, "tmp"), fd, lambda e: self._error(e, "write to"))
         except OSError as e:
             raise self._error(e, "write to", "tmp/") from e
 

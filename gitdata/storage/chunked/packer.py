@@ -16,7 +16,7 @@ pack of 72 KiB chunks) and the file's write buffer.
 from __future__ import annotations
 
 import os
-from typing import Any, BinaryIO, NamedTuple
+from typing import Any, BinaryIO, Callable, NamedTuple
 
 from .chunker import FrameEncoder
 from .format.common import (
@@ -59,7 +59,8 @@ class PackFull(Exception):
 class PackWriter:
     """One pack being written; use as a context manager, or call close() or abort(). With
     `dir_fd`, `directory` is that open directory's name, for messages: every file is made,
-    renamed and removed relative to `dir_fd`."""
+    renamed and removed relative to `dir_fd`. With `error`, an OSError of writing the pack is
+    raised as `error(e)` (a directory store's tmp/: its disk is full, not the cache's)."""
 
     def __init__(
         self,
@@ -68,11 +69,13 @@ class PackWriter:
         limit: int = PACK_MAX,
         nonce: bytes | None = None,
         dir_fd: int | None = None,
+        error: Callable[[OSError], Exception] | None = None,
     ):
         if not MIN_LIMIT <= limit <= PACK_MAX:
             raise ValueError(f"a pack limit is between {MIN_LIMIT} and {PACK_MAX}")
         self.directory = directory
         self.dir_fd = dir_fd
+        self.error = error
         self.limit = limit
         self.entries: list[IndexEntry] = []
         self._pos = 0
@@ -85,7 +88,10 @@ class PackWriter:
         name = f"pack-{os.getpid()}-{os.urandom(8).hex()}.tmp"
         self._tmp = os.path.join(directory, name)
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
-        fd = os.open(self._at(self._tmp), flags, 0o444, dir_fd=dir_fd)
+        try:
+            fd = os.open(self._at(self._tmp), flags, 0o444, dir_fd=dir_fd)
+        except OSError as e:
+            raise self._failed(e) from e
         self._file = open(fd, "wb", buffering=WRITE_BUFFER)  # closed by close() or abort()
         self._write(header)
 
@@ -143,6 +149,9 @@ class PackWriter:
             final = os.path.join(self.directory, pid.hex() + ".pack")
             d = self.dir_fd
             os.replace(self._at(self._tmp), self._at(final), src_dir_fd=d, dst_dir_fd=d)
+        except OSError as e:
+            self.abort()
+            raise self._failed(e) from e
         except BaseException:
             self.abort()
             raise
@@ -165,9 +174,16 @@ class PackWriter:
         """`path` as the os calls take it: its name alone when relative to dir_fd."""
         return os.path.basename(path) if self.dir_fd is not None else path
 
+    def _failed(self, e: OSError) -> Exception:
+        """What the error of writing the pack means (`error`: said of the store it is in)."""
+        return self.error(e) if self.error is not None else e
+
     def _write(self, data: Buffer) -> None:
         assert self._file is not None
-        self._file.write(data)
+        try:
+            self._file.write(data)
+        except OSError as e:
+            raise self._failed(e) from e
         self._hash.update(data)
         self._pos += len(data)
 

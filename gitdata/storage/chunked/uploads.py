@@ -48,7 +48,9 @@ class PackUploads:
             self._asked = True
             self.staging = self.store.staging()
         st = self.staging
-        return PackWriter(st.path, dir_fd=st.fd) if st is not None else PackWriter(self.tmp_dir)
+        if st is None:
+            return PackWriter(self.tmp_dir)
+        return PackWriter(st.path, dir_fd=st.fd, error=st.error)
 
     def start(self, closed: ClosedPack, done: Done) -> None:
         """Upload `closed` in the background, after settling the oldest upload if IN_FLIGHT are
