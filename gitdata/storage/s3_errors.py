@@ -7,10 +7,10 @@ Imported only by storage/s3.py, so only once an s3:// store is opened.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 from botocore import exceptions as bx
-from s3transfer.exceptions import RetriesExceededError
 
 from ..errors import ObjectMissing, StoreError
 
@@ -55,7 +55,9 @@ def code_of(e: bx.ClientError) -> str:
 def translate(e: BaseException, where: Where, what: str | None = None) -> StoreError | None:
     """The StoreError that `e` means; None when `e` is not a boto3 failure (a bug). `what`
     names the object asked for (`xxh128:<oid>`, or a key), for "does not have"."""
-    if isinstance(e, RetriesExceededError):  # s3transfer's wrapper around a download
+    # s3transfer's wrapper around a download in parts (only a process that imported it has one)
+    transfers = sys.modules.get("s3transfer.exceptions")
+    if transfers is not None and isinstance(e, transfers.RetriesExceededError):
         e = e.last_exception
     at = f"store {where.describe}"
     if isinstance(e, (bx.NoCredentialsError, bx.PartialCredentialsError)):

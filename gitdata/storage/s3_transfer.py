@@ -5,7 +5,8 @@ StoreError).
 An object below the multipart threshold goes up in one PutObject and down in one GET, streamed
 from and to the file; a bigger one through boto3's managed transfer (s3transfer), in ranged
 parts, PART_WORKERS of them at a time, its module imported only then: a clone's ranged GETs
-never need it. Imported only by storage/s3.py.
+never need it. s3transfer's own modules are imported only by an upload or a transfer in parts
+(20 ms of every S3 process, before its first request). Imported only by storage/s3.py.
 """
 
 from __future__ import annotations
@@ -14,9 +15,6 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO
-
-from s3transfer.subscribers import BaseSubscriber
-from s3transfer.utils import ReadFileChunk
 
 from . import Progress
 
@@ -87,6 +85,8 @@ def _put(
     ReadFileChunk: it reports bytes only while they are sent (s3_client switches it off while
     botocore reads the body to sign or checksum it) and takes them back when botocore rewinds
     it to retry, so retried bytes are not counted twice."""
+    from s3transfer.utils import ReadFileChunk
+
     callbacks = [_bytes_sent(progress)] if progress else None
     body = ReadFileChunk(f, length, length, callbacks, enable_callbacks=False)
     # botocore sends len(body) as Content-Length (or, for an aws-chunked body with a trailing
@@ -140,7 +140,7 @@ def _download_parts(
     told; the size spares that HEAD with older versions, which asked only for the size."""
     from boto3.s3.transfer import ProgressCallbackInvoker, create_transfer_manager
 
-    subscribers: list[BaseSubscriber] = [_KnownSize(size)]
+    subscribers: list[Any] = [_known_size(size)]
     if progress:
         subscribers.append(ProgressCallbackInvoker(progress))
     with create_transfer_manager(client, config.config()) as manager:
@@ -156,11 +156,13 @@ def _bytes_sent(progress: Progress) -> Callable[..., None]:
     return sent
 
 
-class _KnownSize(BaseSubscriber):
-    """Tells s3transfer an object's size, so that it need not send a HEAD to learn it."""
+def _known_size(size: int) -> Any:
+    """A subscriber that tells s3transfer an object's size, so that it need not send a HEAD
+    to learn it."""
+    from s3transfer.subscribers import BaseSubscriber
 
-    def __init__(self, size: int) -> None:
-        self.size = size
+    class KnownSize(BaseSubscriber):
+        def on_queued(self, future: Any, **kwargs: Any) -> None:
+            future.meta.provide_transfer_size(size)
 
-    def on_queued(self, future: Any, **kwargs: Any) -> None:
-        future.meta.provide_transfer_size(self.size)
+    return KnownSize()

@@ -412,6 +412,7 @@ def test_boto3_is_not_imported_until_an_s3_store_is_opened():
         "st = open_store(StoreSpec(url='s3://b/p', endpoint_url='http://127.0.0.1:9'))\n"
         "st.client\n"
         "assert 'botocore' in sys.modules and 'boto3' not in sys.modules, 'boto3 too'\n"
+        "assert 's3transfer' not in sys.modules, 's3transfer before an upload'\n"
         "st.transfer_config.config()\n"
         "assert 'boto3' in sys.modules\n"
     )
