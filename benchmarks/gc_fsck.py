@@ -23,8 +23,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import xxhash
+from tools import compile_gitdata
 
 BIN = os.path.dirname(sys.executable)
 DIRS = 100
@@ -142,6 +144,7 @@ def main() -> int:
     ap.add_argument("--keep", metavar="DIR", help="build in DIR and leave it there")
     ap.add_argument("--json", action="store_true", help="print the results as JSON")
     args = ap.parse_args()
+    compile_gitdata(Path(BIN) / "git-data")  # as an installed gitdata has it
     if not os.path.exists(os.path.join(BIN, "git-data")):
         raise SystemExit(f"no git-data beside {sys.executable}: run it with the venv's python")
 

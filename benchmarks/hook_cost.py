@@ -21,6 +21,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
+
+from tools import compile_gitdata
 
 BIN = os.path.dirname(sys.executable)
 OLD_SHIMS = ("post-checkout", "post-merge", "post-commit", "post-rewrite")
@@ -80,6 +83,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=20)
     args = ap.parse_args()
+    compile_gitdata(Path(BIN) / "git-data")  # as an installed gitdata has it
     with tempfile.TemporaryDirectory(prefix="gitdata-hooks-") as root:
         results = {}
         for label, gitdata, old in (

@@ -22,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from tools import compile_gitdata
+
 WRAP = """
 import resource, subprocess, sys
 r = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -95,6 +97,7 @@ def main() -> int:
     p.add_argument("--max", default="50m")
     p.add_argument("--skip", action="append", default=[], help="lfs, floor or gitdata")
     a = p.parse_args()
+    compile_gitdata(Path(sys.executable).parent / "git-data")  # as an installed gitdata has it
     lo, hi = (64 << 10, 2 << 20) if a.quick else (size(a.min), size(a.max))
     root = Path(tempfile.mkdtemp(prefix="gitdata-migrate-bench-"))
     home = root / "home"

@@ -282,6 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.report:
         return reprint(args.report)
     git_data = resolve_git_data(args.git_data)
+    tl.compile_gitdata(git_data)
     pyspy = find_pyspy() if args.profile else ""
     tmp = Path(tempfile.mkdtemp(prefix="gitdata-bench-", dir=args.tmpdir)).resolve()
     stamp = time.strftime("%Y%m%d-%H%M%S")

@@ -33,7 +33,7 @@ import boto3  # noqa: E402
 from faultproxy import FaultProxy  # noqa: E402
 from measure import parse_shim_log, write_bin_dir  # noqa: E402
 from s3_throughput import start_moto  # noqa: E402
-from tools import DVC_VENV, install_dvc  # noqa: E402
+from tools import DVC_VENV, compile_gitdata, install_dvc  # noqa: E402
 
 BUCKET = "bench"
 DVC = DVC_VENV / "bin" / "dvc"
@@ -176,6 +176,7 @@ def main() -> int:
     gitdata_bin = Path(sys.executable).parent
     if not (gitdata_bin / "git-data").exists():
         sys.exit(f"no git-data beside {sys.executable}: run it with .venv/bin/python")
+    compile_gitdata(gitdata_bin / "git-data")
     why = "" if args.no_dvc else ensure_dvc_s3()
     moto, endpoint = start_moto()
     try:

@@ -284,13 +284,31 @@ def _output(argv: list[str]) -> str:
     return (p.stdout or p.stderr).strip()
 
 
-def gitdata_source(exe: Path) -> str:
-    """Where the gitdata package that `exe` runs lives, and its git commit (+dirty)."""
+def _python_of(exe: Path) -> str | None:
+    """The interpreter of the `git-data` script `exe` (its shebang)."""
     try:
         shebang = exe.read_bytes()[:300].split(b"\n", 1)[0].decode()
     except OSError:
+        return None
+    return shebang[2:].strip() if shebang.startswith("#!") else sys.executable
+
+
+def compile_gitdata(exe: Path) -> None:
+    """Write the bytecode of the gitdata package that `exe` runs, as `pip install` does for a
+    regular install and a user's first run does for an editable one. Where
+    PYTHONDONTWRITEBYTECODE is set (this machine's sandbox sets it), an editable install has
+    none, and every git-data process compiled its modules again: ~0.1 s each, measured."""
+    python = _python_of(exe)
+    if python:
+        code = "import compileall, gitdata, os; compileall.compile_dir(os.path.dirname(gitdata.__file__), quiet=2)"  # noqa: E501
+        subprocess.run([python, "-c", code], capture_output=True)
+
+
+def gitdata_source(exe: Path) -> str:
+    """Where the gitdata package that `exe` runs lives, and its git commit (+dirty)."""
+    python = _python_of(exe)
+    if python is None:
         return "?"
-    python = shebang[2:].strip() if shebang.startswith("#!") else sys.executable
     where = _output([python, "-c", "import gitdata, os; print(os.path.dirname(gitdata.__file__))"])
     if not os.path.isdir(where):
         return where
