@@ -104,11 +104,13 @@ class Progress:
             self.objects += 1
             self._draw(force=self.objects == self.total_objects)
 
-    def all_done_but(self, failed: int) -> None:
-        """Count every object but `failed` as done, those too that finished without
-        object_done (the files a chunked push did not cut: the store had them)."""
+    def all_done_but(self, failed: int, failed_bytes: int = 0) -> None:
+        """Count every object but `failed` (of `failed_bytes`) as done, bytes included, those
+        too that finished without object_done or advance (the files a chunked push did not
+        cut: the store had them, or they go whole, hard-linked)."""
         with self._lock:
             self.objects = self.total_objects - failed
+            self.bytes = self.total_bytes - failed_bytes
 
     def _draw(self, force: bool = False) -> None:
         if not self.tty:

@@ -264,7 +264,7 @@ def upload(
                 raise
             progress.close(len(sizes))
             return dict.fromkeys(sizes, e), PushManifest([], set(), set())
-        progress.all_done_but(len(written.failed))
+        progress.all_done_but(len(written.failed), sum(sizes[o] for o in written.failed))
         progress.close(len(written.failed))
         failed = dict(written.failed)
         if written.whole:
