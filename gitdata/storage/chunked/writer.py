@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -28,11 +28,12 @@ from .bases import Place, base_chunks, bases_first, places, record_spans, spans
 from .chunker import FrameEncoder, iter_chunks, zstd_compressor
 from .delta import DeltaBase
 from .format.common import ENC_DELTA, PACK_HEADER, Buffer
-from .format.manifest import KeyChunk, Record, Term
+from .format.manifest import KeyChunk, Record
 from .index import KEY_SIZE, LocalIndex
 from .manifests import StoreView
-from .packer import ClosedPack, PackWriter
+from .packer import ClosedPack
 from .packindex import MOST_INDEXES, delta_bases, fetch_indexes
+from .terms import Pending, Slot, merge_terms
 from .uploads import PackUploads
 
 #: files at least this big go whole into a directory store on the cache's file system (4.1)
@@ -73,18 +74,6 @@ class Written:
     indexes: int = 0  # pack indexes read for key chunks found (4.6)
 
 
-@dataclass
-class _Slot:
-    """A pack of this push: being written (`closed` None) or uploaded."""
-
-    writer: PackWriter | None
-    closed: ClosedPack | None = None
-
-
-# a term while packs are open: (slot or pack id or oid, is whole, offset, length, output)
-_Pending = tuple[object, bool, int, int, int]
-
-
 class _Push:
     def __init__(
         self, store: Store, index: LocalIndex, tmp_dir: str, meter: Meter | None = None
@@ -94,13 +83,13 @@ class _Push:
         self.index = index
         self.view = StoreView(store, index)
         self.sid = self.view.sid
-        self.slot: _Slot | None = None
-        self.slots: list[_Slot] = []
+        self.slot: Slot | None = None
+        self.slots: list[Slot] = []
         #: chunk id -> its frame in this push: pack, offset, length, encoding
-        self.new: dict[bytes, tuple[_Slot, int, int, int]] = {}
-        self.delta_of: dict[bytes, _Pending] = {}  # delta frame of this push -> its base's frame
+        self.new: dict[bytes, tuple[Slot, int, int, int]] = {}
+        self.delta_of: dict[bytes, Pending] = {}  # delta frame of this push -> its base's frame
         self.bases_in: dict[bytes, dict[bytes, bytes]] = {}  # pack -> delta_bases(pack)
-        self.keys: list[tuple[_Slot, int, bytes]] = []  # key chunks: pack, frame offset, id
+        self.keys: list[tuple[Slot, int, bytes]] = []  # key chunks: pack, frame offset, id
         self.key_ids: set[bytes] = set()  # of the key chunks manifests list (4.6)
         self.stored_any = True  # the index places some chunk in this store: look chunks up
         self.out = Written()
@@ -108,16 +97,16 @@ class _Push:
         self.zstd = zstd_compressor()  # one for every file's FrameEncoder
         self.files: list[tuple[bytes, int, list[tuple[bytes, int]]]] = []  # for put_files
 
-    def _frame_slot(self, length: int) -> _Slot:
+    def _frame_slot(self, length: int) -> Slot:
         if self.slot is not None and self.slot.writer is not None:
             if self.slot.writer.fits(length):
                 return self.slot
             self._upload(self.slot)
-        self.slot = _Slot(self.uploads.new_pack())
+        self.slot = Slot(self.uploads.new_pack())
         self.slots.append(self.slot)
         return self.slot
 
-    def _upload(self, slot: _Slot) -> None:
+    def _upload(self, slot: Slot) -> None:
         """Close the pack of `slot` and start its upload (uploads.py: behind the next pack)."""
         assert slot.writer is not None
         closed = slot.closed = slot.writer.close()
@@ -137,13 +126,13 @@ class _Push:
 
     def chunk_file(
         self, oid: str, size: int, path: str, base: Mapping[bytes, Place], delta: DeltaBase | None
-    ) -> tuple[list[_Pending], list[_Pending]]:
+    ) -> tuple[list[Pending], list[Pending]]:
         """The pending terms of one file, and the frames its delta frames need as bases; its
         new chunks go into this push's packs. `base`: where its base's chunks lie in whole
         objects of the store (4.5 step 1, base-whole; bases.py)."""
         encoder = FrameEncoder(self.zstd)
-        pending: list[_Pending] = []
-        bases: list[_Pending] = []  # the frames of the delta frames' bases
+        pending: list[Pending] = []
+        bases: list[Pending] = []  # the frames of the delta frames' bases
         chunks: list[tuple[bytes, int]] = []
         first = None  # the key chunk a file of two chunks or more starts with, if new
         with open(path, "rb", buffering=0) as f:
@@ -152,7 +141,7 @@ class _Push:
                 n = chunk.length
                 if delta is not None:
                     delta.shared(chunk.id, chunk.offset)
-                t: _Pending
+                t: Pending
                 if chunk.id in self.new:
                     slot, off, flen, enc = self.new[chunk.id]
                     t = (slot, False, off, flen, n)
@@ -203,14 +192,14 @@ class _Push:
 
     def _delta(
         self, delta: DeltaBase, data: Buffer, offset: int, length: int
-    ) -> tuple[bytes, bytes, _Pending] | None:
+    ) -> tuple[bytes, bytes, Pending] | None:
         """(payload, base id, the base's frame) of a delta frame for a new chunk, if one pays
         (4.5 step 3): its base stored with encoding 0 or 1, in this push or before."""
         cand = delta.candidate(offset, length)
         if cand is None:
             return None
         cid, boff, blen = cand
-        where: _Pending
+        where: Pending
         if cid in self.new:
             slot, off, flen, enc = self.new[cid]
             where = (slot, False, off, flen, 0)
@@ -225,7 +214,7 @@ class _Push:
 
     def _stored(
         self, cid: bytes, base: Mapping[bytes, Place]
-    ) -> tuple[tuple[bytes, int, int, int], _Pending | None] | None:
+    ) -> tuple[tuple[bytes, int, int, int], Pending | None] | None:
         """Where the store keeps chunk `cid`: from the index, else, when a manifest's key
         chunks place it in a pack whose index this clone has not read, from that index (4.6:
         read at the first key chunk met, so the chunks after it in that pack are found too).
@@ -265,42 +254,6 @@ class _Push:
             if s.writer is not None:
                 s.writer.abort()
         self.uploads.close()
-
-
-def _source(src: object) -> bytes:
-    if isinstance(src, _Slot):
-        assert src.closed is not None
-        return src.closed.pid
-    assert isinstance(src, bytes)
-    return src
-
-
-def _terms(pending: list[_Pending], bases: Sequence[_Pending] = ()) -> tuple[Term, ...]:
-    """Output terms in file order, merged where frames are contiguous; then base-only terms
-    for the delta bases no output term holds (4.5 step 4)."""
-    terms: list[Term] = []
-    held: set[tuple[bytes, int]] = set()
-    for src, whole, off, length, output in pending:
-        source = _source(src)
-        held.add((source, off))
-        last = terms[-1] if terms else None
-        if (
-            last is not None and last.whole == whole and last.source == source
-            and last.offset + last.length == off
-        ):  # fmt: skip
-            terms[-1] = last._replace(length=last.length + length, output=last.output + output)
-        else:
-            terms.append(Term(whole, source, off, length, output))
-    extra: list[Term] = []
-    for source, off, length in sorted({(_source(b[0]), b[2], b[3]) for b in bases}):
-        if (source, off) in held:
-            continue
-        last = extra[-1] if extra else None
-        if last is not None and last.source == source and last.offset + last.length == off:
-            extra[-1] = last._replace(length=last.length + length)
-        elif last is None or last.source != source or last.offset + last.length < off:
-            extra.append(Term(False, source, off, length, 0, True))
-    return tuple(terms + extra)
 
 
 def write_files(
@@ -344,7 +297,7 @@ def write_files(
             out.whole[oid] = size  # 4.1 step 3: hard-linked whole, with a base or not
             continue
         todo.append((oid, size))
-    pending: dict[str, tuple[list[_Pending], list[_Pending]]] = {}
+    pending: dict[str, tuple[list[Pending], list[Pending]]] = {}
     # a base that goes whole in this push is a whole object by the manifest (P4)
     whole_bases = set(whole_bases) | set(out.whole)
     present: dict[bytes, bool] = {}  # whole objects the bases' records name: in the store?
@@ -379,7 +332,7 @@ def write_files(
         raise
     kill_point("packs-uploaded")
     for oid, (p, deltas) in pending.items():
-        rec = Record(bytes.fromhex(oid), files[oid], _terms(p, deltas))
+        rec = Record(bytes.fromhex(oid), files[oid], merge_terms(p, deltas))
         if sum(t.output for t in rec.terms) != rec.size:
             out.failed[oid] = GitDataError(f"xxh128:{oid} changed in the cache while pushed")
             continue
