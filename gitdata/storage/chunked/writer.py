@@ -10,7 +10,8 @@ upload (P4) and checks the run log. FORMAT is written when the store has none (3
 Packs are written by one thread, file after file (4.4 chunks in two), each uploaded in the
 background while the next is written; a directory store's are written in its own `tmp/` and
 renamed under their keys (uploads.py). Deviations, to be closed later: the defragmentation
-guard (4.5 step 2) is not applied; `pack.checked` is the client's clock.
+guard (4.5 step 2) looks at the terms before a chunk and the chunk after it, not at every term
+of the file; `pack.checked` is the client's clock.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import Protocol
 from ...errors import GitDataError
 from .. import Store
 from .bases import Place, base_chunks, bases_first, places, record_spans, spans
-from .chunker import FrameEncoder, iter_chunks, zstd_compressor
+from .chunker import Chunk, FrameEncoder, iter_chunks, zstd_compressor
 from .delta import DeltaBase
 from .format.common import ENC_DELTA, PACK_HEADER, Buffer
 from .format.manifest import KeyChunk, Record
@@ -36,6 +37,8 @@ from .packindex import MOST_INDEXES, delta_bases, fetch_indexes
 from .terms import Pending, Slot, merge_terms
 from .uploads import PackUploads
 
+#: where the index places a stored chunk: pack id, frame offset, frame length, encoding
+Stored = tuple[bytes, int, int, int]
 #: files at least this big go whole into a directory store on the cache's file system (4.1)
 LINK_MIN = 16 << 20
 #: chunk lists of files recorded in the local index in one write
@@ -96,6 +99,7 @@ class _Push:
         self.uploads = PackUploads(store, tmp_dir)
         self.zstd = zstd_compressor()  # one for every file's FrameEncoder
         self.files: list[tuple[bytes, int, list[tuple[bytes, int]]]] = []  # for put_files
+        self.first: tuple[Slot, int, bytes] | None = None  # of the file being cut (chunk_file)
 
     def _frame_slot(self, length: int) -> Slot:
         if self.slot is not None and self.slot.writer is not None:
@@ -129,16 +133,33 @@ class _Push:
     ) -> tuple[list[Pending], list[Pending]]:
         """The pending terms of one file, and the frames its delta frames need as bases; its
         new chunks go into this push's packs. `base`: where its base's chunks lie in whole
-        objects of the store (4.5 step 1, base-whole; bases.py)."""
+        objects of the store (4.5 step 1, base-whole; bases.py).
+
+        Defragmentation guard (4.5 step 2): a stored chunk alone in a pack that no earlier
+        term of the file uses, and that the next chunk does not continue (a run of one, not
+        MIN_REUSE_RUN), is written again as new, so that coincidental single chunks never
+        scatter a file over other pushes' packs. It is held, its bytes copied, until the
+        next chunk says; a file of one chunk keeps it (one range either way)."""
         encoder = FrameEncoder(self.zstd)
         pending: list[Pending] = []
         bases: list[Pending] = []  # the frames of the delta frames' bases
         chunks: list[tuple[bytes, int]] = []
-        first = None  # the key chunk a file of two chunks or more starts with, if new
+        used: set[bytes] = set()  # the stored packs terms of this file use so far
+        held: tuple[Chunk, bytes, Stored] | None = None  # a stored chunk, run of one so far
+        self.first = None  # the key chunk a file of two chunks or more starts with, if new
         with open(path, "rb", buffering=0) as f:
             for chunk, data in iter_chunks(f):
                 chunks.append((chunk.id, chunk.length))
                 n = chunk.length
+                s = None if chunk.id in self.new else self._stored(chunk.id, base)
+                if held is not None:  # reused if this chunk continues its run, else new
+                    c, b, at = held
+                    held = None
+                    if s is not None and s[1] is None and s[0][0] == at[0]:
+                        used.add(at[0])
+                        pending.append((at[0], False, at[1], at[2], c.length))
+                    else:
+                        pending.append(self._new(c, b, len(chunks) - 2, encoder, delta, bases))
                 if delta is not None:
                     delta.shared(chunk.id, chunk.offset)
                 t: Pending
@@ -147,42 +168,70 @@ class _Push:
                     t = (slot, False, off, flen, n)
                     if enc == ENC_DELTA:  # its base goes with it
                         bases.append(self.delta_of[chunk.id])
-                elif (s := self._stored(chunk.id, base)) is not None:
+                elif s is not None:
+                    if s[1] is None and s[0][0] not in used:
+                        held = (chunk, bytes(data), s[0])
+                        self._advance(n)
+                        continue
+                    used.add(s[0][0])
                     t = (s[0][0], False, s[0][1], s[0][2], n)
                     if s[1] is not None:  # a delta frame: its base goes with it
                         bases.append(s[1])
                 elif chunk.id in base:
                     t = (base[chunk.id][0], True, base[chunk.id][1], n, n)
                 else:
-                    found = self._delta(delta, data, chunk.offset, n) if delta else None
-                    base_id = None
-                    if found is None:
-                        enc, payload = encoder.encode(data)
-                    else:
-                        enc, payload, base_id, where = ENC_DELTA, found[0], found[1], found[2]
-                        bases.append(where)
-                        self.delta_of[chunk.id] = where
-                    slot = self._frame_slot(44 + (32 if base_id else 0) + len(payload))
-                    assert slot.writer is not None
-                    e = slot.writer.add(chunk.id, n, enc, payload, base_id)
-                    self.new[chunk.id] = (slot, e.offset, e.length, enc)
-                    t = (slot, False, e.offset, e.length, n)
-                    key = (slot, e.offset, chunk.id)
-                    if is_key_chunk(chunk.id) or e.offset == PACK_HEADER.size:
-                        self.keys.append(key)
-                    elif len(chunks) == 1:
-                        first = key
+                    t = self._new(chunk, data, len(chunks) - 1, encoder, delta, bases)
                 pending.append(t)
-                if self.meter is not None:
-                    self.meter.advance(n)
+                self._advance(n)
+        if held is not None:
+            c, b, at = held
+            if len(chunks) == 1:
+                pending.append((at[0], False, at[1], at[2], c.length))
+            else:
+                pending.append(self._new(c, b, len(chunks) - 1, encoder, delta, bases))
         if self.meter is not None:
             self.meter.object_done()
-        if first is not None and len(chunks) > 1:
-            self.keys.append(first)
+        if self.first is not None and len(chunks) > 1:
+            self.keys.append(self.first)
         self.files.append((bytes.fromhex(oid), size, chunks))
         if len(self.files) >= FILES_PER_WRITE:
             self.put_files()
         return pending, bases
+
+    def _new(
+        self,
+        chunk: Chunk,
+        data: Buffer,
+        i: int,
+        encoder: FrameEncoder,
+        delta: DeltaBase | None,
+        bases: list[Pending],
+    ) -> Pending:
+        """Write chunk `i` of a file as a new frame of this push (a delta frame when one pays,
+        4.5 step 3); its pending term."""
+        n = chunk.length
+        found = self._delta(delta, data, chunk.offset, n) if delta else None
+        base_id = None
+        if found is None:
+            enc, payload = encoder.encode(data)
+        else:
+            enc, payload, base_id, where = ENC_DELTA, found[0], found[1], found[2]
+            bases.append(where)
+            self.delta_of[chunk.id] = where
+        slot = self._frame_slot(44 + (32 if base_id else 0) + len(payload))
+        assert slot.writer is not None
+        e = slot.writer.add(chunk.id, n, enc, payload, base_id)
+        self.new[chunk.id] = (slot, e.offset, e.length, enc)
+        key = (slot, e.offset, chunk.id)
+        if is_key_chunk(chunk.id) or e.offset == PACK_HEADER.size:
+            self.keys.append(key)
+        elif i == 0:
+            self.first = key
+        return (slot, False, e.offset, e.length, n)
+
+    def _advance(self, n: int) -> None:
+        if self.meter is not None:
+            self.meter.advance(n)
 
     def put_files(self) -> None:
         """Record the chunk lists of the files cut since the last call (one index write)."""
@@ -214,7 +263,7 @@ class _Push:
 
     def _stored(
         self, cid: bytes, base: Mapping[bytes, Place]
-    ) -> tuple[tuple[bytes, int, int, int], Pending | None] | None:
+    ) -> tuple[Stored, Pending | None] | None:
         """Where the store keeps chunk `cid`: from the index, else, when a manifest's key
         chunks place it in a pack whose index this clone has not read, from that index (4.6:
         read at the first key chunk met, so the chunks after it in that pack are found too).
