@@ -113,6 +113,7 @@ class ChunkedPlan:
     compact: list[str] = field(default_factory=list)  # old manifests to compact (step 8)
     compacted: str | None = None  # the key of the compacted manifest, once written
     repacked_bytes: int = 0  # live bytes copied into new packs
+    new_key_chunks: list[KeyChunk] = field(default_factory=list)  # of the repack's new packs
     young_named: set[bytes] = field(default_factory=set)  # packs young manifests name
     fenced_wholes: set[str] = field(default_factory=set)  # whole objects the fence protects
 
@@ -195,10 +196,10 @@ def records_to_compact(p: ChunkedPlan) -> list[Record]:
 
 def compacted_manifest(p: ChunkedPlan, records: Iterable[Record]) -> bytes:
     """The compacted manifest (flag bit 0) of `records`, with the key chunks of the old
-    manifests whose packs those records still name."""
+    manifests whose packs those records still name, and those of the packs a repack wrote."""
     recs = list(records)
     named_packs = {t.source for r in recs for t in r.terms if not t.whole}
-    keys: set[KeyChunk] = set()
+    keys = {k for k in p.new_key_chunks if k.pack in named_packs}
     for key in p.compact:
         m = p.read[key].manifest
         if m is not None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from .. import Store, StoredKey
 from .format.common import ENC_DELTA, PACK_HEADER, TAIL_FETCH
-from .format.manifest import Record, Term
+from .format.manifest import KeyChunk, Record, Term, is_key_chunk
 from .format.pack import IndexEntry, decode_frame, index_from_tail, iter_frames, parse_index
 from .gc import ChunkedPlan, kill_point
 from .packer import ClosedPack, PackWriter
@@ -134,6 +134,12 @@ def repack(
             closed = w.close()
             uploads.put(closed)
             out.packs.append(closed)
+            # for other clones to find the frames there (2.6), as a push's manifest does
+            p.new_key_chunks += [
+                KeyChunk(e.chunk_id, closed.pid, e.offset)
+                for e in closed.entries
+                if is_key_chunk(e.chunk_id) or e.offset == PACK_HEADER.size
+            ]
             kill_point("gc-repacked")
     except BaseException:
         for w in writers:

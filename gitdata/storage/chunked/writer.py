@@ -29,7 +29,7 @@ from .bases import Place, base_chunks, bases_first, places, record_spans, spans
 from .chunker import Chunk, FrameEncoder, iter_chunks, zstd_compressor
 from .delta import DeltaBase
 from .format.common import ENC_DELTA, PACK_HEADER, Buffer
-from .format.manifest import KeyChunk, Record
+from .format.manifest import KeyChunk, Record, is_key_chunk
 from .index import KEY_SIZE, LocalIndex
 from .manifests import StoreView
 from .packer import ClosedPack
@@ -45,12 +45,6 @@ LINK_MIN = 16 << 20
 FILES_PER_WRITE = 256
 #: test-only: kill the process (SIGKILL) at the named point of the write path
 TEST_KILL = "GIT_DATA_TEST_KILL"
-
-
-def is_key_chunk(cid: bytes) -> bool:
-    """A chunk sampled into the manifest for other clones to find its pack (2.6): 1 in 256;
-    also the first chunk of a file of two chunks or more, and each pack's first frame."""
-    return cid[0] == 0
 
 
 def kill_point(point: str) -> None:

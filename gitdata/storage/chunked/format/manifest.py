@@ -60,6 +60,12 @@ class KeyChunk(NamedTuple):
     offset: int  # of the chunk's frame in that pack
 
 
+def is_key_chunk(cid: bytes) -> bool:
+    """A chunk sampled into the manifest for other clones to find its pack (2.6): 1 in 256;
+    also the first chunk of a file of two chunks or more, and each pack's first frame."""
+    return cid[0] == 0
+
+
 @dataclass(frozen=True)
 class Manifest:
     packs: tuple[bytes, ...]  # every pack a term names or the push relied on, sorted
