@@ -130,10 +130,11 @@ class _Push:
         objects of the store (4.5 step 1, base-whole; bases.py).
 
         Defragmentation guard (4.5 step 2): a stored chunk alone in a pack that no earlier
-        term of the file uses, and that the next chunk does not continue (a run of one, not
-        MIN_REUSE_RUN), is written again as new, so that coincidental single chunks never
-        scatter a file over other pushes' packs. It is held, its bytes copied, until the
-        next chunk says; a file of one chunk keeps it (one range either way)."""
+        term of the file uses, and that the next chunk does not continue (a run of one, under
+        the design's MIN_REUSE_RUN of 2), is written again as new, so that coincidental
+        single chunks never scatter a file over other pushes' packs. It is held, its bytes
+        copied, until the next chunk says; a file of one chunk keeps it (one range either
+        way)."""
         encoder = FrameEncoder(self.zstd)
         pending: list[Pending] = []
         bases: list[Pending] = []  # the frames of the delta frames' bases
