@@ -196,11 +196,15 @@ def mostly_dead_pack(env: Env) -> tuple[Path, Path, Path, dict[str, bytes]]:
     return store, repo, bare, keep
 
 
-def push_mostly_dead(env: Env, repo: Path) -> dict[str, bytes]:
+def push_mostly_dead(
+    env: Env, repo: Path, datas: dict[str, bytes] | None = None
+) -> dict[str, bytes]:
+    """Ten files (`datas`, f0.bin to f9.bin) pushed by branch `big`, deleted after main pushed
+    f0.bin and f7.bin again: those two are what main keeps (returned)."""
     write(repo / "base.txt", b"base")
     env.commit_all(repo)
     env.git("push", "-q", "-u", "origin", "main", cwd=repo)
-    datas = {f"f{i}.bin": os.urandom(100_000) for i in range(10)}
+    datas = datas or {f"f{i}.bin": os.urandom(100_000) for i in range(10)}
     env.git("checkout", "-q", "-b", "big", cwd=repo)
     for name, data in datas.items():
         write(repo / name, data)

@@ -9,7 +9,7 @@ import time
 
 from chunked_helper import chunks_of
 from conftest import write
-from test_chunked_gc import check_clone, clone, gc
+from test_chunked_gc import check_clone, clone, gc, push_mostly_dead
 from test_chunked_write import dir_repo, manifests, packs
 
 from gitdata.storage.chunked.format.common import PACK_HEADER
@@ -20,22 +20,8 @@ def test_a_repacked_pack_has_key_chunks_another_clone_dedups_against(env):
     store = env.root / "store"
     repo, bare = dir_repo(env, store)
     rng = random.Random(21)
-    write(repo / "base.txt", b"base")
-    env.commit_all(repo)
-    env.git("push", "-q", "-u", "origin", "main", cwd=repo)
     datas = {f"f{i}.bin": rng.randbytes(300_000) for i in range(10)}  # 3 chunks or more each
-    env.git("checkout", "-q", "-b", "big", cwd=repo)
-    for name, data in datas.items():
-        write(repo / name, data)
-    env.commit_all(repo, "big")
-    env.git("push", "-q", "origin", "big", cwd=repo)
-    env.git("checkout", "-q", "main", cwd=repo)
-    keep = {"f0.bin": datas["f0.bin"], "f7.bin": datas["f7.bin"]}
-    for name, data in keep.items():
-        write(repo / name, data)
-    env.commit_all(repo, "two of them")
-    env.git("push", "-q", "origin", "main", cwd=repo)
-    env.git("push", "-q", "origin", "--delete", "big", cwd=repo)
+    keep = push_mostly_dead(env, repo, datas)
     time.sleep(1.1)  # every manifest older than gc's `now` by more than the fence's second
     done = gc(env, clone(env, bare, "gcer"), "--yes", "--grace", "0")
     (new,) = done["chunked"]["new_packs"]
