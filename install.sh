@@ -49,7 +49,7 @@ if [ "${1:-}" = "--test" ]; then
   "$venv/bin/python" -m pip install -q -e "$here[test]"
   # An editable install has no bytecode until a first run writes it, which never happens where
   # PYTHONDONTWRITEBYTECODE is set (some CI sandboxes): every git-data the tests start would
-  # compile its modules again (15% of the suite's time, measured).
+  # compile its modules again (tests/test_everyday.py: 233 s without bytecode, 198 s with).
   "$venv/bin/python" -m compileall -q "$here/gitdata" >/dev/null
   # tests/migrate/test_lfs.py builds repositories with the real git-lfs
   if ! command -v git-lfs >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
