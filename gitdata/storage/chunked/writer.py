@@ -39,12 +39,19 @@ from .uploads import PackUploads
 
 #: where the index places a stored chunk: pack id, frame offset, frame length, encoding
 Stored = tuple[bytes, int, int, int]
+#: a key chunk while its pack is open: the pack, the frame's offset, the chunk id
+KeyAt = tuple[Slot, int, bytes]
 #: files at least this big go whole into a directory store on the cache's file system (4.1)
 LINK_MIN = 16 << 20
 #: chunk lists of files recorded in the local index in one write
 FILES_PER_WRITE = 256
 #: test-only: kill the process (SIGKILL) at the named point of the write path
 TEST_KILL = "GIT_DATA_TEST_KILL"
+
+
+def _reused(at: Stored, output: int) -> Pending:
+    """The pending term of a chunk the store has, at `at`."""
+    return (at[0], False, at[1], at[2], output)
 
 
 def kill_point(point: str) -> None:
@@ -86,14 +93,13 @@ class _Push:
         self.new: dict[bytes, tuple[Slot, int, int, int]] = {}
         self.delta_of: dict[bytes, Pending] = {}  # delta frame of this push -> its base's frame
         self.bases_in: dict[bytes, dict[bytes, bytes]] = {}  # pack -> delta_bases(pack)
-        self.keys: list[tuple[Slot, int, bytes]] = []  # key chunks: pack, frame offset, id
+        self.keys: list[KeyAt] = []  # key chunks: pack, frame offset, id
         self.key_ids: set[bytes] = set()  # of the key chunks manifests list (4.6)
         self.stored_any = True  # the index places some chunk in this store: look chunks up
         self.out = Written()
         self.uploads = PackUploads(store, tmp_dir)
         self.zstd = zstd_compressor()  # one for every file's FrameEncoder
         self.files: list[tuple[bytes, int, list[tuple[bytes, int]]]] = []  # for put_files
-        self.first: tuple[Slot, int, bytes] | None = None  # of the file being cut (chunk_file)
 
     def _frame_slot(self, length: int) -> Slot:
         if self.slot is not None and self.slot.writer is not None:
@@ -141,7 +147,7 @@ class _Push:
         chunks: list[tuple[bytes, int]] = []
         used: set[bytes] = set()  # the stored packs terms of this file use so far
         held: tuple[Chunk, bytes, Stored] | None = None  # a stored chunk, run of one so far
-        self.first = None  # the key chunk a file of two chunks or more starts with, if new
+        first = None  # the key chunk a file of two chunks or more starts with, if new
         with open(path, "rb", buffering=0) as f:
             for chunk, data in iter_chunks(f):
                 chunks.append((chunk.id, chunk.length))
@@ -152,9 +158,11 @@ class _Push:
                     held = None
                     if s is not None and s[1] is None and s[0][0] == at[0]:
                         used.add(at[0])
-                        pending.append((at[0], False, at[1], at[2], c.length))
+                        pending.append(_reused(at, c.length))
                     else:
-                        pending.append(self._new(c, b, len(chunks) - 2, encoder, delta, bases))
+                        term, k = self._new(c, b, len(chunks) - 2, encoder, delta, bases)
+                        first = first or k
+                        pending.append(term)
                 if delta is not None:
                     delta.shared(chunk.id, chunk.offset)
                 t: Pending
@@ -169,25 +177,28 @@ class _Push:
                         self._advance(n)
                         continue
                     used.add(s[0][0])
-                    t = (s[0][0], False, s[0][1], s[0][2], n)
+                    t = _reused(s[0], n)
                     if s[1] is not None:  # a delta frame: its base goes with it
                         bases.append(s[1])
                 elif chunk.id in base:
                     t = (base[chunk.id][0], True, base[chunk.id][1], n, n)
                 else:
-                    t = self._new(chunk, data, len(chunks) - 1, encoder, delta, bases)
+                    t, k = self._new(chunk, data, len(chunks) - 1, encoder, delta, bases)
+                    first = first or k
                 pending.append(t)
                 self._advance(n)
         if held is not None:
             c, b, at = held
             if len(chunks) == 1:
-                pending.append((at[0], False, at[1], at[2], c.length))
+                pending.append(_reused(at, c.length))
             else:
-                pending.append(self._new(c, b, len(chunks) - 1, encoder, delta, bases))
+                term, k = self._new(c, b, len(chunks) - 1, encoder, delta, bases)
+                first = first or k
+                pending.append(term)
         if self.meter is not None:
             self.meter.object_done()
-        if self.first is not None and len(chunks) > 1:
-            self.keys.append(self.first)
+        if first is not None and len(chunks) > 1:
+            self.keys.append(first)
         self.files.append((bytes.fromhex(oid), size, chunks))
         if len(self.files) >= FILES_PER_WRITE:
             self.put_files()
@@ -201,9 +212,10 @@ class _Push:
         encoder: FrameEncoder,
         delta: DeltaBase | None,
         bases: list[Pending],
-    ) -> Pending:
+    ) -> tuple[Pending, KeyAt | None]:
         """Write chunk `i` of a file as a new frame of this push (a delta frame when one pays,
-        4.5 step 3); its pending term."""
+        4.5 step 3): its pending term, and its key if it is the file's first chunk and no key
+        chunk otherwise (kept when the file has two chunks or more)."""
         n = chunk.length
         found = self._delta(delta, data, chunk.offset, n) if delta else None
         base_id = None
@@ -217,12 +229,11 @@ class _Push:
         assert slot.writer is not None
         e = slot.writer.add(chunk.id, n, enc, payload, base_id)
         self.new[chunk.id] = (slot, e.offset, e.length, enc)
-        key = (slot, e.offset, chunk.id)
+        key: KeyAt = (slot, e.offset, chunk.id)
         if is_key_chunk(chunk.id) or e.offset == PACK_HEADER.size:
             self.keys.append(key)
-        elif i == 0:
-            self.first = key
-        return (slot, False, e.offset, e.length, n)
+            return (slot, False, e.offset, e.length, n), None
+        return (slot, False, e.offset, e.length, n), key if i == 0 else None
 
     def _advance(self, n: int) -> None:
         if self.meter is not None:
