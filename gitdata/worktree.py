@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import stat
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -34,6 +35,7 @@ from .git.index import (
     restage,
     untracked,
 )
+from .git.index_file import record_stat
 from .git.scan import Scanner
 from .peek import peek
 from .pointer import LENGTHS, Pointer, parse
@@ -180,7 +182,7 @@ def restage_stale(ctx: Context, paths: Sequence[bytes]) -> list[bytes]:
     top = ctx.paths.toplevel
     if not paths or top is None:
         return []
-    stale = []
+    stale: dict[bytes, tuple[str, os.stat_result]] = {}
     for path, (entry, size) in index_stat(paths, top).items():
         full = os.path.join(os.fsencode(top), path)
         try:
@@ -191,13 +193,16 @@ def restage_stale(ctx: Context, paths: Sequence[bytes]) -> list[bytes]:
             continue
         p = _known_pointer(ctx, full, st)
         if p is not None and blob_id(p.encode(), len(entry.blob)) == entry.blob:
-            stale.append(path)
+            stale[path] = (entry.blob, st)
+    recorded = record_stat(ctx.paths.index_file, stale) if stale else set()
+    if recorded is None:
+        return sorted(stale)  # another git command holds the index lock
     try:
-        restage(top, stale)
+        restage(top, [p for p in stale if p not in recorded])
     except GitError as e:
         if "index.lock" not in e.message:
             raise
-        return stale
+        return sorted(p for p in stale if p not in recorded)
     return []
 
 
@@ -233,7 +238,9 @@ def finish(ctx: Context, left: Iterable[bytes] = ()) -> int:
 
 def write_worktree_file(ctx: Context, p: Pointer, target: bytes, mode: int) -> None:
     """Copy the cached object over `target` atomically, with the index's executable bit, and
-    remember its stat data so that re-staging it does not hash it again.
+    remember its stat data so that re-staging it does not hash it again. Its mtime is the last
+    nanosecond of the second before: written into the index this second (git/index_file.py),
+    git, which may compare whole seconds, trusts it rather than reading it again.
 
     The temporary file gets a fresh name created with O_EXCL: a fixed name could be a symlink
     that a repository committed next to the file, and following it would write the file's
@@ -249,6 +256,8 @@ def write_worktree_file(ctx: Context, p: Pointer, target: bytes, mode: int) -> N
         with open(fd, "wb") as fout:
             copy_into(ctx.cache.path(p.oid), fout)
             os.fchmod(fd, (0o777 if mode == 0o100755 else 0o666) & ~umask())
+        now = time.time_ns()
+        os.utime(tmp, ns=(now, now // 10**9 * 10**9 - 1), follow_symlinks=False)
         os.rename(tmp, target)
         tmp = None
     except OSError as e:

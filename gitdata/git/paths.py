@@ -19,6 +19,7 @@ class RepoPaths:
     git_dir: str  # this worktree's git dir (.git, or .git/worktrees/<name>)
     common_dir: str  # shared by all worktrees: objects, refs, our cache
     hooks_dir: str  # honours core.hooksPath
+    index_file: str  # honours GIT_INDEX_FILE
     toplevel: str | None  # None in a bare repository
     bare: bool
 
@@ -44,21 +45,28 @@ def repo_paths(cwd: str | None = None) -> RepoPaths:
             "--git-common-dir",
             "--git-path",
             "hooks",
+            "--git-path",
+            "index",
             "--show-toplevel",  # last: it fails in a bare repository, after the others printed
         ],
         cwd=cwd,
         check=False,
     )
     lines = proc.stdout.decode("utf-8", "surrogateescape").splitlines()
-    if len(lines) < 4:
+    if len(lines) < 5:
         raise GitDataError(
             "not in a git repository",
             "run this inside a git repository, or `git init` one first",
         )
     bare = lines[0] == "true"
-    toplevel = lines[4] if len(lines) > 4 and not bare else None
+    toplevel = lines[5] if len(lines) > 5 and not bare else None
     return RepoPaths(
-        git_dir=lines[1], common_dir=lines[2], hooks_dir=lines[3], toplevel=toplevel, bare=bare
+        git_dir=lines[1],
+        common_dir=lines[2],
+        hooks_dir=lines[3],
+        index_file=lines[4],
+        toplevel=toplevel,
+        bare=bare,
     )
 
 
