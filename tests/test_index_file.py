@@ -134,3 +134,49 @@ def test_an_index_whose_checksum_does_not_match_is_left_to_update_index(env):
     assert "update-index" in log
     assert same_file(work / "big.bin", repo / "big.bin")
     assert env.out("status", "--porcelain", cwd=work) == ""
+
+
+@pytest.mark.parametrize(
+    "config, extensions",
+    [
+        (
+            {"index.recordEndOfIndexEntries": "true", "index.recordOffsetTable": "true",
+             "index.threads": "2"},
+            (b"EOIE", b"IEOT"),
+        ),
+        ({"core.untrackedCache": "true", "index.version": "4"}, (b"UNTR",)),
+    ],
+    ids=["end-of-index-offsets", "untracked-cache-v4"],
+)  # fmt: skip
+def test_index_extensions_stay_valid(env, config, extensions):
+    """Offsets into the index (EOIE, IEOT) and the untracked cache are still right after the
+    stat data are written in place: git reads the index, and a commit builds on it."""
+    for key, value in config.items():
+        env.git("config", "--global", key, value)
+    repo, bare = project(env)
+    work = env.root / "clone"
+    env.git("clone", "-q", str(bare), str(work), env=SKIP)
+    for i in range(40):
+        write(work / "dir" / f"file-{i:03}.txt", b"%d\n" % i)
+    write(work / "untracked.txt", b"u\n")
+    env.git("add", "dir", cwd=work)
+    env.git("status", "--porcelain", cwd=work)  # fills the untracked cache
+    assert all(x in (work / ".git" / "index").read_bytes() for x in extensions)
+    log = traced(env, env.root / "pull.trace", "git-data", "pull", cwd=work)
+    assert all(x in (work / ".git" / "index").read_bytes() for x in extensions)
+    assert_recorded(env, repo, work, log)
+    assert env.out("status", "--porcelain", cwd=work).count("\n") == 41  # dir's 40, untracked
+    env.git("commit", "-q", "-m", "dir", cwd=work)
+    env.git("fsck", "--no-progress", cwd=work)
+
+
+def test_a_linked_worktree_records_in_its_own_index(env):
+    repo, bare = project(env)
+    work = env.root / "clone"
+    env.git("clone", "-q", str(bare), str(work))
+    main_index = (work / ".git" / "index").read_bytes()
+    other = env.root / "other"
+    log = traced(env, env.root / "wt.trace", "git", "worktree", "add", "-q", "--detach",
+                 str(other), cwd=work)  # fmt: skip
+    assert_recorded(env, repo, other, log)
+    assert (work / ".git" / "index").read_bytes() == main_index
