@@ -93,23 +93,21 @@ def _patch(
     digest = hashlib.sha1 if hash_len == 20 else hashlib.sha256
     if len(data) < _HEADER.size + hash_len or (any(trailer) and digest(body).digest() != trailer):
         return set()
+    done: set[bytes] = set()
+    racy = index_mtime_ns // 10**9
     try:
-        entries = list(_entries(body, hash_len))
+        for at, path, mtime, mode, flags, flags2 in _entries(body, hash_len):
+            kind = mode & 0o170000
+            want = files.get(path)
+            if want is not None and kind == _REGULAR and not flags & _STAGE and not flags2 & _SKIP:
+                if body[at + _OID_AT : at + _OID_AT + hash_len].hex() == want[0]:
+                    _record(data, at, want[1])
+                    done.add(path)
+                    continue
+            if mtime >= racy and kind not in (_GITLINK, _DIRECTORY):  # git ignores their stat
+                _WORD.pack_into(data, at + _SIZE_AT, 0)  # racy: git must look at its content
     except (ValueError, IndexError, struct.error):
         return set()  # not an index this reads
-    done: set[bytes] = set()
-    for at, path, flags, flags2 in entries:
-        kind = _WORD.unpack_from(data, at + _MODE_AT)[0] & 0o170000
-        want = files.get(path)
-        if want is not None and kind == _REGULAR and not flags & _STAGE and not flags2 & _SKIP:
-            if bytes(data[at + _OID_AT : at + _OID_AT + hash_len]).hex() == want[0]:
-                _record(data, at, want[1])
-                done.add(path)
-                continue
-        if kind in (_GITLINK, _DIRECTORY):
-            continue  # git does not look at their stat data either
-        if _WORD.unpack_from(data, at + _MTIME_AT)[0] >= index_mtime_ns // 10**9:
-            _WORD.pack_into(data, at + _SIZE_AT, 0)  # racy: git must look at its content
     if done and any(trailer):
         data[-hash_len:] = digest(bytes(data[:-hash_len])).digest()
     return done
@@ -125,17 +123,19 @@ def _record(data: bytearray, at: int, st: os.stat_result) -> None:
     )
 
 
-def _entries(body: bytes, hash_len: int) -> Iterator[tuple[int, bytes, int, int]]:
-    """(offset, path, flags, second flags word) of every entry of an index of version 2, 3 or 4;
-    ValueError for anything else, or a split index (its entries live in another file)."""
+def _entries(body: bytes, hash_len: int) -> Iterator[tuple[int, bytes, int, int, int, int]]:
+    """(offset, path, mtime in seconds, mode, flags, second flags word) of every entry of an
+    index of version 2, 3 or 4; ValueError for anything else, or a split index (its entries
+    live in another file)."""
     sig, version, count = _HEADER.unpack_from(body)
     if sig != b"DIRC" or version not in (2, 3, 4):
         raise ValueError("not an index this reads")
     at = _HEADER.size
     path = b""
     fixed = _OID_AT + hash_len + 2
+    head = struct.Struct(f">{_MTIME_AT}xI{_MODE_AT - _MTIME_AT - 4}xI{fixed - _MODE_AT - 6}xH")
     for _ in range(count):
-        flags = struct.unpack_from(">H", body, at + fixed - 2)[0]
+        mtime, mode, flags = head.unpack_from(body, at)
         name = at + fixed
         flags2 = 0
         if flags & _EXTENDED:
@@ -151,16 +151,13 @@ def _entries(body: bytes, hash_len: int) -> Iterator[tuple[int, bytes, int, int]
             path = path[: len(path) - strip] + body[name:end]
             nxt = end + 1
         else:
-            end = (
-                body.index(b"\0", name)
-                if flags & _NAME_MASK == _NAME_MASK
-                else name + (flags & _NAME_MASK)
-            )
+            size = flags & _NAME_MASK
+            end = body.index(b"\0", name) if size == _NAME_MASK else name + size
             path = body[name:end]
-            nxt = at + ((name - at + len(path) + 8) & ~7)
+            nxt = at + ((end - at + 8) & ~7)
         if nxt > len(body):
             raise ValueError("truncated index")
-        yield at, path, flags, flags2
+        yield at, path, mtime, mode, flags, flags2
         at = nxt
     while at + 8 <= len(body):  # extensions: refuse a split index
         sig, size = struct.unpack_from(">4sI", body, at)
