@@ -25,6 +25,7 @@ nanosecond of the second before (worktree.write_worktree_file).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import struct
@@ -52,33 +53,28 @@ def record_stat(index: str, files: Mapping[bytes, tuple[str, os.stat_result]]) -
         fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     except FileExistsError:
         return None
+    except OSError:
+        return set()  # a read-only repository, say: update-index says what is wrong
+    renamed = False
     try:
-        try:
+        with open(fd, "wb") as out:
             with open(index, "rb") as f:
                 before = os.fstat(f.fileno())
                 data = bytearray(f.read())
-        except FileNotFoundError:
-            done: set[bytes] = set()
-        else:
             done = _patch(data, files, before.st_mtime_ns)
-        if not done:
-            os.close(fd)
-            os.unlink(lock)
-            return done
-        os.fchmod(fd, before.st_mode & 0o777)
-        with open(fd, "wb", closefd=False) as out:
+            if not done:
+                return done
+            os.fchmod(out.fileno(), before.st_mode & 0o777)
             out.write(data)
-        os.close(fd)
         os.rename(lock, index)
+        renamed = True
         return done
-    except BaseException:
-        try:
-            os.close(fd)
-        except OSError:
-            pass
-        if os.path.exists(lock):
-            os.unlink(lock)
-        raise
+    except OSError:
+        return set()  # no index yet, a full disk: the same
+    finally:
+        if not renamed:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(lock)
 
 
 def _patch(
