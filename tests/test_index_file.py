@@ -180,3 +180,24 @@ def test_a_linked_worktree_records_in_its_own_index(env):
                  str(other), cwd=work)  # fmt: skip
     assert_recorded(env, repo, other, log)
     assert (work / ".git" / "index").read_bytes() == main_index
+
+
+def test_a_sparse_index_keeps_its_directory_entries(env):
+    """A sparse index (cone mode, `index.sparse`) holds a whole directory outside the cone as
+    one entry: it stays as it is, and the big file at the top is recorded."""
+    repo, bare = project(env)
+    for i in range(3):
+        write(repo / "outside" / f"f{i}.txt", b"%d\n" % i)
+    env.commit_all(repo, "outside")
+    env.git("push", "-q", str(bare), "main", cwd=repo)
+    work = env.root / "clone"
+    env.git("clone", "-q", str(bare), str(work), env=SKIP)
+    env.git("sparse-checkout", "set", "--cone", "--sparse-index", "inside", cwd=work, env=SKIP)
+    assert "outside/" in env.out("ls-files", "--sparse", cwd=work)  # one directory entry
+    log = traced(env, env.root / "pull.trace", "git-data", "pull", cwd=work)
+    assert_recorded(env, repo, work, log)
+    assert "outside/" in env.out("ls-files", "--sparse", cwd=work)
+    assert not (work / "outside").exists()
+    env.git("sparse-checkout", "disable", cwd=work)
+    assert (work / "outside" / "f2.txt").read_bytes() == b"2\n"
+    assert env.out("status", "--porcelain", cwd=work) == ""
