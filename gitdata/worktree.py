@@ -197,12 +197,13 @@ def restage_stale(ctx: Context, paths: Sequence[bytes]) -> list[bytes]:
     recorded = record_stat(ctx.paths.index_file, stale) if stale else set()
     if recorded is None:
         return sorted(stale)  # another git command holds the index lock
+    rest = sorted(p for p in stale if p not in recorded)
     try:
-        restage(top, [p for p in stale if p not in recorded])
+        restage(top, rest)
     except GitError as e:
         if "index.lock" not in e.message:
             raise
-        return sorted(p for p in stale if p not in recorded)
+        return rest
     return []
 
 

@@ -105,7 +105,9 @@ def _patch(
     except (ValueError, IndexError, struct.error):
         return set()  # not an index this reads
     if done and any(trailer):
-        data[-hash_len:] = digest(bytes(data[:-hash_len])).digest()
+        with memoryview(data) as view:  # no copy of the index to hash it
+            new = digest(view[:-hash_len]).digest()
+        data[-hash_len:] = new
     return done
 
 
