@@ -28,10 +28,10 @@ import queue
 import subprocess
 import sys
 import threading
-from concurrent.futures import Future
 from functools import partial
 from typing import BinaryIO
 
+from .outcome import Outcome
 from .pointer import Pointer
 
 #: tests: starting the download process fails, as fork does when no process is left
@@ -62,15 +62,13 @@ class FetchProcess:
         self._in = self._proc.stdin
         self._out = self._proc.stdout
         self._lock = threading.Lock()
-        self._waiting: dict[str, Future[None]] = {}
+        self._waiting: dict[str, Outcome] = {}
         self._ended: str | None = None  # why the worker is gone, once it is
         self._reader = threading.Thread(target=self._read, name="fetch-worker", daemon=True)
         self._reader.start()
 
-    def send(self, batch: dict[str, tuple[Pointer, Future[None]]]) -> None:
-        """Start `batch` (oid -> (pointer, its future)) in the worker."""
-        for _, fut in batch.values():
-            fut.set_running_or_notify_cancel()
+    def send(self, batch: dict[str, tuple[Pointer, Outcome]]) -> None:
+        """Start `batch` (oid -> (pointer, its outcome)) in the worker."""
         with self._lock:
             ended = self._ended
             if ended is None:
@@ -144,7 +142,7 @@ def serve() -> None:
     )
     writer.start()
 
-    def answer(p: Pointer, fut: Future[None]) -> None:
+    def answer(p: Pointer, fut: Outcome) -> None:
         exc = fut.exception()
         if exc is None:
             answers.put(b"ok %s\n" % p.oid.encode())

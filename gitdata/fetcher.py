@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from .context import Context
 from .errors import GitDataError
+from .outcome import Outcome
 from .pointer import Pointer
 
 if TYPE_CHECKING:
@@ -46,12 +47,12 @@ class Fetcher:
         self.ctx = ctx
         self.setup_error: GitDataError | None = None
         self._chunked: ChunkedStore | None = None
-        self._futures: dict[str, Future[None]] = {}
-        self._batch: dict[str, tuple[Pointer, Future[None]]] = {}
+        self._outcomes: dict[str, Outcome] = {}  # every oid asked for, once
+        self._batch: dict[str, tuple[Pointer, Outcome]] = {}
         self._lock = threading.Lock()
         self._open_failed: BaseException | None = None  # not a GitDataError: a bug, raised
         #: batches flushed while the store was being opened: started once it is (git goes on)
-        self._queued: list[dict[str, tuple[Pointer, Future[None]]]] | None = []
+        self._queued: list[dict[str, tuple[Pointer, Outcome]]] | None = []
         self._opening = threading.Thread(target=self._open, name="open-store", daemon=True)
         self._open_lock = threading.Lock()
         self._worker = worker
@@ -135,23 +136,22 @@ class Fetcher:
         if self._open_failed is not None:
             raise self._open_failed
 
-    def submit(self, p: Pointer, batch: bool = False) -> Future[None]:
+    def submit(self, p: Pointer, batch: bool = False) -> Outcome:
         """The download of `p`, started now, or with `batch` at the next flush()."""
         if not batch:
             self._opened()  # not under the lock, which the opening thread takes as it ends
         with self._lock:
-            fut = self._futures.get(p.oid)
+            fut = self._outcomes.get(p.oid)
             if fut is None:
+                fut = self._outcomes[p.oid] = Outcome()
                 if batch:
                     if self._worker and self._process is None:
                         self._start_process()
-                    fut = Future()
                     self._batch[p.oid] = (p, fut)
                     if len(self._batch) >= BATCH_MAX:
                         self._flush()
                 else:
-                    fut = self._pool.submit(self._download, p)
-                self._futures[p.oid] = fut
+                    self._pool.submit(self._download, p).add_done_callback(partial(_pass_on, fut))
             return fut
 
     def flush(self) -> None:
@@ -169,10 +169,8 @@ class Fetcher:
             else:
                 self._pool.submit(self._run_batch, batch)
 
-    def _run_batch(self, batch: dict[str, tuple[Pointer, Future[None]]]) -> None:
+    def _run_batch(self, batch: dict[str, tuple[Pointer, Outcome]]) -> None:
         """Rebuild what the store keeps in packs, all at once; download the rest whole."""
-        for _, fut in batch.values():
-            fut.set_running_or_notify_cancel()
         if self._chunked is None:  # the store could not be opened: each says why
             for p, fut in batch.values():
                 self._pool.submit(self._download, p).add_done_callback(partial(_pass_on, fut))
@@ -248,7 +246,7 @@ class Fetcher:
         return f"cannot get the bytes of xxh128:{p.oid} from {where}: {cause}"
 
 
-def _pass_on(to: Future[None], done: Future[None]) -> None:
+def _pass_on(to: Outcome, done: Future[None]) -> None:
     exc = done.exception()
     if exc is None:
         to.set_result(None)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import queue
-from concurrent.futures import Future
 from functools import partial
 
 from . import pending
@@ -16,6 +15,7 @@ from .filters import NEVER_FILTERED, clean, open_cached, read_pointer_input
 from .git.filter_protocol import DELAYED, Output, Request
 from .git.pktline import ContentReader
 from .hashing import Reader
+from .outcome import Outcome
 from .pointer import Pointer
 
 #: git's options that take their value as the next argument (git.c, handle_options)
@@ -91,7 +91,7 @@ class FilterHandler:
         # `git add`, which never needs it.
         self._skip_smudge = skip_smudge
         self._fetcher: Fetcher | None = None
-        self._delayed: dict[str, Future[None]] = {}  # pathname -> its download
+        self._delayed: dict[str, Outcome] = {}  # pathname -> its download
         self._finished: dict[str, BaseException | None] = {}
         self._done: queue.Queue[str] = queue.Queue()
         self._pointers: dict[str, Pointer] = {}
@@ -166,7 +166,7 @@ class FilterHandler:
 
         worktree.finish(self.ctx, self._left)
 
-    def _mark_done(self, path: str, _fut: Future[None]) -> None:
+    def _mark_done(self, path: str, _fut: Outcome) -> None:
         self._done.put(path)
 
     def available(self) -> list[str]:
