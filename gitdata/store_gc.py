@@ -16,9 +16,10 @@ absent from the listing or visible in the refs.
 Packs and manifests (storage/chunked/gc.py): each live oid without a whole object has one
 chosen record, from the newest manifest whose packs and whole objects exist; a pack stays when
 a chosen record or a young manifest names it, or when it is young; a manifest older than the
-grace period stays only while it holds a chosen record. Mostly dead old packs are repacked
-(storage/chunked/repack.py) and more than 16 old manifests compacted into one; the new packs
-and the compacted manifest are written before `deleting`, so before anything is deleted.
+grace period stays only while it holds a chosen record. Mostly dead old packs, and whole
+objects that records name in part, are repacked (storage/chunked/repack.py, repack_whole.py)
+and more than 16 old manifests compacted into one; the new packs and the compacted manifest are
+written before `deleting`, so before anything is deleted.
 
 A run (docs/chunked-store.md, 6.3 and 7.1) writes `chunked/v1/gc/<run>.planning`, stops if
 another run is active, plans, writes `<run>.deleting`, waits FENCE_DELAY on a directory store
@@ -45,7 +46,7 @@ from .gc import UNREFERENCED, Candidate, Outcome, Plan, local_keep
 from .git.remote_refs import fetched_refs
 from .storage import Store
 from .storage.chunked import gc as chunked_gc
-from .storage.chunked import repack, runlog
+from .storage.chunked import repack, repack_whole, runlog
 from .storage.chunked.gc import ChunkedPlan
 from .storage.chunked.reader import pack_key
 
@@ -53,6 +54,8 @@ from .storage.chunked.reader import pack_key
 BATCH = 1000
 #: A temporary file of a directory store's `tmp/` not written for this long is a killed push's.
 LEFTOVER_AGE = 86400.0
+#: why a whole object that records still name goes: its live ranges are copied into packs first
+REPACKED = "mostly dead: its live ranges go into packs"
 
 
 @dataclass
@@ -60,6 +63,7 @@ class StorePlan(Plan):
     chunked: ChunkedPlan | None = None  # packs and manifests (storage/chunked/gc.py)
     repack: list[bytes] = field(default_factory=list)  # packs to repack (7.1 step 7)
     repacked: list[str] = field(default_factory=list)  # the new packs a repack wrote (hex)
+    repack_whole: list[str] = field(default_factory=list)  # whole objects to repack (hex)
 
     @property
     def manifests(self) -> list[str]:
@@ -170,7 +174,15 @@ def plan_store(
     want = repack.candidates(cp, ranges)
     if want:
         plan.repack = repack.confirm(store, cp, ranges, want)
-    if plan.repack:  # the rewritten records go into the compacted manifest
+    sizes = {o.oid: o for o in old}
+    plan.repack_whole = repack_whole.candidates(
+        cp, repack_whole.term_ranges(cp), [(o.oid, o.size) for o in old], keep
+    )
+    for oid in plan.repack_whole:  # counted as referenced above: dead once repacked
+        plan.referenced -= 1
+        o = sizes[oid]
+        plan.remove.append(Candidate(o.oid, o.size, o.mtime, REPACKED))
+    if plan.repack or plan.repack_whole:  # the rewritten records go into the compacted manifest
         cp.compact = sorted({c.key for c in cp.chosen.values() if not cp.young(read[c.key])})
     return store, plan
 
@@ -184,6 +196,18 @@ def prepare(ctx: Context, store: Store, plan: StorePlan) -> None:
     if plan.repack:
         done = repack.repack(store, cp, repack.live_ranges(cp), plan.repack, ctx.cache.tmp_dir)
         plan.repacked = [c.pid.hex() for c in done.packs]
+        runlog.pause("gc-repacked")
+    if plan.repack_whole:
+        wholes = {c.oid: c.size for c in plan.remove if c.reason == REPACKED}
+        ranges = repack_whole.term_ranges(cp)
+        done, failed = repack_whole.repack_wholes(store, cp, ranges, wholes, ctx.cache.tmp_dir)
+        plan.repacked += [c.pid.hex() for c in done.packs]
+        for oid, why in sorted(failed.items()):
+            output.warn(
+                f"store gc: whole object xxh128:{oid} was not repacked and stays: {why} "
+                "(`git data fsck --remote NAME --full` says which files need it)"
+            )
+        plan.remove = [c for c in plan.remove if c.oid not in failed]
         runlog.pause("gc-repacked")
     if cp.compact:
         chunked_gc.write_compacted(store, cp, chunked_gc.records_to_compact(cp))

@@ -103,6 +103,7 @@ def _chunked(plan: store_gc.StorePlan, outcome: service.Outcome | None) -> dict[
             "young": cp.young_packs if cp else 0,
         },
         "repacked": [p.hex() for p in plan.repack],
+        "repacked_whole": list(plan.repack_whole),
         "new_packs": done.repacked if done else [],
         "compacted": len(cp.compact) if cp else 0,
         "compacted_into": done.compacted if done else None,
@@ -139,7 +140,7 @@ def _report_chunked(plan: store_gc.StorePlan, outcome: service.Outcome | None) -
     """The packs and manifests of a store gc, when the store has any."""
     doc = _chunked(plan, outcome)
     cp = plan.chunked
-    if cp is None or not (cp.packs or plan.manifests or cp.compact):
+    if cp is None or not (cp.packs or plan.manifests or cp.compact or plan.repack_whole):
         return  # a store of whole objects whose manifests all stay: nothing to say
     packs = plan.packs if not isinstance(outcome, store_gc.StoreOutcome) else outcome.packs
     verb = "would remove" if outcome is None else "removed"
@@ -149,15 +150,18 @@ def _report_chunked(plan: store_gc.StorePlan, outcome: service.Outcome | None) -
             print(f"would remove pack {c.oid} {c.size} ({c.reason})")
         for pid in plan.repack:
             print(f"would repack pack {pid.hex()}")
+        for oid in plan.repack_whole:
+            print(f"would repack whole object xxh128:{oid}")
     size = sum(c.size for c in packs)
     compact = (
         f"; {'would compact' if outcome is None else 'compacted'} {doc['compacted']} manifest(s)"
         if doc["compacted"]
         else ""
     )
+    wholes = f" and {len(plan.repack_whole)} whole object(s)" if plan.repack_whole else ""
     output.note(
         f"gc: {verb} {len(packs)} pack(s), {output.human_bytes(size)} ({size} bytes), and "
         f"{doc['manifests_removed']} manifest(s); {rep} "
-        f"{len(plan.repack)} pack(s){compact}; kept {cp.live_packs} referenced pack(s), "
+        f"{len(plan.repack)} pack(s){wholes}{compact}; kept {cp.live_packs} referenced pack(s), "
         f"{cp.young_packs} young"
     )

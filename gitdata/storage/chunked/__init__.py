@@ -19,7 +19,8 @@ Landed so far:
   (plan, coalesce, fetch, verify, adopt) and ChunkedStore.rebuild below, for the services.
 - step 6, the write path: `writer.py` (FORMAT, records, packs), called by gitdata/push_chunked.py.
 - step 7, store gc of packs and manifests: `gc.py` (chosen records, live and dead packs and
-  manifests, compaction, the fence), `repack.py` (mostly dead packs), for gitdata/store_gc.py.
+  manifests, compaction, the fence), `repack.py` (mostly dead packs), `repack_whole.py` (whole
+  objects that records name in part), for gitdata/store_gc.py.
 - step 8, dedup across clones: `packindex.py` (pack indexes of packs never read), `plan.py` (the
   reader's plan, with the bases it learns), key chunks in `writer.py`, delta frames (`delta.py`).
 

@@ -115,6 +115,7 @@ class ChunkedPlan:
     repacked_bytes: int = 0  # live bytes copied into new packs
     new_key_chunks: list[KeyChunk] = field(default_factory=list)  # of the repack's new packs
     young_named: set[bytes] = field(default_factory=set)  # packs young manifests name
+    young_wholes: set[str] = field(default_factory=set)  # whole objects they name (hex)
     fenced_wholes: set[str] = field(default_factory=set)  # whole objects the fence protects
 
     def young(self, seen: Seen) -> bool:
@@ -165,6 +166,7 @@ def plan(
         if seen.manifest is not None and p.young(seen):
             n = named(seen.manifest)
             p.wholes |= n.wholes
+            p.young_wholes |= n.wholes
             young_named |= {bytes.fromhex(x) for x in n.packs}
     for pid, k in packs.items():
         if k.store_time >= cutoff:

@@ -5,13 +5,13 @@ no re-encoding); the chosen records that named it are rewritten onto the new pac
 pack becomes dead. The caller PUTs the compacted manifest with those records after the new
 packs, and deletes nothing before both exist (6.1).
 
-Not done: whole objects that records reference only in part are not repacked.
-Never imports git/, cache, transfer or sync.
+Whole objects that records name only in part are repacked by repack_whole.py, onto the same
+record rewriting (rewrite_records). Never imports git/, cache, transfer or sync.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from .. import Store, StoredKey
@@ -34,16 +34,18 @@ def live_ranges(p: ChunkedPlan) -> dict[bytes, list[tuple[int, int]]]:
         for t in c.record.terms:
             if not t.whole:
                 raw.setdefault(t.source, []).append((t.offset, t.offset + t.length))
-    out = {}
-    for pid, spans in raw.items():
-        merged: list[tuple[int, int]] = []
-        for a, b in sorted(spans):
-            if merged and a <= merged[-1][1]:
-                merged[-1] = (merged[-1][0], max(b, merged[-1][1]))
-            else:
-                merged.append((a, b))
-        out[pid] = merged
-    return out
+    return {pid: merge(spans) for pid, spans in raw.items()}
+
+
+def merge(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The union of the (start, end) spans, as sorted disjoint spans."""
+    merged: list[tuple[int, int]] = []
+    for a, b in sorted(spans):
+        if merged and a <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(b, merged[-1][1]))
+        else:
+            merged.append((a, b))
+    return merged
 
 
 def candidates(p: ChunkedPlan, ranges: dict[bytes, list[tuple[int, int]]]) -> list[bytes]:
@@ -86,17 +88,18 @@ def confirm(
 
 
 @dataclass
-class _Frame:
+class MovedFrame:
     writer: int  # index of the new pack
     offset: int  # in the new pack
     length: int
     raw: int
+    span: int  # bytes of the old source it stands for: a pack's frame, or a whole object's range
 
 
 @dataclass
 class Repacked:
     packs: list[ClosedPack] = field(default_factory=list)
-    moved: dict[tuple[bytes, int], _Frame] = field(default_factory=dict)  # (old pack, offset)
+    moved: dict[tuple[bytes, int], MovedFrame] = field(default_factory=dict)  # (old source, offset)
     bytes: int = 0  # frame bytes copied
 
 
@@ -127,7 +130,7 @@ def repack(
                     e = writers[-1].add(
                         hdr.chunk_id, hdr.raw_length, hdr.encoding, payload, hdr.base_id
                     )
-                    moved = _Frame(len(writers) - 1, e.offset, e.length, e.raw_length)
+                    moved = MovedFrame(len(writers) - 1, e.offset, e.length, e.raw_length, e.length)
                     out.moved[(pid, at)] = moved
                     out.bytes += e.length
         for w in writers:
@@ -147,23 +150,34 @@ def repack(
         raise
     finally:
         uploads.close()
-    new_ids = [c.pid for c in out.packs]
-    moved_from = set(pids)
-    for c in p.chosen.values():
-        if any(not t.whole and t.source in moved_from for t in c.record.terms):
-            c.record = _rewrite(c.record, moved_from, out, new_ids)
+    rewrite_records(p, out, set(pids), set())
     for pid in pids:
         p.dead_packs[pid] = p.packs[pid]
-    p.repacked_bytes = out.bytes
+    p.repacked_bytes += out.bytes
     return out
 
 
-def _rewrite(rec: Record, moved_from: set[bytes], r: Repacked, new_ids: list[bytes]) -> Record:
-    """`rec` with each term over a repacked pack split into runs of frames that sit together
-    in one new pack."""
+def rewrite_records(p: ChunkedPlan, r: Repacked, packs: set[bytes], wholes: set[bytes]) -> None:
+    """Rewrite the chosen records that name the repacked `packs` or whole objects `wholes`
+    onto the new packs of `r`."""
+    new_ids = [c.pid for c in r.packs]
+
+    def moved(t: Term) -> bool:
+        return t.source in (wholes if t.whole else packs)
+
+    for c in p.chosen.values():
+        if any(moved(t) for t in c.record.terms):
+            c.record = _rewrite(c.record, moved, r, new_ids)
+
+
+def _rewrite(
+    rec: Record, moved: Callable[[Term], bool], r: Repacked, new_ids: list[bytes]
+) -> Record:
+    """`rec` with each term over a repacked source split into runs of frames that sit
+    together in one new pack."""
     terms: list[Term] = []
     for t in rec.terms:
-        if t.whole or t.source not in moved_from:
+        if not moved(t):
             terms.append(t)
             continue
         at: int = t.offset
@@ -180,7 +194,7 @@ def _rewrite(rec: Record, moved_from: set[bytes], r: Repacked, new_ids: list[byt
                 if run is not None:
                     terms.append(run)
                 run = Term(False, new_ids[f.writer], f.offset, f.length, out, t.base_only)
-            at += f.length
+            at += f.span
         if run is not None:
             terms.append(run)
     return rec._replace(terms=tuple(terms))
