@@ -75,7 +75,15 @@ def plan_push(
             plan.to_upload[oid] = size
     if chunked and plan.missing:
         plan.recorded = push_chunked.recorded(ctx, store, list(plan.missing))
-        plan.missing = {o: h for o, h in plan.missing.items() if o not in plan.recorded}
+        # a small file the store keeps whole (pushed by an older gitdata, or with `chunked =
+        # false`) and has no record of: present, as it would be to a whole-object push
+        looked = set(asked)
+        unasked = [o for o in plan.missing if o not in plan.recorded and o not in looked]
+        if unasked:
+            plan.present |= with_retries(lambda: store.exists_many(unasked))
+        plan.missing = {
+            o: h for o, h in plan.missing.items() if o not in plan.recorded | plan.present
+        }
     return plan
 
 

@@ -260,6 +260,35 @@ def test_a_new_version_of_a_big_file_is_hard_linked_on_the_same_file_system(env,
     env.data("fsck", "--remote", "origin", "--all", cwd=c)
 
 
+def test_a_push_relies_on_a_small_file_the_store_keeps_only_whole(env, other_fs):
+    """A clone that never had the bytes of a small file the store keeps whole only (pushed with
+    chunked = false, as an older gitdata does; no record names it) pushes, chunked, a commit
+    that has its pointer at a new path: the store has it, the push relies on it (it was told it
+    was in neither the cache nor the store, since a chunked push looked for small files as
+    records only), and a fresh clone reads it."""
+    from gitdata.hashing import hash_bytes
+
+    store = other_fs / "store"
+    repo, bare = dir_repo(env, store, "false")
+    small = os.urandom(3000)
+    write(repo / "small.bin", small)
+    env.commit_all(repo)
+    env.git("push", "-q", "-u", "origin", "main", cwd=repo)
+    assert (store / key_for(hash_bytes(small))).is_file() and not packs(store)
+    b = env.root / "b"
+    env.git("clone", "-q", str(bare), str(b), env={"GIT_DATA_SKIP_SMUDGE": "1"})
+    env.git("config", "data.remote.origin.chunked", "true", cwd=b)
+    write(b / "again.bin", (b / "small.bin").read_bytes())  # the pointer, at a new path
+    write(b / "new.bin", os.urandom(2000))
+    env.commit_all(b, "a copy and a new file")
+    env.git("push", "-q", "origin", "HEAD:refs/heads/copy", cwd=b)
+    fresh = env.root / "fresh"
+    env.git("clone", "-q", "-b", "copy", str(bare), str(fresh))
+    assert (fresh / "again.bin").read_bytes() == small
+    assert (fresh / "new.bin").read_bytes() == (b / "new.bin").read_bytes()
+    env.data("fsck", "--remote", "origin", cwd=fresh)
+
+
 def test_mixed_store_old_whole_objects_and_new_records(env, other_fs):
     """Whole objects pushed with chunked = false stay readable; switched on, a new version of a
     big file names the old whole object's unchanged ranges (a store on another file system: on
