@@ -8,7 +8,9 @@ too), `git data fsck --remote origin --all` is clean, and so it is after a final
 The store (made once per test, copied per seed) holds: `main` with live files, a few of them
 relying on packs of pushes whose branches were deleted; a deleted branch whose pack is dead;
 a deleted branch of small files packed together, two of them live on `main` (a mostly dead
-pack: gc repacks it, and so compacts the old manifests that hold chosen records). Three
+pack: gc repacks it, and so compacts the old manifests that hold chosen records); a deleted
+branch whose file was pushed whole, a third of which the next version on `main` names (gc
+repacks that third and deletes the whole object). Three
 clones have unpushed commits ready: files with the very bytes of dead files (the push relies
 on a record in a dead pack), files sharing chunks with dead and live ones, new bytes; clone B
 has the pointers of `main` only, not their bytes, and commits the pointer of a dead file (its
@@ -25,6 +27,7 @@ S3_SEEDS by default).
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import re
@@ -160,11 +163,26 @@ def build_base(env: Env, root: Path, url: str, endpoint: str | None) -> Base:
     put(a, "main/s1.bin", small[1])
     env.commit_all(a, "two smalls")
     push(a, "main")
+    # a file pushed whole (as an older gitdata, or the same-fs rule, keeps one) on a branch
+    # that goes, whose next version on main names a third of it: gc repacks that third
+    # (repack_whole.py) while the pushes run
+    whole = rand(rng, 600_000)
+    env.git("checkout", "-q", "-b", "w", "main", cwd=a)
+    put(a, "main/w.bin", whole)
+    env.commit_all(a, "whole")
+    env.git("-c", "data.chunked=false", "push", "-q", "origin", "w", cwd=a)
+    put(a, "main/w.bin", whole[:250_000] + rand(rng, 350_000))
+    env.commit_all(a, "a third of the whole file kept")
+    push(a, "w")  # the remote's `w` has the whole version: the base of this one
+    env.git("checkout", "-q", "main", cwd=a)
+    env.git("checkout", "w", "--", "main/w.bin", cwd=a)
+    env.commit_all(a, "the new version on main")
+    push(a, "main")
     # B has seen the dead branch (its pointers, not its bytes) before it goes
     b = work / "b"
     env.git("clone", "-q", str(bare), str(b), env={"GIT_DATA_SKIP_SMUDGE": "1"})
-    push(a, "--delete", "dead", "tmp")
-    env.git("branch", "-q", "-D", "dead", "tmp", cwd=a)
+    push(a, "--delete", "dead", "tmp", "w")
+    env.git("branch", "-q", "-D", "dead", "tmp", "w", cwd=a)
     c = work / "c"
     env.git("clone", "-q", str(bare), str(c))
     gcs = {}
@@ -192,6 +210,11 @@ def build_base(env: Env, root: Path, url: str, endpoint: str | None) -> Base:
     env.git("checkout", "-q", "-b", "c", cwd=c)
     commit(c, "c", {"c/d2.bin": d2, "c/s5.bin": small[5]})
     commit(c, "c", {"c/m.bin": rand(rng, 150_000) + d1[:60_000]})
+    time.sleep(1.1)  # the whole object older than a gc's `now`, to the second
+    dry = env.data(
+        "gc", "--remote", "origin", "--grace", "0", "--dry-run", "--json", cwd=gcs["gc1"]
+    )  # fmt: skip
+    assert json.loads(dry.stdout)["chunked"]["repacked_whole"] == [hash_bytes(whole)]
     saved = root / "saved"
     shutil.copytree(work, saved, symlinks=True)
     clones = {"a": a, "b": b, "c": c, **gcs}
