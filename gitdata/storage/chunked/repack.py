@@ -133,17 +133,7 @@ def repack(
                     moved = MovedFrame(len(writers) - 1, e.offset, e.length, e.raw_length, e.length)
                     out.moved[(pid, at)] = moved
                     out.bytes += e.length
-        for w in writers:
-            closed = w.close()
-            uploads.put(closed)
-            out.packs.append(closed)
-            # for other clones to find the frames there (2.6), as a push's manifest does
-            p.new_key_chunks += [
-                KeyChunk(e.chunk_id, closed.pid, e.offset)
-                for e in closed.entries
-                if is_key_chunk(e.chunk_id) or e.offset == PACK_HEADER.size
-            ]
-            kill_point("gc-repacked")
+        close_packs(writers, uploads, p, out)
     except BaseException:
         for w in writers:
             w.abort()
@@ -155,6 +145,23 @@ def repack(
         p.dead_packs[pid] = p.packs[pid]
     p.repacked_bytes += out.bytes
     return out
+
+
+def close_packs(
+    writers: list[PackWriter], uploads: PackUploads, p: ChunkedPlan, out: Repacked
+) -> None:
+    """Close and upload each new pack, in order; their key chunks go into the compacted
+    manifest, for other clones to find the frames there (2.6), as a push's manifest does."""
+    for w in writers:
+        closed = w.close()
+        uploads.put(closed)
+        out.packs.append(closed)
+        p.new_key_chunks += [
+            KeyChunk(e.chunk_id, closed.pid, e.offset)
+            for e in closed.entries
+            if is_key_chunk(e.chunk_id) or e.offset == PACK_HEADER.size
+        ]
+        kill_point("gc-repacked")
 
 
 def rewrite_records(p: ChunkedPlan, r: Repacked, packs: set[bytes], wholes: set[bytes]) -> None:

@@ -24,11 +24,10 @@ from typing import BinaryIO
 from ...hashing import hasher
 from .. import Store, key_for
 from .chunker import FrameEncoder, iter_chunks, zstd_compressor
-from .format.common import FRAME_HEADER, PACK_HEADER
-from .format.manifest import KeyChunk, is_key_chunk
-from .gc import ChunkedPlan, kill_point
+from .format.common import FRAME_HEADER
+from .gc import ChunkedPlan
 from .packer import PackWriter
-from .repack import REPACK_BELOW, MovedFrame, Repacked, merge, rewrite_records
+from .repack import REPACK_BELOW, MovedFrame, Repacked, close_packs, merge, rewrite_records
 from .uploads import PackUploads
 
 #: bytes read at a time between the live ranges of an object (they are hashed, not kept)
@@ -148,18 +147,8 @@ class _Packs:
         return out
 
     def close(self, p: ChunkedPlan, out: Repacked) -> None:
-        """Close and upload every pack; their key chunks go into the compacted manifest."""
-        for w in self.writers:
-            closed = w.close()
-            self.uploads.put(closed)
-            out.packs.append(closed)
-            # for other clones to find the frames there (2.6), as a push's manifest does
-            p.new_key_chunks += [
-                KeyChunk(e.chunk_id, closed.pid, e.offset)
-                for e in closed.entries
-                if is_key_chunk(e.chunk_id) or e.offset == PACK_HEADER.size
-            ]
-            kill_point("gc-repacked")
+        """Close and upload every pack (repack.close_packs)."""
+        close_packs(self.writers, self.uploads, p, out)
 
     def abort(self) -> None:
         for w in self.writers:
