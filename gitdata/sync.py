@@ -81,9 +81,8 @@ def plan_push(
         unasked = [o for o in plan.missing if o not in plan.recorded and o not in looked]
         if unasked:
             plan.present |= with_retries(lambda: store.exists_many(unasked))
-        plan.missing = {
-            o: h for o, h in plan.missing.items() if o not in plan.recorded | plan.present
-        }
+        found = plan.recorded | plan.present
+        plan.missing = {o: h for o, h in plan.missing.items() if o not in found}
     return plan
 
 
