@@ -63,7 +63,7 @@ class StorePlan(Plan):
     chunked: ChunkedPlan | None = None  # packs and manifests (storage/chunked/gc.py)
     repack: list[bytes] = field(default_factory=list)  # packs to repack (7.1 step 7)
     repacked: list[str] = field(default_factory=list)  # the new packs a repack wrote (hex)
-    repack_whole: list[str] = field(default_factory=list)  # whole objects to repack (hex)
+    repack_whole: dict[str, int] = field(default_factory=dict)  # whole objects to repack: size
 
     @property
     def manifests(self) -> list[str]:
@@ -174,13 +174,13 @@ def plan_store(
     want = repack.candidates(cp, ranges)
     if want:
         plan.repack = repack.confirm(store, cp, ranges, want)
-    sizes = {o.oid: o for o in old}
-    plan.repack_whole = repack_whole.candidates(
+    by_oid = {o.oid: o for o in old}
+    for oid in repack_whole.candidates(
         cp, repack_whole.term_ranges(cp), [(o.oid, o.size) for o in old], keep
-    )
-    for oid in plan.repack_whole:  # counted as referenced above: dead once repacked
+    ):  # counted as referenced above: dead once repacked
+        o = by_oid[oid]
+        plan.repack_whole[oid] = o.size
         plan.referenced -= 1
-        o = sizes[oid]
         plan.remove.append(Candidate(o.oid, o.size, o.mtime, REPACKED))
     if plan.repack or plan.repack_whole:  # the rewritten records go into the compacted manifest
         cp.compact = sorted({c.key for c in cp.chosen.values() if not cp.young(read[c.key])})
@@ -198,15 +198,17 @@ def prepare(ctx: Context, store: Store, plan: StorePlan) -> None:
         plan.repacked = [c.pid.hex() for c in done.packs]
         runlog.pause("gc-repacked")
     if plan.repack_whole:
-        wholes = {c.oid: c.size for c in plan.remove if c.reason == REPACKED}
         ranges = repack_whole.term_ranges(cp)
-        done, failed = repack_whole.repack_wholes(store, cp, ranges, wholes, ctx.cache.tmp_dir)
+        done, failed = repack_whole.repack_wholes(
+            store, cp, ranges, plan.repack_whole, ctx.cache.tmp_dir
+        )
         plan.repacked += [c.pid.hex() for c in done.packs]
         for oid, why in sorted(failed.items()):
             output.warn(
                 f"store gc: whole object xxh128:{oid} was not repacked and stays: {why} "
                 "(`git data fsck --remote NAME --full` says which files need it)"
             )
+            del plan.repack_whole[oid]  # nor is it reported as repacked
         plan.remove = [c for c in plan.remove if c.oid not in failed]
         runlog.pause("gc-repacked")
     if cp.compact:

@@ -129,6 +129,7 @@ def test_a_whole_object_that_does_not_hash_to_its_oid_stays(env: Env, other_fs: 
     said = r.stderr.decode()
     assert f"whole object xxh128:{olds[0]} was not repacked and stays" in said
     assert "do not hash to its oid" in said
+    assert json.loads(r.stdout)["chunked"]["repacked_whole"] == [olds[1]]
     assert damaged.is_file() and not (store / key_for(olds[1])).is_file()
     check_clone(env, bare, v2, "fresh")
 

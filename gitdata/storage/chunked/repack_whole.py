@@ -73,7 +73,7 @@ def candidates(
         rs = ranges.get(bytes.fromhex(oid))
         if not rs or oid in live or oid in p.young_wholes:
             continue
-        if sum(b - a for a, b in segments(rs)) < REPACK_BELOW * size:
+        if sum(b - a for a, b in merge(rs)) < REPACK_BELOW * size:
             out.append(oid)
     return sorted(out)
 
