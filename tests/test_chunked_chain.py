@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from pathlib import Path
 
 import pytest
-from conftest import Env, random_file, write
+from conftest import Env, age_for_gc, random_file, write
 from test_chunked_write import dir_repo, tree_bytes
 
 from gitdata.hashing import hash_bytes
@@ -59,7 +58,7 @@ def test_v3_reuses_the_whole_object_ranges_of_v2s_record(env: Env, other_fs: Pat
     env.git("push", "-q", "-f", "origin", "only-v3:main", cwd=repo)
     gcer = env.root / "gcer"
     env.git("clone", "-q", str(bare), str(gcer))
-    time.sleep(1.1)  # every manifest older than gc's `now` by more than the fence's second
+    age_for_gc(False)
     r = env.data("gc", "--remote", "origin", "--json", "--yes", "--grace", "0", cwd=gcer)
     print(f"store gc: {json.loads(r.stdout)}")
     assert (store / key_for(hash_bytes(v1))).is_file()

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import Env, write
+from conftest import Env, age_for_gc, write
 from s3_fixtures import s3_project
 from test_chunked_write import dir_repo, manifests, packs, tree_bytes
 from test_store_gc_race import DEADLINE, STALE, TIMES, Race, X, configure, setup_race
@@ -61,7 +61,7 @@ def test_dead_packs_and_manifests_go_live_ones_stay(env):
     push_dead_branch(env, repo, "gone", os.urandom(150_000))
     assert len(packs(store)) == 2 and len(manifests(store)) == 2
     gcer = clone(env, bare, "gcer")
-    time.sleep(1.1)  # every manifest older than gc's `now` by more than the fence's second
+    age_for_gc(False)
     dry = gc(env, gcer, "--dry-run", "--grace", "0")
     assert len(dry["chunked"]["packs_removed"]) == 1 and dry["chunked"]["manifests_removed"] == 1
     assert len(packs(store)) == 2  # a dry run deletes nothing
@@ -92,7 +92,7 @@ def test_a_push_does_not_rely_on_a_pack_gc_deleted(env):
     x = os.urandom(120_000)
     push_dead_branch(env, repo, "gone", x)
     gcer = clone(env, bare, "gcer")
-    time.sleep(1.1)  # the manifest older than gc's `now` by more than the fence's second (7.1)
+    age_for_gc(False)
     gc(env, gcer, "--yes", "--grace", "0")
     assert len(packs(store)) == 1
     write(repo / "a.bin", x)
@@ -175,7 +175,7 @@ def test_old_manifests_are_compacted(env):
         env.git("push", "-q", "-u", "origin", "main", cwd=repo)
     assert len(manifests(store)) == len(files)
     gcer = clone(env, bare, "gcer")
-    time.sleep(1.1)  # every manifest older than gc's `now`, whatever the clock's granularity
+    age_for_gc(False)
     done = gc(env, gcer, "--yes", "--grace", "0")
     assert done["chunked"]["compacted"] == len(files)
     assert done["chunked"]["manifests_removed"] == len(files)
@@ -225,7 +225,7 @@ def test_a_mostly_dead_pack_is_repacked(env):
     old = packs(store)
     before = tree_bytes(store / "chunked" / "v1" / "packs")
     gcer = clone(env, bare, "gcer")
-    time.sleep(1.1)  # every manifest older than gc's `now` by more than the fence's second
+    age_for_gc(False)
     dry = gc(env, gcer, "--dry-run", "--grace", "0")
     assert dry["chunked"]["repacked"] == [old[0].stem] and packs(store) == old
     done = gc(env, gcer, "--yes", "--grace", "0")
@@ -300,7 +300,7 @@ def test_gc_on_s3_removes_dead_packs_and_repacks(env, s3):
         return sorted(k for k in s3.keys("cg/") if k.endswith(".pack"))
 
     assert len(s3_packs()) == 2
-    time.sleep(1.1)  # LastModified has whole seconds: the packs must be older than gc's `now`
+    age_for_gc(True)
     done = gc(env, clone(env, bare, "gcer"), "--yes", "--grace", "0")
     assert len(done["chunked"]["packs_removed"]) == 2 and len(done["chunked"]["repacked"]) == 1
     assert [k.split("/")[-1][:-5] for k in s3_packs()] == done["chunked"]["new_packs"]
@@ -397,7 +397,7 @@ def test_failed_deletes_on_s3_lose_nothing_and_the_next_gc_finishes(env, s3):
         repo, bare = s3_project(env, s3.url("cf"), proxy.endpoint, "true", os.urandom(50_000))
         push_dead_branch(env, repo, "gone", os.urandom(60_000))
         live = {"a.bin": (repo / "a.bin").read_bytes()}
-        time.sleep(1.1)  # LastModified has whole seconds
+        age_for_gc(True)
         gcer = clone(env, bare, "gcer")
         proxy.add(Rule(HTTP_500, ops={"DeleteObjects"}))
         r = env.data("gc", "--remote", "origin", "--yes", "--grace", "0", cwd=gcer, check=False)

@@ -10,8 +10,8 @@ faults then finishes with fsck clean again. The store is test_chunked_gc_random'
 from __future__ import annotations
 
 import os
-import time
 
+from conftest import age_for_gc
 from faultproxy import DROP_MID, TRUNCATE, FaultProxy, Rule
 from s3_fixtures import s3_project
 from test_chunked_gc import clone, push_dead_branch
@@ -156,7 +156,7 @@ def test_gc_of_a_whole_object_store_retries_a_cut_listing(env, s3):
 
     assert len(wholes()) == 2
     gcer = clone(env, bare, "gcer")
-    time.sleep(1.1)  # LastModified has whole seconds: the dead object older than gc's `now`
+    age_for_gc(True)
     whole_listing = r"prefix=w/(&|$)"
     args = ["git-data", "gc", "--remote", "origin", "--grace", "0", "--yes"]
     with FaultProxy(s3.endpoint) as proxy:

@@ -5,10 +5,9 @@ chunks it holds and a push of an edited copy stores only what changed."""
 from __future__ import annotations
 
 import random
-import time
 
 from chunked_helper import chunks_of
-from conftest import write
+from conftest import age_for_gc, write
 from test_chunked_gc import check_clone, clone, gc, push_mostly_dead
 from test_chunked_write import dir_repo, manifests, packs
 
@@ -22,7 +21,7 @@ def test_a_repacked_pack_has_key_chunks_another_clone_dedups_against(env):
     rng = random.Random(21)
     datas = {f"f{i}.bin": rng.randbytes(300_000) for i in range(10)}  # 3 chunks or more each
     keep = push_mostly_dead(env, repo, datas)
-    time.sleep(1.1)  # every manifest older than gc's `now` by more than the fence's second
+    age_for_gc(False)
     done = gc(env, clone(env, bare, "gcer"), "--yes", "--grace", "0")
     (new,) = done["chunked"]["new_packs"]
     (compacted,) = manifests(store)

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from conftest import Env, write
+from conftest import Env, age_for_gc, write
 from test_store_gc_race import TIMES
 
 from gitdata.hashing import hash_bytes
@@ -102,7 +102,7 @@ class Base:
         shutil.copytree(self.saved, self.work, symlinks=True)
         if self.s3 is not None:
             copy_prefix(self.s3, "saved/", "run/")
-            time.sleep(1.1)  # the copies' LastModified (whole seconds) older than gc's `now`
+            age_for_gc(True)
 
 
 def copy_prefix(s3, src: str, dst: str) -> None:
@@ -210,7 +210,7 @@ def build_base(env: Env, root: Path, url: str, endpoint: str | None) -> Base:
     env.git("checkout", "-q", "-b", "c", cwd=c)
     commit(c, "c", {"c/d2.bin": d2, "c/s5.bin": small[5]})
     commit(c, "c", {"c/m.bin": rand(rng, 150_000) + d1[:60_000]})
-    time.sleep(1.1)  # the whole object older than a gc's `now`, to the second
+    age_for_gc(endpoint is not None)
     dry = env.data(
         "gc", "--remote", "origin", "--grace", "0", "--dry-run", "--json", cwd=gcs["gc1"]
     )  # fmt: skip
@@ -429,7 +429,7 @@ def test_a_push_of_pointers_only_finds_a_repacked_record_again(
     new = os.urandom(30_000)
     write(b / "new.bin", new)
     env.commit_all(b)
-    time.sleep(1.1)  # every manifest older than gc's `now` by more than the fence's second
+    age_for_gc(kind == "s3")
     push = Proc("push", ["git", "push", "-q", "origin", "b"], b, ["push-P4"], tmp_path / "p")
     push.start()
     assert push.reached("push-P4")  # it copied the record of s0.bin, naming tmp's pack

@@ -6,7 +6,7 @@ copied record while gc repacks is test_chunked_gc_random's, parametrized over bo
 Each scenario is test_chunked_gc.py's own function; only the set-up differs. moto costs a few
 seconds a process, so the set-up is built once per test and restored between scenarios: the
 clones and the bare repository are copied back, the store's prefix copied back from a saved one
-(the copies get a new LastModified, a second older than gc's `now` once restored). All
+(the copies get a new LastModified: conftest.age_for_gc waits until they are old for gc). All
 scenarios run and every failure is reported. GITDATA_GC_S3_ALL=1 also runs the scenarios the
 default leaves out: the kill points but `gc-packs-deleted` (the directory store's test kills at
 each; a point before `deleting` waits RUN_STALE)."""
@@ -17,12 +17,11 @@ import dataclasses
 import os
 import shutil
 import subprocess
-import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from conftest import Env, write
+from conftest import Env, age_for_gc, write
 from test_chunked_gc import (
     GC_PAUSES,
     KILL_POINTS,
@@ -56,7 +55,7 @@ class Saved:
             shutil.rmtree(d)
             shutil.copytree(self.where / d.name, d, symlinks=True)
         copy_prefix(self.s3, "saved/", self.prefix)
-        time.sleep(1.1)  # the copies' LastModified (whole seconds) older than gc's `now`
+        age_for_gc(True)
 
 
 def run_all(saved: Saved, cases: list[tuple[str, Callable[[], None]]]) -> None:
@@ -132,7 +131,7 @@ def test_gc_killed_then_gc_again_on_s3(env: Env, s3, tmp_path, monkeypatch):
     push_dead_branch(env, repo, "gone", os.urandom(70_000))
     gcer = clone(env, bare, "gcer")
     saved = Saved(s3, "cg/", [gcer], tmp_path / "saved")
-    time.sleep(1.1)  # LastModified has whole seconds: the packs must be older than gc's `now`
+    age_for_gc(True)
 
     def killed(point: str) -> Callable[[], None]:
         def run() -> None:

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from pathlib import Path
 
 import pytest
-from conftest import Env, random_file, write
+from conftest import Env, age_for_gc, random_file, write
 from test_chunked_gc import check_clone, gc_killed_then_gc_again
 from test_chunked_write import tree_bytes
 from test_store_gc_race import TIMES
@@ -54,7 +53,7 @@ def chain(env: Env, url: str, endpoint: str = "") -> tuple[Path, Path, dict[str,
     env.git("checkout", "-q", "--orphan", "only-v2", cwd=repo)
     env.commit_all(repo, "v2 alone")
     env.git("push", "-q", "-f", "origin", "only-v2:main", cwd=repo)
-    time.sleep(1.1)  # every manifest older than gc's `now` by more than the fence's second
+    age_for_gc(bool(endpoint))
     return repo, bare, v2, [hash_bytes(a1), hash_bytes(b1)]
 
 

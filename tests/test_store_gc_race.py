@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import Env, write
+from conftest import Env, age_for_gc, write
 
 from gitdata.pointer import parse
 from gitdata.storage import Store, StoreSpec, open_store
@@ -132,7 +132,7 @@ def setup_race(env: Env, kind: str, request: pytest.FixtureRequest, tmp_path: Pa
     assert p is not None
     pauses = tmp_path / "pauses"
     pauses.mkdir()
-    time.sleep(1.1)  # S3's LastModified has whole seconds: X must be older than gc's `now`
+    age_for_gc(kind == "s3")
     return Race(env, repo, gcer, bare, open_store(spec), p.oid, pauses)
 
 
