@@ -21,14 +21,14 @@ from dataclasses import dataclass
 from typing import IO, TypeVar
 
 from ..errors import GitError
-from ..pointer import SIZE_CUTOFF, Pointer, parse
+from ..pointer import SIZE_CUTOFF, SLOTS, Pointer, parse
 from .revlist import FSCK_HINT, missing_object, small_blobs
 from .run import first_line, git_command, run_git, stream_git
 
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, **SLOTS)
 class Hit:
     pointer: Pointer
     path: bytes  # repository-relative, as git stores it ("" for a blob named directly)
