@@ -82,10 +82,10 @@ def places(chunks: Sequence[tuple[bytes, int]], within: Sequence[Span]) -> dict[
     return out
 
 
-def bases_first(todo: list[tuple[str, int]], bases: Mapping[str, str]) -> list[tuple[str, int]]:
-    """`todo` with each file after its base when both are in it (versions pushed together:
-    the later one's chunks are then found among the earlier one's new frames)."""
-    oids = {oid for oid, _ in todo}
+def bases_first(todo: list[str], bases: Mapping[str, str]) -> list[str]:
+    """`todo` (oids) with each file after its base when both are in it (versions pushed
+    together: the later one's chunks are then found among the earlier one's new frames)."""
+    oids = set(todo)
 
     def depth(oid: str) -> int:
         n, seen = 0, {oid}
@@ -93,4 +93,4 @@ def bases_first(todo: list[tuple[str, int]], bases: Mapping[str, str]) -> list[t
             n, seen = n + 1, seen | {oid}
         return n
 
-    return sorted(todo, key=lambda t: depth(t[0]))  # stable: largest first within a depth
+    return sorted(todo, key=depth)  # stable: largest first within a depth

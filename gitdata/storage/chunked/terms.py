@@ -9,15 +9,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .format.manifest import Term
-from .packer import ClosedPack, PackWriter
+from .packer import PackWriter
 
 
 @dataclass
 class Slot:
-    """A pack of this push: being written (`closed` None) or uploaded."""
+    """A pack of this push: being written (`pid` None), or closed and uploaded (`writer` None;
+    its index entries are in the local index, not kept here)."""
 
     writer: PackWriter | None
-    closed: ClosedPack | None = None
+    pid: bytes | None = None
 
 
 # a term while packs are open: (slot or pack id or oid, is whole, offset, length, output)
@@ -26,8 +27,8 @@ Pending = tuple[object, bool, int, int, int]
 
 def source_of(src: object) -> bytes:
     if isinstance(src, Slot):
-        assert src.closed is not None
-        return src.closed.pid
+        assert src.pid is not None
+        return src.pid
     assert isinstance(src, bytes)
     return src
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -113,8 +113,8 @@ class _Push:
     def _upload(self, slot: Slot) -> None:
         """Close the pack of `slot` and start its upload (uploads.py: behind the next pack)."""
         assert slot.writer is not None
-        closed = slot.closed = slot.writer.close()
-        slot.writer = None
+        closed = slot.writer.close()
+        slot.writer, slot.pid = None, closed.pid
         kill_point("pack-closed")
         self.uploads.start(closed, self._uploaded)
 
@@ -130,7 +130,7 @@ class _Push:
 
     def chunk_file(
         self, oid: str, size: int, path: str, base: Mapping[bytes, Place], delta: DeltaBase | None
-    ) -> tuple[list[Pending], list[Pending]]:
+    ) -> tuple[list[Pending], Sequence[Pending]]:
         """The pending terms of one file, and the frames its delta frames need as bases; its
         new chunks go into this push's packs. `base`: where its base's chunks lie in whole
         objects of the store (4.5 step 1, base-whole; bases.py).
@@ -202,7 +202,7 @@ class _Push:
         self.files.append((bytes.fromhex(oid), size, chunks))
         if len(self.files) >= FILES_PER_WRITE:
             self.put_files()
-        return pending, bases
+        return pending, bases or ()  # most files have no delta frame: no list kept for them
 
     def _new(
         self,
@@ -301,8 +301,8 @@ class _Push:
         self.uploads.settle()
         self.uploads.close()
         for slot, off, cid in self.keys:
-            assert slot.closed is not None
-            self.out.key_chunks.append(KeyChunk(cid, slot.closed.pid, off))
+            assert slot.pid is not None
+            self.out.key_chunks.append(KeyChunk(cid, slot.pid, off))
 
     def abort(self) -> None:
         for s in self.slots:
@@ -341,7 +341,7 @@ def write_files(
     kill_point("synced")
     for oid in copy:
         out.records += [r.record for r in push.view.records(oid)][:1]
-    todo: list[tuple[str, int]] = []
+    todo: list[str] = []
     for oid in sorted(files, key=lambda o: -files[o] if files[o] >= LINK_MIN else 0):
         size = files[oid]
         known = [r.record for r in push.view.records(oid) if r.record.size == size]
@@ -351,13 +351,13 @@ def write_files(
         if same_fs and size >= LINK_MIN:
             out.whole[oid] = size  # 4.1 step 3: hard-linked whole, with a base or not
             continue
-        todo.append((oid, size))
-    pending: dict[str, tuple[list[Pending], list[Pending]]] = {}
+        todo.append(oid)
+    pending: dict[str, tuple[list[Pending], Sequence[Pending]]] = {}
     # a base that goes whole in this push is a whole object by the manifest (P4)
     whole_bases = set(whole_bases) | set(out.whole)
     present: dict[bytes, bool] = {}  # whole objects the bases' records name: in the store?
     try:
-        for oid, size in bases_first(todo, bases):
+        for oid in bases_first(todo, bases):
             base = bases.get(oid)
             base_map: dict[bytes, Place] = {}
             delta = None
@@ -373,7 +373,7 @@ def write_files(
                     within = record_spans(push.view, store, base, n, present)
                 base_map = places(delta.chunks, within)
             try:
-                p, deltas = push.chunk_file(oid, size, path_of(oid), base_map, delta)
+                p, deltas = push.chunk_file(oid, files[oid], path_of(oid), base_map, delta)
                 pending[oid] = (p, deltas)
             except OSError as e:
                 out.failed[oid] = e
@@ -386,7 +386,9 @@ def write_files(
         push.abort()
         raise
     kill_point("packs-uploaded")
-    for oid, (p, deltas) in pending.items():
+    del push  # its table of new chunks, before the records are built: a peak of a push
+    for oid in list(pending):
+        p, deltas = pending.pop(oid)  # each file's pending terms go as its record comes
         rec = Record(bytes.fromhex(oid), files[oid], merge_terms(p, deltas))
         if sum(t.output for t in rec.terms) != rec.size:
             out.failed[oid] = GitDataError(f"xxh128:{oid} changed in the cache while pushed")

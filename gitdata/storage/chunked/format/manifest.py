@@ -105,26 +105,34 @@ def encode_manifest(
     wire = sorted({(k.chunk_id, pindex[k.pack], k.offset) for k in keys})
     flags = MANIFEST_GC if gc else 0
     counts = (len(ptable), len(wtable), len(recs), len(wire))
+    # one buffer, not a bytes object per term: a push of 100,000 files holds this once
+    out = bytearray(MANIFEST_HEADER.pack(MANIFEST_MAGIC, MANIFEST_VERSION, flags, *counts, 0))
     try:
-        out = [MANIFEST_HEADER.pack(MANIFEST_MAGIC, MANIFEST_VERSION, flags, *counts, 0)]
-        out += ptable + wtable
+        for i in (*ptable, *wtable):
+            out += i
         for rec in recs:
-            out.append(RECORD_HEAD.pack(rec.oid, rec.size, len(rec.terms), 0))
+            out += RECORD_HEAD.pack(rec.oid, rec.size, len(rec.terms), 0)
             for t in rec.terms:
                 src = (TERM_WHOLE | windex[t.source]) if t.whole else pindex[t.source]
                 tflags = TERM_BASE_ONLY if t.base_only else 0
-                out.append(TERM.pack(src, tflags, t.offset, t.length, t.output))
-        out += [KEY_CHUNK.pack(cid, p, 0, off) for cid, p, off in wire]
+                out += TERM.pack(src, tflags, t.offset, t.length, t.output)
+        for cid, p, off in wire:
+            out += KEY_CHUNK.pack(cid, p, 0, off)
     except struct.error as e:  # a negative or too large number
         raise ValueError(str(e)) from None
-    data = b"".join(out)
-    decode_manifest(data, _error=ValueError)  # one set of rules, checked on both sides
+    data = bytes(out)
+    del out
+    # one set of rules, checked on both sides (the records checked, not kept a second time)
+    decode_manifest(data, _error=ValueError, _check_only=True)
     return data
 
 
-def decode_manifest(data: Buffer, *, name: str = "", _error: Any = None) -> Manifest:
+def decode_manifest(
+    data: Buffer, *, name: str = "", _error: Any = None, _check_only: bool = False
+) -> Manifest:
     """Check a manifest against every rule of the format and return it; `name`, the manifest's
-    id in hex, is checked against the BLAKE3 of the bytes when given."""
+    id in hex, is checked against the BLAKE3 of the bytes when given. `_check_only`: the
+    checks alone, the returned manifest without its records (encode_manifest's own check)."""
 
     def bad(why: str) -> Exception:
         if _error is not None:
@@ -158,11 +166,14 @@ def decode_manifest(data: Buffer, *, name: str = "", _error: Any = None) -> Mani
     wholes = _table(mv, pos, n_wholes, OID_SIZE, bad, "whole-object")
     pos += OID_SIZE * n_wholes
     records: list[Record] = []
+    last_oid = None
     for _ in range(n_records):
         rec, pos = _record(mv, pos, packs, wholes, bad)
-        if records and rec.oid <= records[-1].oid:
+        if last_oid is not None and rec.oid <= last_oid:
             raise bad("records are not sorted by oid, or repeat one")
-        records.append(rec)
+        last_oid = rec.oid
+        if not _check_only:
+            records.append(rec)
     if len(mv) - pos != KEY_CHUNK.size * n_keys:
         raise bad(f"{len(mv) - pos} bytes left for {n_keys} key chunks")
     keys: list[KeyChunk] = []
