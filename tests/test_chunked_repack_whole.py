@@ -156,3 +156,20 @@ def test_segments_cut_at_every_end_and_cover_the_union(ranges, expect):
     from gitdata.storage.chunked.repack_whole import segments
 
     assert segments(ranges) == expect
+
+
+def test_a_clone_skips_a_record_naming_a_whole_object_gc_repacked(env: Env, other_fs: Path):
+    """A push that failed after writing its manifest (a store gc took what it relied on) leaves
+    that manifest behind, newer than what the gc wrote, its records naming v1's whole objects
+    the gc repacked and deleted: a fresh clone tries the newest record first, meets the missing
+    whole object, and takes the record the gc wrote instead (5.1), as for a missing pack."""
+    store = other_fs / "store"
+    _, bare, v2, olds = chain(env, str(store))
+    where = store / "chunked" / "v1" / "manifests"
+    before = {p: p.read_bytes() for p in where.rglob("*.manifest")}
+    gcer = check_clone(env, bare, v2, "gcer")
+    assert sorted(gc(env, gcer)["chunked"]["repacked_whole"]) == sorted(olds)
+    assert not any((store / key_for(o)).is_file() for o in olds)
+    for path, data in before.items():  # the failed push's manifest: the same records
+        path.write_bytes(data)
+    check_clone(env, bare, v2, "fresh")

@@ -103,8 +103,8 @@ class ChunkedStore:
     ) -> RebuildResult:
         """Rebuild into the cache the files of `sizes` (oid -> size from its pointer) that the
         store has a record for (5.1): a record from the index, else after one manifest sync; a
-        record that meets a missing pack is dropped, manifests are synced once more and another
-        record is tried. What has no usable record comes back in `rest`."""
+        record that meets a missing pack or whole object is dropped, manifests are synced once
+        more and another record is tried. What has no usable record comes back in `rest`."""
         from .reader import MissingPack, Rebuild
 
         out = RebuildResult()
@@ -151,7 +151,10 @@ class ChunkedStore:
                 if err is None:
                     out.done.append(oid)
                 elif isinstance(err, MissingPack):
-                    view.index.drop_pack(view.sid, err.pid)
+                    if err.whole:
+                        view.index.drop_records_naming(view.sid, err.pid)
+                    else:
+                        view.index.drop_pack(view.sid, err.pid)
                     missing.append(oid)
                 else:
                     out.failed[oid] = err

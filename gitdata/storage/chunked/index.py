@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from itertools import accumulate
 from typing import Callable
 
+from .format.common import ID_SIZE
 from .format.manifest import KeyChunk, Record
 from .indexdb import MEMORY as MEMORY
 from .indexdb import LocalIndexError as LocalIndexError
@@ -232,6 +233,15 @@ class LocalIndex:
                 db.execute("DELETE FROM pack WHERE id = ?", (found[0],))
             db.execute("DELETE FROM record WHERE store = ? AND instr(terms, ?) > 0", (store, pid))
             db.execute("DELETE FROM key_chunk WHERE store = ? AND pid = ?", (store, pid))
+
+    def drop_records_naming(self, store: int, oid: bytes) -> None:
+        """A whole object is gone from `store`: forget every record that names a range of it
+        (its source is stored padded to a pack id's length: rows.encode_terms)."""
+        with self._write() as db:
+            db.execute(
+                "DELETE FROM record WHERE store = ? AND instr(terms, ?) > 0",
+                (store, oid.ljust(ID_SIZE, b"\0")),
+            )
 
     # -- manifests and records --------------------------------------------------------------
 

@@ -55,11 +55,13 @@ Adopt = Callable[[str, str, int], None]  # (temporary, oid, size): verify and mo
 
 
 class MissingPack(GitDataError):
-    """A record names a pack the store no longer has (gc repacked it): try another record."""
+    """A record names a pack, or a range of a whole object (`whole`), that the store no longer
+    has (a gc repacked it): try another record."""
 
-    def __init__(self, pid: bytes, cause: GitDataError) -> None:
+    def __init__(self, pid: bytes, cause: GitDataError, whole: bool = False) -> None:
         super().__init__(cause.message, cause.hint)
-        self.pid = pid
+        self.pid = pid  # the pack id, or the whole object's oid
+        self.whole = whole
 
 
 class Rebuild:
@@ -210,8 +212,12 @@ class Rebuild:
                         continue
                     self._written(p)
         except (GitDataError, OSError) as e:
-            if isinstance(e, ObjectMissing) and pack is not None:
-                e = MissingPack(pack, e)
+            if isinstance(e, ObjectMissing):
+                e = (
+                    MissingPack(pack, e)
+                    if pack is not None
+                    else MissingPack(bytes.fromhex(span.key.rsplit("/", 1)[-1]), e, whole=True)
+                )  # a whole object's key ends with its oid (storage.key_for)
             for p in span.pieces:
                 for oid, _ in p.dests:
                     failed.setdefault(oid, e)
