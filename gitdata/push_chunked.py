@@ -108,19 +108,29 @@ def recorded(ctx: Context, store: Store, oids: Sequence[str]) -> set[str]:
 @dataclass
 class PushManifest:
     """The manifest of a chunked push (3.4), written by push_check.finish after every upload
-    (P4): records, packs, and the whole objects uploaded or found present (`relied`, hex).
-    `ctx` and `base_of`, to pack files again whose packs a store gc deleted (4.8)."""
+    (P4): records, packs, and whole objects: those of files uploaded or found present whole
+    (`files`, what push_check's repair uploads again: `relied`, hex) and those the records
+    name ranges of (a record's repair: check_packs). `ctx` and `base_of`, to pack files again
+    whose packs or whole objects a store gc deleted (4.8)."""
 
     records: list[Record]
     packs: set[bytes]
-    wholes: set[bytes]
+    files: set[bytes]
     ctx: Context | None = None
     base_of: Mapping[str, str] = field(default_factory=dict)
     key_chunks: list[KeyChunk] = field(default_factory=list)  # of the packs the push wrote (2.6)
 
     @property
     def relied(self) -> set[str]:
-        return {w.hex() for w in self.wholes}
+        return {w.hex() for w in self.files}
+
+    @property
+    def wholes(self) -> set[bytes]:
+        """The manifest's whole table: the files', and those the records name."""
+        return self.files | self.named_wholes()
+
+    def named_wholes(self) -> set[bytes]:
+        return {t.source for r in self.records for t in r.terms if t.whole}
 
     def put(self, store: Store) -> None:
         from .storage.chunked.manifest_store import put_manifest
@@ -132,7 +142,9 @@ class PushManifest:
 
     def check_packs(self, store: Store, log: runlog.RunLog, force: bool = False) -> bool:
         """Check that the packs the records name exist (4.8; unless the index trusts them, or
-        with `force`); pack again the files whose packs a store gc deleted, from the cache.
+        with `force`, after a wait for a gc run, which checks the whole objects they name too:
+        a gc repacks whole objects named in part); pack again from the cache the files whose
+        packs or whole objects a store gc deleted, or take the records it wrote for them.
         Returns whether the records changed."""
         from .storage.chunked.index import LocalIndex, index_path
         from .storage.chunked.relied import missing_packs
@@ -144,6 +156,13 @@ class PushManifest:
         try:
             for _ in range(3):
                 gone = missing_packs(store, index, self.packs, log, runlog.limits(), force)
+                named = self.named_wholes() if force else set()
+                if named:
+                    there = store.exists_many({w.hex() for w in named})
+                    for w in named:
+                        if w.hex() not in there:  # its records are no use to a reader either
+                            index.drop_records_naming(index.store_id(store.describe()), w)
+                            gone.add(w)
                 if not gone:
                     return changed
                 redo = [r for r in self.records if any(t.source in gone for t in r.terms)]
@@ -160,10 +179,17 @@ class PushManifest:
     def _repack(
         self, store: Store, index: LocalIndex, redo: list[Record], gone: set[bytes]
     ) -> None:
+        from .storage.chunked.manifests import StoreView
         from .storage.chunked.writer import write_files
 
         assert self.ctx is not None
         ctx = self.ctx
+        # this push's own manifest, written before the wait, holds the records that name what
+        # is gone: read it into the index now and forget them, or write_files would copy them
+        view = StoreView(store, index)
+        view.sync()
+        for source in gone:
+            index.drop_records_naming(view.sid, source)
         sizes = {r.oid.hex(): r.size for r in redo}
         lost = sorted(o for o in sizes if not ctx.cache.has(o))
         found = _found_again(store, index, {o: sizes[o] for o in lost}, gone) if lost else {}
@@ -180,11 +206,12 @@ class PushManifest:
             self.records = [r for r in self.records if r.oid.hex() not in found]
             self.records += found.values()
             self.packs = {t.source for r in self.records for t in r.terms if not t.whole}
-            self.wholes |= {t.source for r in found.values() for t in r.terms if t.whole}
             sizes = {o: n for o, n in sizes.items() if o not in found}
             if not sizes:
                 return
-        output.note(f"packing again {len(sizes)} file(s) whose packs a store gc deleted")
+        output.note(
+            f"packing again {len(sizes)} file(s) whose packs or whole objects a store gc deleted"
+        )
         whole_bases = store.exists_many({b for b in self.base_of.values() if ctx.cache.has(b)})
         # into packs, as the records the gc broke were (a big file on a same-fs store too)
         written = write_files(
@@ -204,15 +231,15 @@ class PushManifest:
         self.records = keep + written.records
         self.packs = {t.source for r in self.records for t in r.terms if not t.whole}
         self.packs |= written.packs
-        self.wholes |= written.wholes
 
 
 def _found_again(
     store: Store, index: LocalIndex, sizes: Mapping[str, int], gone: Collection[bytes]
 ) -> dict[str, Record]:
-    """Records of files not in the cache (oid -> size) that name none of the packs `gone`, from
-    the store's manifests after one sync: a store gc that repacked a pack the push relied on
-    wrote the live files' records anew, naming its new packs (7.1 steps 7 and 8)."""
+    """Records of files not in the cache (oid -> size) that name none of the packs and whole
+    objects `gone`, from the store's manifests after one sync: a store gc that repacked what
+    the push relied on wrote the live files' records anew, naming its new packs (7.1 steps 7
+    and 8)."""
     from .storage.chunked.manifests import StoreView
 
     view = StoreView(store, index)
@@ -221,7 +248,7 @@ def _found_again(
     for oid, size in sizes.items():
         for stored in view.records(oid):
             r = stored.record
-            if r.size == size and not any(t.source in gone for t in r.terms if not t.whole):
+            if r.size == size and not any(t.source in gone for t in r.terms):
                 out[oid] = r
                 break
     return out
@@ -270,9 +297,9 @@ def upload(
         if written.whole:
             result = transfer.upload(store, ctx.cache, written.whole, ctx.settings.transfers)
             failed.update(result.failed)
-        wholes = {bytes.fromhex(o) for o in present | set(written.whole)} | written.wholes
+        files = {bytes.fromhex(o) for o in present | set(written.whole)}
         manifest = PushManifest(
-            written.records, written.packs, wholes, ctx, base_of, written.key_chunks
+            written.records, written.packs, files, ctx, base_of, written.key_chunks
         )
     finally:
         index.close()

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -173,3 +175,49 @@ def test_a_clone_skips_a_record_naming_a_whole_object_gc_repacked(env: Env, othe
     for path, data in before.items():  # the failed push's manifest: the same records
         path.write_bytes(data)
     check_clone(env, bare, v2, "fresh")
+
+
+def test_a_push_copying_records_of_whole_objects_gc_repacks_packs_their_files_again(
+    env: Env, other_fs: Path, monkeypatch
+):
+    """A new branch's push copies the records of the files of its tip (4.8), naming v1's whole
+    objects; a store gc repacks and deletes those while the push stands before writing its
+    manifest (P4). The push waits for the gc, finds the whole objects gone, and packs the files that
+    need them again from its cache: it succeeds, and a fresh clone of the branch reads every byte."""
+    monkeypatch.setenv("GIT_DATA_TEST_RUNLOG_TIMES", TIMES)
+    store = other_fs / "store"
+    _, bare, v2, olds = chain(env, str(store))
+    other = check_clone(env, bare, v2, "other")  # v2's bytes in its cache, none of v1's
+    gcer = check_clone(env, bare, v2, "gcer")
+    env.git("config", "data.remote.origin.chunked", "true", cwd=other)  # as the pusher of v2
+    env.git("checkout", "-q", "-b", "more", cwd=other)
+    files = {**v2, "new.bin": os.urandom(100_000)}
+    write(other / "new.bin", files["new.bin"])
+    env.commit_all(other, "more")
+    pauses = env.root / "pauses"
+    pauses.mkdir()
+    err = open(pauses / "push.err", "wb")  # noqa: SIM115 - closed below
+    push = subprocess.Popen(
+        ["git", "push", "-q", "origin", "more"],
+        cwd=other,
+        env={**os.environ, "GIT_DATA_TEST_PAUSE": f"{pauses}:push-P4"},
+        stdout=err,
+        stderr=err,
+    )
+    until = time.monotonic() + 60
+    while not (pauses / "push-P4.reached").exists():
+        assert push.poll() is None and time.monotonic() < until, "the push never reached P4"
+        time.sleep(0.02)
+    assert sorted(gc(env, gcer)["chunked"]["repacked_whole"]) == sorted(olds)
+    (pauses / "push-P4.go").touch()
+    rc = push.wait(timeout=120)
+    err.close()
+    text = (pauses / "push.err").read_text()
+    assert rc == 0, text
+    # once: its own manifest, written before the wait, is not read back as the store's word
+    assert "waiting for store gc" in text and text.count("packing again") == 1, text
+    fresh = env.root / "fresh"
+    env.git("clone", "-q", "-b", "more", str(bare), str(fresh))
+    for path, data in files.items():
+        assert (fresh / path).read_bytes() == data, path
+    env.data("fsck", "--remote", "origin", "--all", cwd=fresh)

@@ -235,8 +235,9 @@ class LocalIndex:
             db.execute("DELETE FROM key_chunk WHERE store = ? AND pid = ?", (store, pid))
 
     def drop_records_naming(self, store: int, oid: bytes) -> None:
-        """A whole object is gone from `store`: forget every record that names a range of it
-        (its source is stored padded to a pack id's length: rows.encode_terms)."""
+        """A whole object (or a pack: `oid` its id) is gone from `store`: forget every record
+        that names a range of it (a whole object's oid is stored padded to a pack id's length:
+        rows.encode_terms)."""
         with self._write() as db:
             db.execute(
                 "DELETE FROM record WHERE store = ? AND instr(terms, ?) > 0",
