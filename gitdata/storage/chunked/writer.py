@@ -387,9 +387,8 @@ def write_files(
         raise
     kill_point("packs-uploaded")
     del push  # its table of new chunks, before the records are built: a peak of a push
-    for oid in list(pending):
-        p, deltas = pending.pop(oid)  # each file's pending terms go as its record comes
-        rec = Record(bytes.fromhex(oid), files[oid], merge_terms(p, deltas))
+    for oid in list(pending):  # each file's pending terms go as its record comes
+        rec = Record(bytes.fromhex(oid), files[oid], merge_terms(*pending.pop(oid)))
         if sum(t.output for t in rec.terms) != rec.size:
             out.failed[oid] = GitDataError(f"xxh128:{oid} changed in the cache while pushed")
             continue
