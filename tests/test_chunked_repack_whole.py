@@ -182,8 +182,9 @@ def test_a_push_copying_records_of_whole_objects_gc_repacks_packs_their_files_ag
 ):
     """A new branch's push copies the records of the files of its tip (4.8), naming v1's whole
     objects; a store gc repacks and deletes those while the push stands before writing its
-    manifest (P4). The push waits for the gc, finds the whole objects gone, and packs the files that
-    need them again from its cache: it succeeds, and a fresh clone of the branch reads every byte."""
+    manifest (P4). The push waits for the gc, finds the whole objects gone, and packs the files
+    that need them again from its cache: it succeeds, and a fresh clone of the branch reads
+    every byte."""
     monkeypatch.setenv("GIT_DATA_TEST_RUNLOG_TIMES", TIMES)
     store = other_fs / "store"
     _, bare, v2, olds = chain(env, str(store))
