@@ -22,6 +22,7 @@ from .storage.keys import FORMAT_KEY
 if TYPE_CHECKING:
     from .storage.chunked.format.manifest import KeyChunk, Record
     from .storage.chunked.index import LocalIndex
+    from .storage.chunked.manifests import StoreView
 
 #: the writer's LINK_MIN (4.1), without importing the chunker for a push that does not chunk
 LINK_MIN = 16 << 20
@@ -159,10 +160,7 @@ class PushManifest:
                 named = self.named_wholes() if force else set()
                 if named:
                     there = store.exists_many({w.hex() for w in named})
-                    for w in named:
-                        if w.hex() not in there:  # its records are no use to a reader either
-                            index.drop_records_naming(index.store_id(store.describe()), w)
-                            gone.add(w)
+                    gone |= {w for w in named if w.hex() not in there}
                 if not gone:
                     return changed
                 redo = [r for r in self.records if any(t.source in gone for t in r.terms)]
@@ -184,15 +182,16 @@ class PushManifest:
 
         assert self.ctx is not None
         ctx = self.ctx
-        # this push's own manifest, written before the wait, holds the records that name what
-        # is gone: read it into the index now and forget them, or write_files would copy them
+        # one manifest sync: the records a gc wrote anew, and this push's own manifest, written
+        # before the wait, whose records name what is gone: forget those, or write_files
+        # would copy them again (and a reader try them)
         view = StoreView(store, index)
         view.sync()
         for source in gone:
             index.drop_records_naming(view.sid, source)
         sizes = {r.oid.hex(): r.size for r in redo}
         lost = sorted(o for o in sizes if not ctx.cache.has(o))
-        found = _found_again(store, index, {o: sizes[o] for o in lost}, gone) if lost else {}
+        found = _found_again(view, {o: sizes[o] for o in lost}, gone) if lost else {}
         lost = [o for o in lost if o not in found]
         if lost:
             raise GitDataError(
@@ -234,16 +233,12 @@ class PushManifest:
 
 
 def _found_again(
-    store: Store, index: LocalIndex, sizes: Mapping[str, int], gone: Collection[bytes]
+    view: StoreView, sizes: Mapping[str, int], gone: Collection[bytes]
 ) -> dict[str, Record]:
     """Records of files not in the cache (oid -> size) that name none of the packs and whole
-    objects `gone`, from the store's manifests after one sync: a store gc that repacked what
-    the push relied on wrote the live files' records anew, naming its new packs (7.1 steps 7
-    and 8)."""
-    from .storage.chunked.manifests import StoreView
-
-    view = StoreView(store, index)
-    view.sync()
+    objects `gone`, from the store's manifests as `view` synced them: a store gc that repacked
+    what the push relied on wrote the live files' records anew, naming its new packs (7.1
+    steps 7 and 8)."""
     out: dict[str, Record] = {}
     for oid, size in sizes.items():
         for stored in view.records(oid):

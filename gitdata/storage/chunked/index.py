@@ -45,6 +45,10 @@ def _marks(part: Sequence[object]) -> str:
     return ",".join("?" * len(part))
 
 
+#: the records of a store whose terms name a source (a pack id, or an oid padded to its length)
+_RECORDS_NAMING = "DELETE FROM record WHERE store = ? AND instr(terms, ?) > 0"
+
+
 class LocalIndex:
     def __init__(self, path: str) -> None:
         self.path = path
@@ -231,7 +235,7 @@ class LocalIndex:
             if found:
                 db.execute("DELETE FROM stored_chunk WHERE pack = ?", (found[0],))
                 db.execute("DELETE FROM pack WHERE id = ?", (found[0],))
-            db.execute("DELETE FROM record WHERE store = ? AND instr(terms, ?) > 0", (store, pid))
+            db.execute(_RECORDS_NAMING, (store, pid))
             db.execute("DELETE FROM key_chunk WHERE store = ? AND pid = ?", (store, pid))
 
     def drop_records_naming(self, store: int, oid: bytes) -> None:
@@ -239,10 +243,7 @@ class LocalIndex:
         that names a range of it (a whole object's oid is stored padded to a pack id's length:
         rows.encode_terms)."""
         with self._write() as db:
-            db.execute(
-                "DELETE FROM record WHERE store = ? AND instr(terms, ?) > 0",
-                (store, oid.ljust(ID_SIZE, b"\0")),
-            )
+            db.execute(_RECORDS_NAMING, (store, oid.ljust(ID_SIZE, b"\0")))
 
     # -- manifests and records --------------------------------------------------------------
 
